@@ -1,0 +1,73 @@
+//! The command line. `main.rs` only calls [`main`].
+
+mod run;
+mod serve_local;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "azure-sandbox-lsp",
+    version,
+    about = "Run Python from your editor in an Azure Container Apps dynamic-sessions sandbox, or in a local stand-in",
+    long_about = "Run Python from your editor in an Azure Container Apps dynamic-sessions sandbox (through its MCP \
+                  endpoint), or in a local stand-in that runs Python on this machine.\n\n\
+                  Configuration: AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY select an Azure pool; with no \
+                  endpoint the embedded local sandbox is used. AZURE_SANDBOX_LOG sets the log filter (stderr)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a Python file, a range of its lines, or one of its `# %%` cells in the workspace's sandbox environment
+    Run(run::RunArgs),
+    /// Serve the local sandbox: an MCP endpoint like Azure's that runs Python on this machine
+    ServeLocal(serve_local::ServeLocalArgs),
+}
+
+/// Exit statuses of the command line.
+pub mod exit {
+    /// The code ran and did not raise.
+    pub const OK: i32 = 0;
+    /// The code raised, or the sandbox stopped it (time limit, killed process).
+    pub const CODE_FAILED: i32 = 1;
+    /// Bad arguments, or a file that cannot be read.
+    pub const USAGE: i32 = 2;
+    /// The sandbox could not be reached or refused the request.
+    pub const SANDBOX: i32 = 3;
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AZURE_SANDBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Parses the arguments, runs the command, and returns the exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("azure-sandbox-lsp: cannot start the async runtime: {e}");
+            return exit::SANDBOX;
+        }
+    };
+    match cli.command {
+        Command::Run(args) => {
+            init_logging("warn");
+            runtime.block_on(run::run(args))
+        }
+        Command::ServeLocal(args) => {
+            init_logging("info");
+            runtime.block_on(serve_local::serve(args))
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `azure-sandbox-lsp run FILE [--lines START:END | --cell N]`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::exit;
+use crate::config::{Backend, RemoteConfig};
+use crate::run::{RunReport, RunResult, Snippet, workspace_root};
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Run a Python file, a range of its lines, or one of its `# %%` cells in the workspace's sandbox environment",
+    long_about = "Run a Python file, a range of its lines, or one of its `# %%` cells in the workspace's sandbox \
+                  environment, and print its stdout and stderr as a terminal would. Errors are reported at FILE's \
+                  own line numbers.\n\n\
+                  The workspace is the nearest ancestor directory holding .git, else the file's directory; all runs \
+                  in one workspace share one environment, so variables and imports carry over from run to run \
+                  (against a remote endpoint; the embedded local sandbox lives only as long as this command).\n\n\
+                  Exit status: 0 ran fine, 1 the code raised or was stopped, 2 bad arguments, 3 the sandbox could \
+                  not be used."
+)]
+pub struct RunArgs {
+    /// The Python file.
+    file: PathBuf,
+    /// Only these lines, 1-based and inclusive, e.g. 10:24.
+    #[arg(long, value_name = "START:END", conflicts_with = "cell")]
+    lines: Option<String>,
+    /// Only this `# %%` cell, numbered from 1 (0 is code before the first marker).
+    #[arg(long, value_name = "N")]
+    cell: Option<usize>,
+    /// Use the embedded local sandbox even when an endpoint is configured.
+    #[arg(long)]
+    local: bool,
+    /// The MCP endpoint of the session pool.
+    #[arg(long, env = "AZURE_SANDBOX_MCP_ENDPOINT", hide_env_values = true)]
+    endpoint: Option<String>,
+    /// Seconds to wait for the run (default 230: just above the service's 220 s cap).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Start the workspace's environment afresh (its state is discarded).
+    #[arg(long)]
+    restart: bool,
+    /// Allow plain http:// to a non-loopback endpoint (the key travels in clear text).
+    #[arg(long)]
+    allow_insecure_http: bool,
+}
+
+fn parse_lines(spec: &str) -> Result<(usize, usize), String> {
+    let parse = |s: &str| s.trim().parse::<usize>().map_err(|_| format!("--lines wants START:END (1-based), got `{spec}`"));
+    match spec.split_once(':') {
+        Some((start, end)) => Ok((parse(start)?, parse(end)?)),
+        None => {
+            let line = parse(spec)?;
+            Ok((line, line))
+        }
+    }
+}
+
+pub async fn run(args: RunArgs) -> i32 {
+    let text = match std::fs::read(&args.file) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            eprintln!("azure-sandbox-lsp: cannot read {}: {e}", args.file.display());
+            return exit::USAGE;
+        }
+    };
+    let path = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
+    let filename = path.to_string_lossy().into_owned();
+    let interactive = args.lines.is_some() || args.cell.is_some();
+    let snippet = match (&args.lines, args.cell) {
+        (Some(spec), _) => parse_lines(spec).and_then(|(s, e)| Snippet::from_lines(&filename, &text, s, e).map_err(|e| e.to_string())),
+        (None, Some(cell)) => Snippet::from_cell(&filename, &text, cell).map_err(|e| e.to_string()),
+        (None, None) => Ok(Snippet::whole(&filename, &text)),
+    };
+    let snippet = match snippet {
+        Ok(snippet) => snippet,
+        Err(e) => {
+            eprintln!("azure-sandbox-lsp: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut config = RemoteConfig::from_env();
+    config.endpoint = args.endpoint.clone().filter(|e| !e.trim().is_empty());
+    config.allow_insecure_http |= args.allow_insecure_http;
+    if let Some(timeout) = args.timeout {
+        if !(timeout.is_finite() && timeout > 0.0) {
+            eprintln!("azure-sandbox-lsp: --timeout must be a positive number of seconds");
+            return exit::USAGE;
+        }
+        config.run_timeout = Some(Duration::from_secs_f64(timeout));
+    }
+    let backend = match Backend::start(&config, args.local).await {
+        Ok(backend) => backend,
+        Err(e) => {
+            eprintln!("azure-sandbox-lsp: {e}");
+            return exit::SANDBOX;
+        }
+    };
+    if backend.is_local() {
+        let why = if args.local { "--local" } else { "no AZURE_SANDBOX_MCP_ENDPOINT is set" };
+        eprintln!("azure-sandbox-lsp: running in the embedded local sandbox ({why}): Python on this machine, not Azure");
+    }
+    let key = backend.engine.workspace_key(workspace_root(&path));
+    if args.restart {
+        if let Err(e) = backend.engine.restart(&key).await {
+            eprintln!("azure-sandbox-lsp: {e}");
+            backend.shutdown().await;
+            return exit::SANDBOX;
+        }
+    }
+    let status = match backend.engine.run(&key, &snippet).await {
+        Ok(report) => print_report(&report, interactive),
+        Err(e) => {
+            eprintln!("azure-sandbox-lsp: {e}");
+            exit::SANDBOX
+        }
+    };
+    backend.shutdown().await;
+    status
+}
+
+fn print_report(report: &RunReport, interactive: bool) -> i32 {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(report.stdout.as_bytes());
+    if let (true, RunResult::Succeeded { value: Some(value) }) = (interactive, &report.result) {
+        // A trailing expression's value, as a notebook or the REPL would show it.
+        if !report.stdout.is_empty() && !report.stdout.ends_with('\n') {
+            let _ = stdout.write_all(b"\n");
+        }
+        let _ = writeln!(stdout, "{value}");
+    }
+    let _ = stdout.flush();
+    drop(stdout);
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(report.stderr.as_bytes());
+    match &report.result {
+        RunResult::Raised(exception) if !report.stderr.contains(&exception.type_name) => {
+            // The service returned no traceback of its own: print ours.
+            let text = exception.traceback.clone().unwrap_or_else(|| format!("{}\n", exception.headline()));
+            let _ = stderr.write_all(text.as_bytes());
+        }
+        RunResult::Failed { reason, .. } if !report.stderr.contains(reason.as_str()) => {
+            let _ = writeln!(stderr, "azure-sandbox-lsp: {reason}");
+        }
+        _ => {}
+    }
+    for notice in &report.notices {
+        let _ = writeln!(stderr, "azure-sandbox-lsp: {notice}");
+    }
+    let _ = stderr.flush();
+    if report.succeeded() { exit::OK } else { exit::CODE_FAILED }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lines;
+
+    #[test]
+    fn line_specs() {
+        assert_eq!(parse_lines("3:7"), Ok((3, 7)));
+        assert_eq!(parse_lines(" 4 "), Ok((4, 4)));
+        assert!(parse_lines("a:b").is_err());
+        assert!(parse_lines("3-7").is_err());
+    }
+}

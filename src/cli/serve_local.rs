@@ -1,0 +1,143 @@
+//! `azure-sandbox-lsp serve-local`: the local sandbox as a server of its own.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::exit;
+use crate::sandbox::{Launchers, LocalSandbox, ResponseMode, SandboxConfig};
+use crate::secret::ApiKey;
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Serve the local sandbox: an MCP endpoint like Azure's that runs Python on this machine",
+    long_about = "Serve the local sandbox: an MCP endpoint that speaks the Azure Container Apps dynamic-sessions \
+                  protocol and runs real Python on this machine, one interpreter process per environment.\n\n\
+                  Prints MCP_ENDPOINT=<url> and API_KEY=<key> on stdout (the tutorials' variable names), so \
+                  `eval $(azure-sandbox-lsp serve-local ... | head -2)` or copying them makes the tutorials' curl \
+                  commands work as written.\n\n\
+                  This is process isolation on your own machine, not the Hyper-V boundary of the real service."
+)]
+pub struct ServeLocalArgs {
+    /// Address to listen on. Anything but loopback exposes code execution to the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The key clients must send in x-ms-apikey. A random one when not given.
+    #[arg(long, env = "AZURE_SANDBOX_LOCAL_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// The Python interpreter environments run (default: python3 on PATH).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Time limit for one Python run, in seconds (capped at 220, as in Azure).
+    #[arg(long, default_value_t = 120.0)]
+    python_timeout: f64,
+    /// Time limit for one shell command, in seconds (capped at 220).
+    #[arg(long, default_value_t = 180.0)]
+    shell_timeout: f64,
+    /// Bytes of stdout and of stderr kept per run; the result says when output was cut.
+    /// (Azure's default is 4096 characters.)
+    #[arg(long, default_value_t = 1 << 20)]
+    output_cap: usize,
+    /// Seconds an environment may stay idle before it is destroyed (Azure: 300 to 3600).
+    #[arg(long, default_value_t = 300.0)]
+    cool_down: f64,
+    /// Environments that may be allocated at once (Azure's maxConcurrentSessions).
+    #[arg(long, default_value_t = 5)]
+    max_environments: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_request_bytes: usize,
+    /// Address-space limit per environment process, in MiB; 0 for none.
+    #[arg(long, default_value_t = 4096)]
+    memory_limit_mb: u64,
+    /// Process limit per environment (only with per-environment users, i.e. when run as root); 0 for none.
+    #[arg(long, default_value_t = 512)]
+    max_processes: u64,
+    /// Answer with Server-Sent Events when the client accepts them (to test SSE clients).
+    #[arg(long)]
+    sse: bool,
+    /// Issue Mcp-Session-Id on initialize and require it afterwards (to test session handling).
+    #[arg(long)]
+    require_session: bool,
+    /// Which launcher names tools/list advertises (Azure's docs have named either): both, shell or python.
+    #[arg(long, default_value = "both", value_parser = ["both", "shell", "python"])]
+    launchers: String,
+    /// Run every environment as the server's own user even when root.
+    #[arg(long)]
+    no_user_isolation: bool,
+}
+
+fn seconds(value: f64, what: &str) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!("--{what} must be a positive number of seconds"))
+    }
+}
+
+impl ServeLocalArgs {
+    fn config(&self) -> Result<SandboxConfig, String> {
+        Ok(SandboxConfig {
+            host: self.host,
+            port: self.port,
+            python: self.python.clone(),
+            python_timeout: seconds(self.python_timeout, "python-timeout")?,
+            shell_timeout: seconds(self.shell_timeout, "shell-timeout")?,
+            output_cap: self.output_cap,
+            cool_down: seconds(self.cool_down, "cool-down")?,
+            max_environments: self.max_environments.max(1),
+            max_request_bytes: self.max_request_bytes.max(1024),
+            memory_limit_bytes: (self.memory_limit_mb > 0).then(|| self.memory_limit_mb << 20),
+            max_processes: (self.max_processes > 0).then_some(self.max_processes),
+            response_mode: if self.sse { ResponseMode::Sse } else { ResponseMode::Json },
+            require_session: self.require_session,
+            launchers: match self.launchers.as_str() {
+                "shell" => Launchers::ShellOnly,
+                "python" => Launchers::PythonOnly,
+                _ => Launchers::Both,
+            },
+            isolate_users: !self.no_user_isolation,
+            ..SandboxConfig::default()
+        })
+    }
+}
+
+pub async fn serve(args: ServeLocalArgs) -> i32 {
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("azure-sandbox-lsp: {e}");
+            return exit::USAGE;
+        }
+    };
+    let key = match args.api_key.as_deref().map(ApiKey::new) {
+        Some(None) => {
+            eprintln!("azure-sandbox-lsp: --api-key must not be empty");
+            return exit::USAGE;
+        }
+        Some(key) => key,
+        None => None,
+    };
+    let sandbox = match LocalSandbox::start(config, key).await {
+        Ok(sandbox) => sandbox,
+        Err(e) => {
+            eprintln!("azure-sandbox-lsp: {e}");
+            return exit::SANDBOX;
+        }
+    };
+    // These two lines are the interface: the user asked for this key.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "MCP_ENDPOINT={}", sandbox.endpoint());
+    let _ = writeln!(stdout, "API_KEY={}", sandbox.api_key().expose());
+    let _ = stdout.flush();
+    drop(stdout);
+    tracing::info!("local sandbox listening at {} (Ctrl-C to stop)", sandbox.endpoint());
+    sandbox.run_until_signalled().await;
+    exit::OK
+}

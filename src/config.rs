@@ -1,0 +1,91 @@
+//! Where the endpoint and key come from, and the backend they select.
+//!
+//! Environment variables (the editor clients pass the same values):
+//! - `AZURE_SANDBOX_MCP_ENDPOINT`: the pool's MCP endpoint. Unset: the
+//!   embedded local sandbox.
+//! - `AZURE_SANDBOX_API_KEY`: its key (never logged, never written).
+//! - `AZURE_SANDBOX_ALLOW_INSECURE_HTTP=1`: allow http:// to a remote host.
+//! - `AZURE_SANDBOX_RUN_TIMEOUT`: seconds to wait for one run (default 230).
+
+use std::time::Duration;
+
+use crate::mcp::{ClientOptions, McpClient, McpError};
+use crate::run::{Engine, Registry};
+use crate::sandbox::{LocalSandbox, SandboxConfig};
+use crate::secret::ApiKey;
+
+pub const ENDPOINT_VAR: &str = "AZURE_SANDBOX_MCP_ENDPOINT";
+pub const KEY_VAR: &str = "AZURE_SANDBOX_API_KEY";
+pub const INSECURE_VAR: &str = "AZURE_SANDBOX_ALLOW_INSECURE_HTTP";
+pub const RUN_TIMEOUT_VAR: &str = "AZURE_SANDBOX_RUN_TIMEOUT";
+
+/// The remote side as configured.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteConfig {
+    pub endpoint: Option<String>,
+    pub key: Option<ApiKey>,
+    pub allow_insecure_http: bool,
+    pub run_timeout: Option<Duration>,
+}
+
+impl RemoteConfig {
+    pub fn from_env() -> Self {
+        Self {
+            endpoint: std::env::var(ENDPOINT_VAR).ok().filter(|s| !s.trim().is_empty()),
+            key: std::env::var(KEY_VAR).ok().and_then(ApiKey::new),
+            allow_insecure_http: std::env::var(INSECURE_VAR).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
+            run_timeout: std::env::var(RUN_TIMEOUT_VAR).ok().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| *s > 0.0).map(Duration::from_secs_f64),
+        }
+    }
+
+    pub fn client_options(&self) -> ClientOptions {
+        let mut options = ClientOptions { allow_insecure_http: self.allow_insecure_http, ..ClientOptions::default() };
+        if let Some(timeout) = self.run_timeout {
+            options.run_timeout = timeout;
+        }
+        options
+    }
+}
+
+/// A backend ready to run code: an engine, and the embedded sandbox it uses
+/// (kept alive for as long as the backend lives) when there is one.
+pub struct Backend {
+    pub engine: Engine,
+    pub local: Option<LocalSandbox>,
+}
+
+impl Backend {
+    /// Connects to the configured endpoint, or starts the embedded local
+    /// sandbox when none is configured or `force_local` is set.
+    pub async fn start(config: &RemoteConfig, force_local: bool) -> Result<Self, String> {
+        match (&config.endpoint, force_local) {
+            (Some(endpoint), false) => {
+                let client = McpClient::new(endpoint, config.key.clone(), config.client_options()).map_err(|e: McpError| e.to_string())?;
+                let registry = match Registry::default_file() {
+                    Some(file) => Registry::persistent(file),
+                    None => Registry::in_memory(),
+                };
+                Ok(Self { engine: Engine::new(client, std::sync::Arc::new(registry)), local: None })
+            }
+            _ => {
+                let local = LocalSandbox::start(SandboxConfig::default(), None).await?;
+                let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options())
+                    .map_err(|e| e.to_string())?;
+                // The embedded sandbox's environments die with this process,
+                // so there is nothing worth persisting.
+                let engine = Engine::new(client, std::sync::Arc::new(Registry::in_memory()));
+                Ok(Self { engine, local: Some(local) })
+            }
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    pub async fn shutdown(self) {
+        if let Some(local) = self.local {
+            local.shutdown().await;
+        }
+    }
+}

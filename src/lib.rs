@@ -1,0 +1,10 @@
+//! azure-sandbox-lsp: run Python from the editor in an Azure Container Apps
+//! dynamic-sessions sandbox, or in the local stand-in, and see results where
+//! the code is. See ARCHITECTURE.md for the layers and the path of one run.
+
+pub mod cli;
+pub mod config;
+pub mod mcp;
+pub mod run;
+pub mod sandbox;
+pub mod secret;

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(azure_sandbox_lsp::cli::main());
+}

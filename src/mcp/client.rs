@@ -1,0 +1,561 @@
+//! The MCP client for the sandbox endpoint: JSON-RPC over HTTP POST.
+//!
+//! What it does beyond a bare POST, and why:
+//! - `initialize` with full params, then `notifications/initialized`, once per
+//!   session, even when many calls start together (the session mutex).
+//! - Accepts a JSON or an SSE reply; keeps and resends `Mcp-Session-Id`; sends
+//!   `MCP-Protocol-Version` after initialization; re-initializes once on 404
+//!   when it held a session id (the spec's "session expired").
+//! - Every call has a timeout; a call that times out or is dropped by its
+//!   caller sends `notifications/cancelled` so the server can stop work.
+//! - Redirects are not followed: a redirect would carry `x-ms-apikey` to
+//!   wherever it points.
+//!
+//! Architecture invariant: this module is the only one that speaks HTTP to
+//! the sandbox, and the only one (with the local sandbox) that reads the key.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::endpoint::Endpoint;
+use super::error::{McpError, says_environment_missing, says_pool_full, says_unauthorized};
+use super::jsonrpc::{self, ReplyError, RpcError};
+use super::tools::{self, CallResult, EnvironmentId, PythonOutput, ShellCommand, ShellOutput};
+use crate::secret::{ApiKey, redact};
+
+/// The protocol version the Azure endpoint speaks.
+pub const PROTOCOL_VERSION: &str = "2025-03-26";
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+const KEY_HEADER: &str = "x-ms-apikey";
+
+/// Time limits and sizes. Defaults suit the Azure service.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// `initialize`, `tools/list`, launch and other short calls.
+    pub call_timeout: Duration,
+    /// Python and shell runs. The service caps a run at 220 s; wait a little longer.
+    pub run_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Replies larger than this are refused rather than buffered.
+    pub max_response_bytes: usize,
+    /// Allow plain http:// to a non-loopback host (the key travels in clear text).
+    pub allow_insecure_http: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(60),
+            run_timeout: Duration::from_secs(230),
+            connect_timeout: Duration::from_secs(10),
+            max_response_bytes: 64 << 20,
+            allow_insecure_http: false,
+        }
+    }
+}
+
+/// What the server said about itself in `initialize`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerInfo {
+    pub name: String,
+    pub version: Option<String>,
+    pub protocol_version: String,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    id: Option<String>,
+    info: ServerInfo,
+}
+
+/// A cheap-to-clone handle to one endpoint.
+#[derive(Clone)]
+pub struct McpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    endpoint: Endpoint,
+    key: Option<ApiKey>,
+    options: ClientOptions,
+    next_id: AtomicU64,
+    session: Mutex<Option<Session>>,
+    /// The launcher tool, decided once from `tools/list`.
+    launcher: Mutex<Option<Launcher>>,
+}
+
+#[derive(Debug, Clone)]
+struct Launcher {
+    name: String,
+    /// True when `tools/list` named it; false when we are guessing.
+    listed: bool,
+}
+
+struct RawReply {
+    status: StatusCode,
+    content_type: Option<String>,
+    session_id: Option<String>,
+    body: Bytes,
+}
+
+impl std::fmt::Debug for McpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpClient")
+            .field("endpoint", &self.inner.endpoint.display())
+            .field("key", &self.inner.key)
+            .finish()
+    }
+}
+
+impl McpClient {
+    /// A client for `endpoint`. Fails for a bad URL, for plain http to a
+    /// remote host (unless allowed), and for a remote endpoint without a key.
+    pub fn new(endpoint: &str, key: Option<ApiKey>, options: ClientOptions) -> Result<Self, McpError> {
+        let endpoint = Endpoint::parse(endpoint, options.allow_insecure_http)?;
+        if key.is_none() && !endpoint.is_loopback() {
+            return Err(McpError::MissingKey);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("azure-sandbox-lsp/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| McpError::Protocol { detail: format!("cannot build the HTTP client: {e}") })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                endpoint,
+                key,
+                options,
+                next_id: AtomicU64::new(1),
+                session: Mutex::new(None),
+                launcher: Mutex::new(None),
+            }),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.options
+    }
+
+    /// Initializes if needed and returns what the server said about itself.
+    pub async fn server_info(&self) -> Result<ServerInfo, McpError> {
+        Ok(self.session().await?.info)
+    }
+
+    /// `ping`. Servers that only implement the documented methods answer
+    /// -32601, which still proves the endpoint and key work.
+    pub async fn ping(&self) -> Result<(), McpError> {
+        match self.request("ping", None, self.inner.options.call_timeout).await {
+            Ok(_) | Err(McpError::Rpc { code: -32601, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The tool names from `tools/list`.
+    pub async fn list_tools(&self) -> Result<Vec<String>, McpError> {
+        let result = self.request("tools/list", Some(json!({})), self.inner.options.call_timeout).await?;
+        let tools = result
+            .get("tools")
+            .and_then(Value::as_array)
+            .ok_or_else(|| McpError::Protocol { detail: "`tools/list` result has no `tools` array".into() })?;
+        Ok(tools.iter().filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_owned)).collect())
+    }
+
+    /// Creates a new environment and returns its id.
+    pub async fn launch(&self) -> Result<EnvironmentId, McpError> {
+        let launcher = self.launcher().await?;
+        let first = self.launch_with(&launcher.name).await;
+        match first {
+            // Without a tools/list answer we guessed the name; the other one may exist.
+            Err(ref e) if !launcher.listed && is_unknown_tool(e) => {
+                let other = if launcher.name == tools::LAUNCH_PYTHON { tools::LAUNCH_SHELL } else { tools::LAUNCH_PYTHON };
+                let id = self.launch_with(other).await?;
+                *self.inner.launcher.lock().await = Some(Launcher { name: other.to_owned(), listed: false });
+                Ok(id)
+            }
+            other => other,
+        }
+    }
+
+    async fn launch_with(&self, tool: &str) -> Result<EnvironmentId, McpError> {
+        let call = self.call_tool(tool, json!({}), self.inner.options.call_timeout).await?;
+        if call.is_error {
+            let detail = jsonrpc::excerpt(&self.redact(&call.text));
+            return Err(if says_pool_full(&detail) {
+                McpError::PoolFull { detail }
+            } else {
+                McpError::ToolFailed { tool: tool.to_owned(), detail }
+            });
+        }
+        tools::environment_id(&call).ok_or_else(|| McpError::Protocol {
+            detail: format!("`{tool}` returned no `structuredContent.environmentId`"),
+        })
+    }
+
+    /// Runs Python code in an environment, with the configured run timeout.
+    pub async fn run_python(&self, environment: &EnvironmentId, code: &str) -> Result<PythonOutput, McpError> {
+        self.run_python_with_timeout(environment, code, self.inner.options.run_timeout).await
+    }
+
+    pub async fn run_python_with_timeout(
+        &self,
+        environment: &EnvironmentId,
+        code: &str,
+        timeout: Duration,
+    ) -> Result<PythonOutput, McpError> {
+        let call = self
+            .call_tool(tools::RUN_PYTHON, tools::run_python_arguments(environment, code), timeout)
+            .await
+            .map_err(|e| for_environment(e, environment))?;
+        let output = tools::python_output(&call);
+        if call.is_error {
+            check_environment_failure(environment, &call.text, output.stderr.as_deref())?;
+        }
+        Ok(output)
+    }
+
+    /// Runs a shell command in an environment.
+    pub async fn run_shell(&self, environment: &EnvironmentId, command: &ShellCommand) -> Result<ShellOutput, McpError> {
+        let call = self
+            .call_tool(tools::RUN_SHELL, tools::run_shell_arguments(environment, command), self.inner.options.run_timeout)
+            .await
+            .map_err(|e| for_environment(e, environment))?;
+        let output = tools::shell_output(&call);
+        if call.is_error {
+            check_environment_failure(environment, &call.text, output.stderr.as_deref())?;
+        }
+        Ok(output)
+    }
+
+    async fn call_tool(&self, name: &str, arguments: Value, timeout: Duration) -> Result<CallResult, McpError> {
+        let result = self.request("tools/call", Some(json!({"name": name, "arguments": arguments})), timeout).await?;
+        tools::parse_call_result(&result)
+            .ok_or_else(|| McpError::Protocol { detail: format!("`{name}` returned a result that is not an object") })
+    }
+
+    async fn launcher(&self) -> Result<Launcher, McpError> {
+        let mut slot = self.inner.launcher.lock().await;
+        if let Some(launcher) = slot.as_ref() {
+            return Ok(launcher.clone());
+        }
+        let launcher = match self.list_tools().await {
+            Ok(names) => {
+                let name = if names.iter().any(|n| n == tools::LAUNCH_PYTHON) {
+                    Some(tools::LAUNCH_PYTHON)
+                } else if names.iter().any(|n| n == tools::LAUNCH_SHELL) {
+                    Some(tools::LAUNCH_SHELL)
+                } else {
+                    None
+                };
+                match name {
+                    Some(name) => Launcher { name: name.to_owned(), listed: true },
+                    None => Launcher { name: tools::LAUNCH_PYTHON.to_owned(), listed: false },
+                }
+            }
+            // Credentials and connectivity problems will not go away by guessing.
+            Err(e @ (McpError::Unauthorized { .. } | McpError::Unreachable { .. } | McpError::Timeout { .. })) => {
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::warn!("tools/list failed ({e}); trying both launcher names");
+                Launcher { name: tools::LAUNCH_PYTHON.to_owned(), listed: false }
+            }
+        };
+        *slot = Some(launcher.clone());
+        Ok(launcher)
+    }
+
+    async fn session(&self) -> Result<Session, McpError> {
+        let mut slot = self.inner.session.lock().await;
+        if let Some(session) = slot.as_ref() {
+            return Ok(session.clone());
+        }
+        let session = self.initialize().await?;
+        *slot = Some(session.clone());
+        Ok(session)
+    }
+
+    async fn initialize(&self) -> Result<Session, McpError> {
+        let id = self.next_id();
+        let params = json!({
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "azure-sandbox-lsp", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let body = jsonrpc::request(id, "initialize", Some(params));
+        let timeout = self.inner.options.call_timeout;
+        let reply = tokio::time::timeout(timeout, self.post(&body, None))
+            .await
+            .map_err(|_| McpError::Timeout { method: "initialize".into(), after: timeout })??;
+        let session_id = reply.session_id.clone();
+        let result = self.interpret(reply, id)?;
+        let info = ServerInfo {
+            name: result.pointer("/serverInfo/name").and_then(Value::as_str).unwrap_or("unknown server").to_owned(),
+            version: result.pointer("/serverInfo/version").and_then(Value::as_str).map(str::to_owned),
+            protocol_version: result
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or(PROTOCOL_VERSION)
+                .to_owned(),
+        };
+        tracing::debug!(server = %info.name, protocol = %info.protocol_version, session = session_id.is_some(), "initialized");
+        let session = Session { id: session_id, info };
+        // Best effort: the Azure service is stateless and may not care, and
+        // some servers answer notifications with odd statuses.
+        let initialized = jsonrpc::notification("notifications/initialized", None);
+        match tokio::time::timeout(Duration::from_secs(10), self.post(&initialized, Some(&session))).await {
+            Ok(Ok(reply)) if !reply.status.is_success() => {
+                tracing::debug!(status = %reply.status, "notifications/initialized not accepted; continuing");
+            }
+            Ok(Err(e)) => tracing::debug!("notifications/initialized failed ({e}); continuing"),
+            _ => {}
+        }
+        Ok(session)
+    }
+
+    /// One request with a timeout; cancels remotely on timeout or drop.
+    async fn request(&self, method: &str, params: Option<Value>, timeout: Duration) -> Result<Value, McpError> {
+        let id = self.next_id();
+        let mut guard = CancelOnDrop { client: Some(self.clone()), id, reason: "the caller abandoned the request" };
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(timeout, self.exchange(id, method, params)).await;
+        let result = match outcome {
+            Ok(result) => {
+                guard.client = None;
+                result
+            }
+            Err(_) => {
+                guard.reason = "timed out";
+                Err(McpError::Timeout { method: method.to_owned(), after: timeout })
+            }
+        };
+        drop(guard);
+        tracing::debug!(method, id, ok = result.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "mcp call");
+        result
+    }
+
+    async fn exchange(&self, id: u64, method: &str, params: Option<Value>) -> Result<Value, McpError> {
+        let body = jsonrpc::request(id, method, params);
+        let session = self.session().await?;
+        let reply = self.post(&body, Some(&session)).await?;
+        if reply.status == StatusCode::NOT_FOUND && session.id.is_some() {
+            // The server forgot our session: initialize again and resend once.
+            tracing::info!("MCP session expired; initializing again");
+            self.forget_session(&session).await;
+            let session = self.session().await?;
+            let reply = self.post(&body, Some(&session)).await?;
+            return self.interpret(reply, id);
+        }
+        self.interpret(reply, id)
+    }
+
+    async fn forget_session(&self, stale: &Session) {
+        let mut slot = self.inner.session.lock().await;
+        if slot.as_ref().is_some_and(|s| s.id == stale.id) {
+            *slot = None;
+        }
+    }
+
+    /// Turns an HTTP reply into the JSON-RPC result or a typed error.
+    fn interpret(&self, reply: RawReply, id: u64) -> Result<Value, McpError> {
+        let status = reply.status;
+        let parsed = jsonrpc::parse_reply(reply.content_type.as_deref(), &reply.body, id);
+        if !status.is_success() {
+            let body_text = String::from_utf8_lossy(&reply.body);
+            let rpc = match &parsed {
+                Ok(Err(e)) => Some(e.clone()),
+                _ => None,
+            };
+            let detail = match &rpc {
+                Some(e) => format!("HTTP {}: {}", status.as_u16(), self.redact(&e.message)),
+                None => format!("HTTP {}", status.as_u16()),
+            };
+            let text = rpc.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| body_text.to_string());
+            return Err(match status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => McpError::Unauthorized { detail },
+                StatusCode::TOO_MANY_REQUESTS => McpError::PoolFull { detail },
+                _ if says_pool_full(&text) => McpError::PoolFull { detail },
+                _ if says_environment_missing(&text) => {
+                    McpError::EnvironmentNotFound { environment_id: String::new(), detail: self.redact(&jsonrpc::excerpt(&text)) }
+                }
+                _ => match rpc {
+                    Some(e) if says_unauthorized(e.code, &e.message) => McpError::Unauthorized { detail },
+                    _ => McpError::Http { status: status.as_u16(), excerpt: self.redact(&jsonrpc::excerpt(&body_text)) },
+                },
+            });
+        }
+        match parsed {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(error)) => Err(self.rpc_error(error)),
+            Err(ReplyError::NotJson(excerpt)) => {
+                Err(McpError::Protocol { detail: format!("the reply is not JSON: {}", self.redact(&excerpt)) })
+            }
+            Err(ReplyError::NoResponse(detail)) => Err(McpError::Protocol { detail: self.redact(&detail) }),
+        }
+    }
+
+    fn rpc_error(&self, error: RpcError) -> McpError {
+        let message = self.redact(&error.message);
+        if says_unauthorized(error.code, &message) {
+            McpError::Unauthorized { detail: message }
+        } else if says_pool_full(&message) {
+            McpError::PoolFull { detail: message }
+        } else if says_environment_missing(&message) {
+            McpError::EnvironmentNotFound { environment_id: String::new(), detail: message }
+        } else {
+            McpError::Rpc { code: error.code, message }
+        }
+    }
+
+    async fn post(&self, body: &Value, session: Option<&Session>) -> Result<RawReply, McpError> {
+        let inner = &self.inner;
+        let mut request = inner
+            .http
+            .post(inner.endpoint.url().clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
+            .body(serde_json::to_vec(body).unwrap_or_default());
+        if let Some(key) = &inner.key {
+            let mut value = reqwest::header::HeaderValue::from_str(key.expose())
+                .map_err(|_| McpError::Protocol { detail: "the API key contains characters not allowed in an HTTP header".into() })?;
+            value.set_sensitive(true);
+            request = request.header(KEY_HEADER, value);
+        }
+        if let Some(session) = session {
+            request = request.header(VERSION_HEADER, session.info.protocol_version.as_str());
+            if let Some(id) = &session.id {
+                request = request.header(SESSION_HEADER, id.as_str());
+            }
+        }
+        let mut response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = header(reqwest::header::CONTENT_TYPE.as_str());
+        let session_id = header(SESSION_HEADER).filter(|s| !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+        let limit = inner.options.max_response_bytes;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
+            if body.len() + chunk.len() > limit {
+                return Err(McpError::Protocol {
+                    detail: format!("the reply is larger than {} MiB; refusing to buffer it", limit >> 20),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(RawReply { status, content_type, session_id, body: Bytes::from(body) })
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> McpError {
+        let endpoint = self.inner.endpoint.display();
+        // The error's own text may name the URL; the key is never in it, but
+        // run it through the redactor anyway so that stays true.
+        let (is_connect, is_timeout, is_body) = (error.is_connect(), error.is_timeout(), error.is_body() || error.is_decode());
+        let error = error.without_url();
+        let mut detail = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            detail = format!("{detail}: {cause}");
+            source = cause.source();
+        }
+        let detail = self.redact(&detail);
+        if is_connect {
+            McpError::Unreachable { endpoint, detail }
+        } else if is_timeout {
+            McpError::Unreachable { endpoint, detail: format!("timed out: {detail}") }
+        } else if is_body {
+            McpError::Protocol { detail: format!("the connection broke while reading the reply: {detail}") }
+        } else {
+            McpError::Unreachable { endpoint, detail }
+        }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        redact(text, self.inner.key.as_ref())
+    }
+
+    fn next_id(&self) -> u64 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends `notifications/cancelled` for `id`, without waiting for it.
+    fn cancel_in_background(&self, id: u64, reason: &'static str) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let client = self.clone();
+        runtime.spawn(async move {
+            let session = client.inner.session.lock().await.clone();
+            let message = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
+            match tokio::time::timeout(Duration::from_secs(5), client.post(&message, session.as_ref())).await {
+                Ok(Ok(_)) => tracing::debug!(id, reason, "sent notifications/cancelled"),
+                _ => tracing::debug!(id, "could not send notifications/cancelled"),
+            }
+        });
+    }
+}
+
+/// Sends `notifications/cancelled` when a request ends without an answer,
+/// whether by timeout or because the caller dropped the future.
+struct CancelOnDrop {
+    client: Option<McpClient>,
+    id: u64,
+    reason: &'static str,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            client.cancel_in_background(self.id, self.reason);
+        }
+    }
+}
+
+fn is_unknown_tool(error: &McpError) -> bool {
+    match error {
+        McpError::Rpc { code, message } => {
+            *code == -32601 || (*code == -32602 && message.to_ascii_lowercase().contains("tool"))
+        }
+        McpError::ToolFailed { detail, .. } => detail.to_ascii_lowercase().contains("unknown tool"),
+        _ => false,
+    }
+}
+
+fn for_environment(error: McpError, environment: &EnvironmentId) -> McpError {
+    match error {
+        McpError::EnvironmentNotFound { detail, .. } => {
+            McpError::EnvironmentNotFound { environment_id: environment.0.clone(), detail }
+        }
+        other => other,
+    }
+}
+
+/// An `isError` run result can mean the environment is gone or the pool is
+/// full rather than that the code failed; those become errors.
+fn check_environment_failure(environment: &EnvironmentId, text: &str, stderr: Option<&str>) -> Result<(), McpError> {
+    // Only look at the service's own message, not at user stderr, which may
+    // legitimately mention sessions or environments.
+    let message = if text.trim_start().starts_with('{') { "" } else { text };
+    if says_pool_full(message) {
+        return Err(McpError::PoolFull { detail: jsonrpc::excerpt(message) });
+    }
+    if says_environment_missing(message) && stderr.is_none_or(str::is_empty) {
+        return Err(McpError::EnvironmentNotFound {
+            environment_id: environment.0.clone(),
+            detail: jsonrpc::excerpt(message),
+        });
+    }
+    Ok(())
+}

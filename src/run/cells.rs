@@ -1,0 +1,160 @@
+//! `# %%` cells, as VS Code's Python Interactive window and Jupytext mark
+//! them. Lines are 0-based here; the edges convert.
+
+/// The kind of a cell, from its marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellKind {
+    Code,
+    Markdown,
+}
+
+/// One cell: `marker` is its marker line (`None` for code before the first
+/// marker), `body` the half-open line range of the code under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub marker: Option<usize>,
+    pub body: std::ops::Range<usize>,
+    pub kind: CellKind,
+    /// Text after the marker, e.g. `Load data` in `# %% Load data`.
+    pub title: String,
+}
+
+/// Classifies a line as a cell marker. Accepted forms (at column 0, as a
+/// top-level comment): `# %%`, `#%%`, `# %% [markdown]`, `# <codecell>`,
+/// `# <markdowncell>`, `# In[ ]:` / `# In[3]:`.
+pub fn marker_kind(line: &str) -> Option<(CellKind, String)> {
+    let rest = line.strip_prefix('#')?.trim_start();
+    if let Some(after) = rest.strip_prefix("%%") {
+        let after = after.trim();
+        let is_markdown = after.starts_with("[markdown]") || after.starts_with("[md]");
+        // `%%` must not run into a word (`#%%timeit` is a magic, not a cell).
+        if after.is_empty() || line.trim_end().ends_with("%%") || after.starts_with('[') || rest[2..].starts_with(char::is_whitespace) {
+            let kind = if is_markdown { CellKind::Markdown } else { CellKind::Code };
+            let title = if is_markdown { after.trim_start_matches("[markdown]").trim_start_matches("[md]").trim() } else { after };
+            return Some((kind, title.to_owned()));
+        }
+        return None;
+    }
+    if rest.starts_with("<codecell>") {
+        return Some((CellKind::Code, String::new()));
+    }
+    if rest.starts_with("<markdowncell>") {
+        return Some((CellKind::Markdown, String::new()));
+    }
+    if let Some(after) = rest.strip_prefix("In[") {
+        let (inside, tail) = after.split_once(']')?;
+        if inside.chars().all(|c| c.is_ascii_digit() || c == ' ') && tail.trim_start().starts_with(':') {
+            return Some((CellKind::Code, String::new()));
+        }
+    }
+    None
+}
+
+/// All cells of `text`, in order. Code before the first marker is a cell
+/// only if it has something other than blank lines and comments.
+pub fn cells(text: &str) -> Vec<Cell> {
+    let lines: Vec<&str> = split_lines(text).collect();
+    let mut cells = Vec::new();
+    let mut current: Option<(Option<usize>, CellKind, String, usize)> = None;
+    let close = |cells: &mut Vec<Cell>, open: Option<(Option<usize>, CellKind, String, usize)>, end: usize| {
+        if let Some((marker, kind, title, start)) = open {
+            let cell = Cell { marker, body: start..end, kind, title };
+            if marker.is_some() || has_code(&lines[cell.body.clone()]) {
+                cells.push(cell);
+            }
+        }
+    };
+    for (number, line) in lines.iter().enumerate() {
+        if let Some((kind, title)) = marker_kind(line) {
+            close(&mut cells, current.take(), number);
+            current = Some((Some(number), kind, title, number + 1));
+        } else if current.is_none() {
+            current = Some((None, CellKind::Code, String::new(), number));
+        }
+    }
+    close(&mut cells, current, lines.len());
+    cells
+}
+
+/// The cell containing `line` (a marker line belongs to the cell it opens).
+pub fn cell_at(cells: &[Cell], line: usize) -> Option<&Cell> {
+    cells.iter().find(|c| c.marker == Some(line) || c.body.contains(&line))
+}
+
+fn has_code(lines: &[&str]) -> bool {
+    lines.iter().any(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    })
+}
+
+/// Lines as LSP counts them: split on `\n`, `\r\n` or `\r`.
+pub fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.find(['\n', '\r']) {
+            Some(at) => {
+                let skip = if current[at..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&current[at + skip..]).filter(|r| !r.is_empty());
+                Some(&current[..at])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_forms() {
+        for line in ["# %%", "#%%", "# %% Load data", "# %%[markdown]", "# <codecell>", "# In[ ]:", "# In[12]:"] {
+            assert!(marker_kind(line).is_some(), "{line}");
+        }
+        for line in ["#%%timeit", "# %%%", "x = 1  # %%", "    # %%", "# In[x]:", "# comment"] {
+            assert!(marker_kind(line).is_none(), "{line}");
+        }
+        assert_eq!(marker_kind("# %% [markdown] Notes"), Some((CellKind::Markdown, "Notes".into())));
+        assert_eq!(marker_kind("# %% Load data"), Some((CellKind::Code, "Load data".into())));
+    }
+
+    #[test]
+    fn cells_with_preamble() {
+        let text = "import os\n\n# %% First\nx = 1\n# %% [markdown]\n# text\n# %%\ny = 2\n";
+        let cells = cells(text);
+        let shape: Vec<_> = cells.iter().map(|c| (c.marker, c.body.clone(), c.kind)).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (None, 0..2, CellKind::Code),
+                (Some(2), 3..4, CellKind::Code),
+                (Some(4), 5..6, CellKind::Markdown),
+                (Some(6), 7..8, CellKind::Code),
+            ]
+        );
+        assert_eq!(cell_at(&cells, 6).unwrap().marker, Some(6));
+        assert_eq!(cell_at(&cells, 7).unwrap().marker, Some(6));
+    }
+
+    #[test]
+    fn comment_only_preamble_is_no_cell() {
+        let cells = cells("#!/usr/bin/env python\n# header\n\n# %%\nx = 1");
+        assert_eq!(cells.len(), 1);
+        assert_eq!(cells[0].body, 4..5);
+    }
+
+    #[test]
+    fn lines_split_like_lsp() {
+        let lines: Vec<_> = split_lines("a\r\nb\rc\nd").collect();
+        assert_eq!(lines, ["a", "b", "c", "d"]);
+        assert_eq!(split_lines("a\n").collect::<Vec<_>>(), ["a"]);
+        assert_eq!(split_lines("").collect::<Vec<_>>(), [""]);
+        // A form feed is whitespace to Python, not a line break.
+        assert_eq!(split_lines("a\x0cb").count(), 1);
+    }
+}

@@ -1,0 +1,208 @@
+//! One engine for the editor and the command line: run a snippet in its
+//! workspace's environment and report what happened in terms a user (or an
+//! editor) can show at the right place.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::mcp::{EnvironmentId, McpClient, McpError, PythonOutput};
+
+use super::outcome::{Outcome, PyException, split_marker};
+use super::registry::{Assigned, Registry, WorkspaceKey};
+use super::snippet::Snippet;
+use super::wrapper;
+
+/// What a run amounted to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunResult {
+    /// The code ran to the end; `value` is the repr of a trailing expression.
+    Succeeded { value: Option<String> },
+    /// The code raised.
+    Raised(PyException),
+    /// The sandbox stopped the run (time limit, dead process) or its result
+    /// could not be read. `at` is where it was stopped, when known.
+    Failed { reason: String, at: Option<PyException> },
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The user's stdout, with the engine's marker removed.
+    pub stdout: String,
+    pub stderr: String,
+    pub result: RunResult,
+    pub environment: EnvironmentId,
+    /// A new environment was launched for this run.
+    pub fresh_environment: bool,
+    /// Earlier state (variables, imports) is gone: the environment expired
+    /// and was replaced, or its interpreter was killed.
+    pub state_lost: bool,
+    /// Things the user should know, one sentence each.
+    pub notices: Vec<String>,
+    pub wall_time: Duration,
+    pub execution_ms: Option<u64>,
+}
+
+impl RunReport {
+    pub fn succeeded(&self) -> bool {
+        matches!(self.result, RunResult::Succeeded { .. })
+    }
+}
+
+pub struct Engine {
+    client: McpClient,
+    registry: Arc<Registry>,
+    /// Once the service has shown it returns stderr, the runtime need not
+    /// carry a copy inside the outcome.
+    service_returns_stderr: AtomicBool,
+}
+
+impl Engine {
+    pub fn new(client: McpClient, registry: Arc<Registry>) -> Self {
+        Self { client, registry, service_returns_stderr: AtomicBool::new(false) }
+    }
+
+    pub fn client(&self) -> &McpClient {
+        &self.client
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The registry key for a workspace root on this engine's endpoint.
+    pub fn workspace_key(&self, root: PathBuf) -> WorkspaceKey {
+        WorkspaceKey { endpoint: self.client.endpoint().display(), root }
+    }
+
+    /// The workspace's environment, launched if needed.
+    pub async fn environment(&self, key: &WorkspaceKey) -> Result<Assigned, McpError> {
+        self.registry.environment(key, || self.client.launch()).await
+    }
+
+    /// Drops the workspace's environment and launches a new one.
+    pub async fn restart(&self, key: &WorkspaceKey) -> Result<EnvironmentId, McpError> {
+        self.registry.forget(key).await;
+        Ok(self.environment(key).await?.id)
+    }
+
+    /// Runs `snippet` in the workspace's environment. If the service says the
+    /// environment is gone, launches a new one and runs once more there.
+    pub async fn run(&self, key: &WorkspaceKey, snippet: &Snippet) -> Result<RunReport, McpError> {
+        let started = Instant::now();
+        let nonce = wrapper::new_nonce();
+        let want_stderr = !self.service_returns_stderr.load(Ordering::Relaxed);
+        let code = wrapper::run_code(snippet, &nonce, want_stderr);
+        let mut assigned = self.environment(key).await?;
+        let mut notices = Vec::new();
+        let mut state_lost = false;
+        let output = match self.client.run_python(&assigned.id, &code).await {
+            Err(e) if e.is_environment_gone() => {
+                tracing::info!(environment = %assigned.id, "environment gone; launching a new one");
+                let stale = assigned.id.clone();
+                assigned = self.registry.replace(key, &stale, || self.client.launch()).await?;
+                state_lost = true;
+                notices.push(
+                    "The sandbox environment had expired, so a new one was started and the code ran there. \
+                     Earlier state (variables, imports) was lost: re-run the cells it depends on."
+                        .to_owned(),
+                );
+                self.client.run_python(&assigned.id, &code).await?
+            }
+            other => other?,
+        };
+        if output.stderr.is_some() {
+            self.service_returns_stderr.store(true, Ordering::Relaxed);
+        }
+        let (stdout, mut outcome) = split_marker(&output.stdout, &nonce);
+        let mut stdout = stdout;
+        if outcome.is_none() && !interpreter_replaced(&output) {
+            // The marker did not make it (output cut, stdout closed): ask
+            // the environment for the outcome it kept.
+            outcome = self.fetch_outcome(&assigned.id, &nonce).await;
+            if outcome.is_some() && output.stdout_truncated {
+                notices.push("The sandbox cut this run's stdout; what is shown is what it kept.".to_owned());
+            }
+        } else if output.stdout_truncated {
+            notices.push("The sandbox cut this run's stdout; what is shown is what it kept.".to_owned());
+        }
+        if outcome.is_some() && output.stdout_truncated && !stdout.ends_with('\n') && !stdout.is_empty() {
+            stdout.push('\n');
+        }
+        if output.stderr_truncated {
+            notices.push("The sandbox cut this run's stderr; what is shown is what it kept.".to_owned());
+        }
+        let outcome = outcome.filter(|o| !o.missing);
+        let stderr = match (&output.stderr, outcome.as_ref().and_then(|o| o.stderr.clone())) {
+            (Some(stderr), _) => stderr.clone(),
+            (None, Some(captured)) => captured,
+            (None, None) => String::new(),
+        };
+        if interpreter_replaced(&output) && !state_lost {
+            state_lost = true;
+            notices.push(
+                "The environment's Python process was replaced, so its state (variables, imports) is gone: \
+                 re-run the cells this code depends on."
+                    .to_owned(),
+            );
+        }
+        let result = judge(&output, outcome.as_ref(), &stderr);
+        Ok(RunReport {
+            stdout,
+            stderr,
+            result,
+            environment: assigned.id,
+            fresh_environment: assigned.fresh,
+            state_lost,
+            notices,
+            wall_time: started.elapsed(),
+            execution_ms: outcome.as_ref().and_then(|o| o.duration_ms).or(output.duration_ms),
+        })
+    }
+
+    async fn fetch_outcome(&self, environment: &EnvironmentId, nonce: &str) -> Option<Outcome> {
+        let code = wrapper::fetch_code(nonce);
+        match self.client.run_python_with_timeout(environment, &code, Duration::from_secs(30)).await {
+            Ok(output) => split_marker(&output.stdout, nonce).1,
+            Err(e) => {
+                tracing::warn!("could not fetch the run's outcome: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// The service told us the interpreter was killed or died (local sandbox).
+fn interpreter_replaced(output: &PythonOutput) -> bool {
+    output.state_survived == Some(false)
+}
+
+fn judge(output: &PythonOutput, outcome: Option<&Outcome>, stderr: &str) -> RunResult {
+    let timed_out = output.error_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("timeout"));
+    match outcome {
+        Some(outcome) if timed_out => RunResult::Failed { reason: sandbox_reason(output, stderr), at: outcome.error.clone() },
+        Some(outcome) => match (&outcome.error, outcome.status.as_deref()) {
+            (Some(error), _) => RunResult::Raised(error.clone()),
+            (None, Some("ok")) => RunResult::Succeeded { value: outcome.value.clone() },
+            _ => RunResult::Failed { reason: "the run's result could not be read back from the sandbox".into(), at: None },
+        },
+        None if output.failed() => RunResult::Failed { reason: sandbox_reason(output, stderr), at: None },
+        None => RunResult::Failed {
+            reason: "the run finished but its result could not be read back from the sandbox".into(),
+            at: None,
+        },
+    }
+}
+
+/// The sandbox's own explanation: the last non-empty line of stderr that is
+/// not a traceback line, else the error name.
+fn sandbox_reason(output: &PythonOutput, stderr: &str) -> String {
+    let last = stderr.lines().rev().map(str::trim).find(|l| !l.is_empty());
+    match (last, &output.error_name) {
+        (Some(line), _) => line.to_owned(),
+        (None, Some(name)) => format!("the sandbox stopped the run ({name})"),
+        (None, None) => "the sandbox reported a failure without details".to_owned(),
+    }
+}

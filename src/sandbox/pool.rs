@@ -1,0 +1,441 @@
+//! The local session pool: environments, their lifetimes and their limits.
+//!
+//! Mirrors the service's documented behaviour: a launcher hands out an id at
+//! once and the session is allocated lazily on the first call; at most
+//! `max_environments` are allocated at a time; an environment idle for its
+//! cool-down is destroyed and its id is then unknown. Calls to one
+//! environment run one at a time in arrival order (a fair mutex); different
+//! environments run in parallel.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncReadExt;
+
+use super::SandboxConfig;
+use super::worker::{Confinement, ExecOutcome, Placement, Worker, kill_all_of_uid, kill_group, sandboxed_command};
+
+/// Why a tool call could not run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PoolError {
+    NotFound(String),
+    Full { allocated: usize, max: usize },
+    Internal(String),
+}
+
+impl std::fmt::Display for PoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PoolError::NotFound(id) => write!(f, "Environment not found: {id}. It may have expired after its idle cool-down; launch a new one"),
+            PoolError::Full { allocated, max } => write!(
+                f,
+                "Session pool is full: {allocated} of {max} sessions are in use (maxConcurrentSessions={max}); \
+                 no more sessions can be allocated until one expires"
+            ),
+            PoolError::Internal(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// A shell command as the tool received it.
+#[derive(Debug, Clone)]
+pub enum ShellRequest {
+    Line(String),
+    Argv(Vec<String>),
+}
+
+pub struct Pool {
+    config: Arc<SandboxConfig>,
+    confinement: Confinement,
+    root: PathBuf,
+    /// Private uids are handed out from here when isolating users.
+    next_uid: Option<AtomicU32>,
+    envs: Mutex<HashMap<String, Arc<Environment>>>,
+}
+
+pub struct Environment {
+    id: String,
+    placement: Placement,
+    /// Held for the length of each call: the FIFO queue of this environment.
+    slot: tokio::sync::Mutex<Slot>,
+    allocated: AtomicBool,
+    destroyed: AtomicBool,
+    last_used: Mutex<Instant>,
+    /// pid of the worker while a call runs, so a cancel can interrupt it.
+    running_pid: Mutex<Option<i32>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    worker: Option<Worker>,
+}
+
+impl Pool {
+    pub fn new(config: Arc<SandboxConfig>, confinement: Confinement, root: PathBuf, isolate_uids: bool) -> Self {
+        let next_uid = isolate_uids.then(|| AtomicU32::new(config.first_uid));
+        Self { config, confinement, root, next_uid, envs: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn isolates_users(&self) -> bool {
+        self.next_uid.is_some()
+    }
+
+    /// The launcher: a new id, allocated lazily.
+    pub fn launch(&self) -> Result<String, PoolError> {
+        let id = new_environment_id();
+        let dir = self.root.join(format!("env-{}", &id[..8]));
+        let uid = self.next_uid.as_ref().map(|n| n.fetch_add(1, Ordering::Relaxed));
+        create_private_dir(&dir, uid).map_err(|e| PoolError::Internal(format!("cannot create the environment directory: {e}")))?;
+        let env = Arc::new(Environment {
+            id: id.clone(),
+            placement: Placement { dir, uid },
+            slot: tokio::sync::Mutex::new(Slot::default()),
+            allocated: AtomicBool::new(false),
+            destroyed: AtomicBool::new(false),
+            last_used: Mutex::new(Instant::now()),
+            running_pid: Mutex::new(None),
+        });
+        let mut envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
+        // Unallocated ids cost a directory each; bound them like the service bounds sessions.
+        let pending = envs.values().filter(|e| !e.allocated.load(Ordering::Relaxed)).count();
+        if pending >= self.config.max_environments.max(1) * 20 {
+            drop(envs);
+            destroy_files(&env);
+            return Err(PoolError::Internal("too many launched environments that were never used".into()));
+        }
+        envs.insert(id.clone(), env);
+        Ok(id)
+    }
+
+    fn get(&self, id: &str) -> Result<Arc<Environment>, PoolError> {
+        let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
+        let env = envs.get(id).cloned().ok_or_else(|| PoolError::NotFound(id.to_owned()))?;
+        env.touch();
+        Ok(env)
+    }
+
+    /// Marks `env` allocated if the pool has room.
+    fn allocate(&self, env: &Environment) -> Result<(), PoolError> {
+        let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
+        if env.allocated.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let allocated = envs.values().filter(|e| e.allocated.load(Ordering::Relaxed)).count();
+        if allocated >= self.config.max_environments {
+            return Err(PoolError::Full { allocated, max: self.config.max_environments });
+        }
+        env.allocated.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs Python in an environment; returns the tool's `structuredContent`.
+    pub async fn run_python(self: &Arc<Self>, id: &str, code: String, limit: Duration) -> Result<Map<String, Value>, PoolError> {
+        let env = self.get(id)?;
+        let pool = Arc::clone(self);
+        // The call runs in its own task so that a client hanging up does not
+        // cut it off half-way and leave the worker's answer unread.
+        let task = tokio::spawn(async move {
+            let mut slot = env.slot.lock().await;
+            if env.destroyed.load(Ordering::Relaxed) {
+                return Err(PoolError::NotFound(env.id.clone()));
+            }
+            pool.allocate(&env)?;
+            if slot.worker.is_none() {
+                let worker = Worker::spawn(&pool.confinement, &env.placement).await.map_err(PoolError::Internal)?;
+                slot.worker = Some(worker);
+            }
+            let worker = slot.worker.as_mut().expect("worker present");
+            *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker.pid());
+            let outcome = worker.exec(&code, pool.config.output_cap, limit).await;
+            *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            env.touch();
+            let content = match outcome {
+                ExecOutcome::Done(reply) => python_content(reply, None),
+                ExecOutcome::TimedOut { reply: Some(reply) } => python_content(
+                    reply,
+                    Some(format!(
+                        "TimeoutError: the run exceeded the {} s execution limit and was interrupted. \
+                         The environment's state (variables, imports) was kept.",
+                        limit.as_secs()
+                    )),
+                )
+                .tap_timeout(true),
+                ExecOutcome::TimedOut { reply: None } => {
+                    slot.worker = None;
+                    failure_content(
+                        "Timeout",
+                        format!(
+                            "TimeoutError: the run exceeded the {} s execution limit and did not stop when \
+                             interrupted, so its Python process was killed. The environment's state \
+                             (variables, imports) was lost; the next run starts a fresh interpreter.",
+                            limit.as_secs()
+                        ),
+                    )
+                }
+                ExecOutcome::Died { how } => {
+                    slot.worker = None;
+                    failure_content(
+                        "ProcessExited",
+                        format!(
+                            "The Python process of this environment {how} during the run. The environment's \
+                             state (variables, imports) was lost; the next run starts a fresh interpreter."
+                        ),
+                    )
+                }
+            };
+            Ok(content)
+        });
+        task.await.map_err(|e| PoolError::Internal(format!("the run failed inside the sandbox server: {e}")))?
+    }
+
+    /// Runs a shell command in an environment's directory.
+    pub async fn run_shell(self: &Arc<Self>, id: &str, request: ShellRequest, limit: Duration) -> Result<Map<String, Value>, PoolError> {
+        let env = self.get(id)?;
+        let pool = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let _slot = env.slot.lock().await;
+            if env.destroyed.load(Ordering::Relaxed) {
+                return Err(PoolError::NotFound(env.id.clone()));
+            }
+            pool.allocate(&env)?;
+            let result = pool.shell(&env.placement, request, limit).await;
+            env.touch();
+            Ok(result)
+        });
+        task.await.map_err(|e| PoolError::Internal(format!("the command failed inside the sandbox server: {e}")))?
+    }
+
+    async fn shell(&self, placement: &Placement, request: ShellRequest, limit: Duration) -> Map<String, Value> {
+        let started = Instant::now();
+        let mut command = match &request {
+            ShellRequest::Line(line) => {
+                let mut c = sandboxed_command(&self.confinement, placement, Path::new("/bin/bash"));
+                c.arg("-c").arg(line);
+                c
+            }
+            ShellRequest::Argv(argv) => {
+                let mut c = sandboxed_command(&self.confinement, placement, Path::new(&argv[0]));
+                c.args(&argv[1..]);
+                c
+            }
+        };
+        command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                let mut content = failure_content("CommandStartError", format!("cannot start the command: {e}"));
+                content.insert("exitCode".into(), json!(-1));
+                return content;
+            }
+        };
+        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let cap = self.config.output_cap;
+        let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+        let read_out = async move { read_capped(out.as_mut(), cap).await };
+        let read_err = async move { read_capped(err.as_mut(), cap).await };
+        let run = async { tokio::join!(child.wait(), read_out, read_err) };
+        match tokio::time::timeout(limit, run).await {
+            Ok((status, (stdout, out_cut), (stderr, err_cut))) => {
+                kill_group(pid); // anything it left running in the background
+                let code = status.ok().and_then(|s| s.code()).unwrap_or(-1);
+                let mut content = Map::new();
+                content.insert("status".into(), json!("Succeeded"));
+                content.insert("exitCode".into(), json!(code));
+                content.insert("stdout".into(), json!(stdout));
+                content.insert("stderr".into(), json!(stderr));
+                content.insert("stdoutTruncated".into(), json!(out_cut));
+                content.insert("stderrTruncated".into(), json!(err_cut));
+                content.insert("executionTimeInMilliseconds".into(), json!(started.elapsed().as_millis() as u64));
+                content
+            }
+            Err(_) => {
+                kill_group(pid);
+                let mut content = failure_content(
+                    "ExecutionTimeout",
+                    format!("the command exceeded the {} s execution limit and was killed", limit.as_secs()),
+                );
+                content.insert("exitCode".into(), json!(-1));
+                content
+            }
+        }
+    }
+
+    /// Interrupts the run in progress in `id`, if any (KeyboardInterrupt).
+    pub fn interrupt(&self, id: &str) -> bool {
+        let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(env) = envs.get(id) else { return false };
+        let pid = *env.running_pid.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pid) = pid {
+            // SAFETY: plain syscall on our worker's pid.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Destroys environments idle for longer than the cool-down. Busy ones
+    /// (a call holds their slot) are never idle.
+    pub async fn reap_idle(&self) {
+        let cool_down = self.config.cool_down;
+        let idle: Vec<Arc<Environment>> = {
+            let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
+            envs.values().filter(|e| e.idle_for() >= cool_down).cloned().collect()
+        };
+        for env in idle {
+            let Ok(mut slot) = env.slot.try_lock() else { continue };
+            if env.idle_for() < cool_down {
+                continue; // touched since we looked
+            }
+            self.envs.lock().unwrap_or_else(|e| e.into_inner()).remove(&env.id);
+            env.destroyed.store(true, Ordering::Relaxed);
+            if let Some(mut worker) = slot.worker.take() {
+                worker.kill().await;
+            }
+            tracing::info!(environment = %env.id, "destroyed after {} s idle", cool_down.as_secs());
+            destroy_files(&env);
+        }
+    }
+
+    /// Destroys every environment (server shutdown).
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<Environment>> = self.envs.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, e)| e).collect();
+        for env in all {
+            env.destroyed.store(true, Ordering::Relaxed);
+            if let Some(pid) = *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) {
+                kill_group(pid);
+            }
+            if let Ok(mut slot) = env.slot.try_lock() {
+                if let Some(mut worker) = slot.worker.take() {
+                    worker.kill().await;
+                }
+            }
+            destroy_files(&env);
+        }
+    }
+
+    /// Counts (allocated, launched) environments.
+    pub fn counts(&self) -> (usize, usize) {
+        let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
+        (envs.values().filter(|e| e.allocated.load(Ordering::Relaxed)).count(), envs.len())
+    }
+}
+
+impl Environment {
+    fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+}
+
+trait TapTimeout {
+    fn tap_timeout(self, survived: bool) -> Self;
+}
+
+impl TapTimeout for Map<String, Value> {
+    fn tap_timeout(mut self, survived: bool) -> Self {
+        self.insert("status".into(), json!("Failed"));
+        self.insert("errorName".into(), json!("Timeout"));
+        self.insert("stateSurvived".into(), json!(survived));
+        self
+    }
+}
+
+/// The worker's answer as the tool's `structuredContent`.
+fn python_content(reply: Value, note: Option<String>) -> Map<String, Value> {
+    let mut content = Map::new();
+    for key in [
+        "status",
+        "stdout",
+        "stderr",
+        "executionResult",
+        "executionTimeInMilliseconds",
+        "errorName",
+        "stdoutTruncated",
+        "stderrTruncated",
+    ] {
+        let value = reply.get(key).cloned().unwrap_or(Value::Null);
+        if key == "errorName" && value.is_null() {
+            continue;
+        }
+        content.insert(key.into(), value);
+    }
+    if let Some(note) = note {
+        let stderr = content.get("stderr").and_then(Value::as_str).unwrap_or_default();
+        let joined = if stderr.is_empty() || stderr.ends_with('\n') { format!("{stderr}{note}\n") } else { format!("{stderr}\n{note}\n") };
+        content.insert("stderr".into(), json!(joined));
+    }
+    content
+}
+
+fn failure_content(error_name: &str, message: String) -> Map<String, Value> {
+    let mut content = Map::new();
+    content.insert("status".into(), json!("Failed"));
+    content.insert("stdout".into(), json!(""));
+    content.insert("stderr".into(), json!(format!("{message}\n")));
+    content.insert("executionResult".into(), Value::Null);
+    content.insert("errorName".into(), json!(error_name));
+    content.insert("stateSurvived".into(), json!(false));
+    content
+}
+
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<&mut R>, cap: usize) -> (String, bool) {
+    let Some(reader) = reader else { return (String::new(), false) };
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                total += n;
+                let room = cap.saturating_sub(kept.len());
+                kept.extend_from_slice(&buffer[..n.min(room)]);
+            }
+        }
+    }
+    (String::from_utf8_lossy(&kept).into_owned(), total > kept.len())
+}
+
+fn new_environment_id() -> String {
+    // A UUID-v4-shaped id, like the service's.
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        u16::from_be_bytes([b[4], b[5]]),
+        u16::from_be_bytes([b[6], b[7]]) & 0x0fff,
+        (u16::from_be_bytes([b[8], b[9]]) & 0x3fff) | 0x8000,
+        u64::from_be_bytes([0, 0, b[10], b[11], b[12], b[13], b[14], b[15]]),
+    )
+}
+
+fn create_private_dir(dir: &Path, uid: Option<u32>) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, chown};
+    for path in [dir.to_path_buf(), dir.join(".tmp"), dir.join(".local")] {
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        if let Some(uid) = uid {
+            chown(&path, Some(uid), Some(uid))?;
+        }
+    }
+    Ok(())
+}
+
+fn destroy_files(env: &Environment) {
+    if let Some(uid) = env.placement.uid {
+        kill_all_of_uid(uid);
+    }
+    if let Err(e) = std::fs::remove_dir_all(&env.placement.dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("could not remove {}: {e}", env.placement.dir.display());
+        }
+    }
+}

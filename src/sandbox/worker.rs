@@ -1,0 +1,290 @@
+//! One Python interpreter process: the state of one local environment.
+//!
+//! The process runs `worker.py` and answers one JSON line per request on its
+//! original stdout (see that file). This side spawns it with resource limits,
+//! sends code, enforces the time limit (SIGINT first, so state survives when
+//! the code lets itself be interrupted; SIGKILL after a grace period), and
+//! notices when the process dies.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const WORKER_SOURCE: &str = include_str!("worker.py");
+/// How long an interrupted run gets to unwind before the process is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+const STARTUP_LIMIT: Duration = Duration::from_secs(30);
+
+/// How a worker process is confined. Built once per pool.
+#[derive(Debug, Clone)]
+pub struct Confinement {
+    pub python: PathBuf,
+    /// `RLIMIT_AS` in bytes.
+    pub memory_bytes: Option<u64>,
+    /// `RLIMIT_NPROC`; only meaningful with a private uid.
+    pub max_processes: Option<u64>,
+    /// `RLIMIT_FSIZE` in bytes.
+    pub max_file_bytes: Option<u64>,
+    /// Set `PIP_USER=1` so `pip install` goes into the environment's own
+    /// user base (not when the interpreter is a virtualenv, which forbids it).
+    pub pip_user: bool,
+    /// PATH for the sandboxed processes.
+    pub path_var: String,
+}
+
+/// The environment's identity on this machine.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub dir: PathBuf,
+    /// A private uid/gid, when the server runs as root and isolates users.
+    pub uid: Option<u32>,
+}
+
+/// What became of one `exec`.
+#[derive(Debug)]
+pub enum ExecOutcome {
+    /// The worker answered.
+    Done(Value),
+    /// The time limit passed. `reply` is the interrupted run's answer when
+    /// the interrupt worked (state kept); `None` when the process was killed.
+    TimedOut { reply: Option<Value> },
+    /// The process exited while running; `how` says how (signal, status).
+    Died { how: String },
+}
+
+pub struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    pid: i32,
+    next_id: u64,
+}
+
+impl Worker {
+    /// Starts an interpreter and waits until it says it is ready.
+    pub async fn spawn(confinement: &Confinement, placement: &Placement) -> Result<Self, String> {
+        let mut command = sandboxed_command(confinement, placement, &confinement.python);
+        command.arg("-c").arg(WORKER_SOURCE);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", confinement.python.display()))?;
+        let pid = child.id().map(|p| p as i32).ok_or("the interpreter exited at once")?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        let mut stderr = child.stderr.take();
+        let mut line = String::new();
+        let ready = tokio::time::timeout(STARTUP_LIMIT, stdout.read_line(&mut line)).await;
+        let ok = matches!(ready, Ok(Ok(n)) if n > 0) && line.contains("\"ready\"");
+        if !ok {
+            let mut why = String::new();
+            if let Some(stderr) = stderr.as_mut() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_string(&mut why)).await;
+            }
+            kill_group(pid);
+            let _ = child.wait().await;
+            let why = why.trim();
+            return Err(format!(
+                "the Python interpreter {} did not start{}",
+                confinement.python.display(),
+                if why.is_empty() { String::new() } else { format!(": {}", tail(why, 800)) }
+            ));
+        }
+        // After "ready" the worker points its fd 2 at /dev/null; nothing more comes here.
+        drop(stderr);
+        Ok(Self { child, stdin, stdout, pid, next_id: 1 })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Runs `code` and waits for the answer, up to `limit`.
+    pub async fn exec(&mut self, code: &str, cap: usize, limit: Duration) -> ExecOutcome {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = json!({"id": id, "op": "exec", "code": code, "cap": cap});
+        let mut line = serde_json::to_vec(&request).unwrap_or_default();
+        line.push(b'\n');
+        if self.stdin.write_all(&line).await.is_err() || self.stdin.flush().await.is_err() {
+            return ExecOutcome::Died { how: self.exit_description().await };
+        }
+        match tokio::time::timeout(limit, self.read_reply(id)).await {
+            Ok(Some(reply)) => ExecOutcome::Done(reply),
+            Ok(None) => ExecOutcome::Died { how: self.exit_description().await },
+            Err(_) => {
+                self.interrupt();
+                match tokio::time::timeout(INTERRUPT_GRACE, self.read_reply(id)).await {
+                    Ok(Some(reply)) => ExecOutcome::TimedOut { reply: Some(reply) },
+                    _ => {
+                        self.kill().await;
+                        ExecOutcome::TimedOut { reply: None }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the running code to stop (KeyboardInterrupt); state survives.
+    pub fn interrupt(&self) {
+        // SAFETY: plain syscall on our own child's pid.
+        unsafe {
+            libc::kill(self.pid, libc::SIGINT);
+        }
+    }
+
+    /// Kills the interpreter and everything it started in its process group.
+    pub async fn kill(&mut self) {
+        kill_group(self.pid);
+        let _ = self.child.wait().await;
+    }
+
+    async fn read_reply(&mut self, id: u64) -> Option<Value> {
+        loop {
+            let mut line = String::new();
+            match self.stdout.read_line(&mut line).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            let Ok(reply) = serde_json::from_str::<Value>(&line) else { continue };
+            // A reply to an earlier, abandoned request is skipped.
+            if reply.get("id").and_then(Value::as_u64) == Some(id) {
+                return Some(reply);
+            }
+        }
+    }
+
+    async fn exit_description(&mut self) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        kill_group(self.pid); // children it left behind
+        match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+            Ok(Ok(status)) => match (status.code(), status.signal()) {
+                (Some(code), _) => format!("exited with status {code}"),
+                (None, Some(signal)) => format!("was killed by signal {signal} ({})", signal_name(signal)),
+                _ => "exited".to_owned(),
+            },
+            _ => "stopped answering".to_owned(),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        kill_group(self.pid);
+    }
+}
+
+/// A command that runs inside an environment: its own directory, a clean
+/// environment (no variables of the server's, so no key), its own session
+/// and process group, resource limits, and a private uid when configured.
+pub fn sandboxed_command(confinement: &Confinement, placement: &Placement, program: &Path) -> Command {
+    let dir = &placement.dir;
+    let mut command = Command::new(program);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", &confinement.path_var)
+        .env("HOME", dir)
+        .env("TMPDIR", dir.join(".tmp"))
+        .env("PYTHONUSERBASE", dir.join(".local"))
+        .env("PYTHONIOENCODING", "utf-8")
+        .env("LANG", "C.UTF-8")
+        .env("MPLBACKEND", "Agg")
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env("PIP_NO_INPUT", "1")
+        .kill_on_drop(true);
+    if confinement.pip_user {
+        // The user base is the environment's own directory, so a "user"
+        // install touches nothing outside it (PEP 668 guards system Pythons).
+        command.env("PIP_USER", "1").env("PIP_BREAK_SYSTEM_PACKAGES", "1");
+    }
+    let limits = confinement.clone();
+    let uid = placement.uid;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            set_limit(libc::RLIMIT_CORE, Some(0))?;
+            set_limit(libc::RLIMIT_AS, limits.memory_bytes)?;
+            set_limit(libc::RLIMIT_FSIZE, limits.max_file_bytes)?;
+            if let Some(uid) = uid {
+                set_limit(libc::RLIMIT_NPROC, limits.max_processes)?;
+                if libc::setgroups(0, std::ptr::null()) < 0
+                    || libc::setgid(uid as libc::gid_t) < 0
+                    || libc::setuid(uid as libc::uid_t) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+fn set_limit(resource: libc::__rlimit_resource_t, value: Option<u64>) -> std::io::Result<()> {
+    let Some(value) = value else { return Ok(()) };
+    let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
+    // SAFETY: setrlimit with a valid pointer.
+    if unsafe { libc::setrlimit(resource, &limit) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// SIGKILL to the process group led by `pid` (the worker called setsid).
+pub fn kill_group(pid: i32) {
+    if pid > 0 {
+        // SAFETY: plain syscall.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Kills every process owned by `uid`, including any that left the process
+/// group (setsid, daemonized). Runs `kill(-1)` as that uid in a short-lived child.
+pub fn kill_all_of_uid(uid: u32) {
+    let mut command = std::process::Command::new("/bin/sh");
+    command.arg("-c").arg("true").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            if libc::setgid(uid) == 0 && libc::setuid(uid) == 0 {
+                // Every process this uid may signal: all of the environment's.
+                // It includes this child, which is the point: it never execs.
+                libc::kill(-1, libc::SIGKILL);
+            }
+            Ok(())
+        });
+    }
+    if let Ok(mut child) = command.spawn() {
+        let _ = child.wait();
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGKILL => "SIGKILL: killed, possibly for using too much memory",
+        libc::SIGSEGV => "SIGSEGV: segmentation fault",
+        libc::SIGABRT => "SIGABRT: aborted",
+        libc::SIGTERM => "SIGTERM: terminated",
+        libc::SIGBUS => "SIGBUS: bus error",
+        libc::SIGXCPU => "SIGXCPU: CPU time limit",
+        libc::SIGXFSZ => "SIGXFSZ: file size limit",
+        _ => "signal",
+    }
+}
+
+fn tail(text: &str, max: usize) -> &str {
+    match text.char_indices().rev().nth(max) {
+        Some((at, _)) => &text[at..],
+        None => text,
+    }
+}

@@ -1,0 +1,76 @@
+//! Shared test helpers: a real local sandbox on 127.0.0.1 and clients for it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
+use azure_sandbox_lsp::run::{Engine, Registry};
+use azure_sandbox_lsp::sandbox::{LocalSandbox, SandboxConfig};
+use serde_json::{Value, json};
+
+/// A sandbox with test-friendly defaults (its own temp root, no user isolation).
+pub fn config() -> SandboxConfig {
+    SandboxConfig { isolate_users: false, ..SandboxConfig::default() }
+}
+
+pub async fn sandbox(config: SandboxConfig) -> LocalSandbox {
+    LocalSandbox::start(config, None).await.expect("local sandbox starts")
+}
+
+pub fn client(sandbox: &LocalSandbox) -> McpClient {
+    McpClient::new(sandbox.endpoint(), Some(sandbox.api_key().clone()), ClientOptions::default()).expect("client")
+}
+
+pub fn client_with(sandbox: &LocalSandbox, options: ClientOptions) -> McpClient {
+    McpClient::new(sandbox.endpoint(), Some(sandbox.api_key().clone()), options).expect("client")
+}
+
+pub fn engine(sandbox: &LocalSandbox) -> Engine {
+    Engine::new(client(sandbox), std::sync::Arc::new(Registry::in_memory()))
+}
+
+/// A raw JSON-RPC POST; returns (status, content-type, body text).
+pub async fn post_raw(endpoint: &str, key: Option<&str>, body: &str, accept: Option<&str>) -> (u16, String, String) {
+    let http = reqwest::Client::new();
+    let mut request = http.post(endpoint).header("content-type", "application/json").body(body.to_owned());
+    if let Some(key) = key {
+        request = request.header("x-ms-apikey", key);
+    }
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (status, content_type, response.text().await.unwrap_or_default())
+}
+
+pub async fn call(sandbox: &LocalSandbox, id: u64, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+    let (status, _, text) = post_raw(sandbox.endpoint(), Some(sandbox.api_key().expose()), &body, None).await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).expect("JSON reply")
+}
+
+pub async fn launch(sandbox: &LocalSandbox) -> String {
+    let reply = call(sandbox, 1, "tools/call", json!({"name": "launchShell", "arguments": {}})).await;
+    reply["result"]["structuredContent"]["environmentId"].as_str().expect("environment id").to_owned()
+}
+
+pub async fn run_python(sandbox: &LocalSandbox, environment: &str, code: &str) -> Value {
+    let reply = call(
+        sandbox,
+        2,
+        "tools/call",
+        json!({"name": "runPythonCodeInRemoteEnvironment", "arguments": {"environmentId": environment, "pythonCode": code}}),
+    )
+    .await;
+    reply
+}
+
+/// structuredContent of a successful tools/call reply.
+pub fn content(reply: &Value) -> &Value {
+    &reply["result"]["structuredContent"]
+}
+
+pub const SECOND: Duration = Duration::from_secs(1);
