@@ -29,9 +29,6 @@ pub struct AppState {
     pub key: ApiKey,
     pub pool: Arc<Pool>,
     sessions: Mutex<HashSet<String>>,
-    /// JSON-RPC ids of tool calls in flight, with their environment, so that
-    /// `notifications/cancelled` can interrupt the right run.
-    in_flight: Mutex<Vec<(String, String)>>,
     pub stats: Stats,
 }
 
@@ -45,7 +42,7 @@ pub struct Stats {
 
 impl AppState {
     pub fn new(config: Arc<SandboxConfig>, key: ApiKey, pool: Arc<Pool>) -> Self {
-        Self { config, key, pool, sessions: Mutex::default(), in_flight: Mutex::default(), stats: Stats::default() }
+        Self { config, key, pool, sessions: Mutex::default(), stats: Stats::default() }
     }
 }
 
@@ -201,16 +198,8 @@ async fn handle_message(state: &Arc<AppState>, message: Value) -> Option<Value> 
 fn handle_notification(state: &AppState, method: &str, params: &Value) {
     if method == "notifications/cancelled" {
         state.stats.cancellations.fetch_add(1, Ordering::Relaxed);
-        let Some(request) = params.get("requestId").map(id_key) else { return };
-        let targets: Vec<String> = {
-            let in_flight = state.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            in_flight.iter().filter(|(id, _)| *id == request).map(|(_, env)| env.clone()).collect()
-        };
-        // Ids are per client and this server keeps no sessions by default:
-        // only act when the id names exactly one run.
-        if let [environment] = targets.as_slice() {
-            tracing::info!(environment, "run cancelled by the client");
-            state.pool.interrupt(environment);
+        if let Some(request) = params.get("requestId").map(id_key) {
+            state.pool.cancel_request(&request);
         }
     }
 }
@@ -277,9 +266,7 @@ async fn call_tool(state: &Arc<AppState>, id: &Value, params: &Value) -> RpcResu
             let environment = required_string(&arguments, "environmentId")?;
             let code = required_string(&arguments, "pythonCode")?;
             let limit = time_limit(&arguments, state.config.python_timeout)?;
-            let key = id_key(id);
-            let _tracked = InFlight::new(state, key, environment.clone());
-            match state.pool.run_python(&environment, code, limit).await {
+            match state.pool.run_python(&environment, code, limit, Some(id_key(id))).await {
                 Ok(content) => {
                     let failed = content.get("status").and_then(Value::as_str) == Some("Failed");
                     Ok(tool_result(content, failed))
@@ -300,28 +287,6 @@ async fn call_tool(state: &Arc<AppState>, id: &Value, params: &Value) -> RpcResu
             }
         }
         other => Err((-32602, format!("Unknown tool: {other}"))),
-    }
-}
-
-/// Registers a tool call as in flight for as long as it lives.
-struct InFlight<'a> {
-    state: &'a AppState,
-    key: String,
-}
-
-impl<'a> InFlight<'a> {
-    fn new(state: &'a AppState, key: String, environment: String) -> Self {
-        state.in_flight.lock().unwrap_or_else(|e| e.into_inner()).push((key.clone(), environment));
-        Self { state, key }
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        let mut in_flight = self.state.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = in_flight.iter().position(|(id, _)| *id == self.key) {
-            in_flight.swap_remove(at);
-        }
     }
 }
 

@@ -55,6 +55,11 @@ pub struct Pool {
     /// Private uids are handed out from here when isolating users.
     next_uid: Option<AtomicU32>,
     envs: Mutex<HashMap<String, Arc<Environment>>>,
+    /// JSON-RPC ids of Python runs in progress (or queued), with their
+    /// environment, so `notifications/cancelled` can interrupt the right one.
+    /// Owned by the run task, not the HTTP handler: a client that times out
+    /// hangs up first and cancels after.
+    in_flight: Mutex<Vec<(String, String)>>,
 }
 
 pub struct Environment {
@@ -77,7 +82,7 @@ struct Slot {
 impl Pool {
     pub fn new(config: Arc<SandboxConfig>, confinement: Confinement, root: PathBuf, isolate_uids: bool) -> Self {
         let next_uid = isolate_uids.then(|| AtomicU32::new(config.first_uid));
-        Self { config, confinement, root, next_uid, envs: Mutex::new(HashMap::new()) }
+        Self { config, confinement, root, next_uid, envs: Mutex::new(HashMap::new()), in_flight: Mutex::default() }
     }
 
     pub fn isolates_users(&self) -> bool {
@@ -133,12 +138,20 @@ impl Pool {
     }
 
     /// Runs Python in an environment; returns the tool's `structuredContent`.
-    pub async fn run_python(self: &Arc<Self>, id: &str, code: String, limit: Duration) -> Result<Map<String, Value>, PoolError> {
+    /// `request` is the JSON-RPC id of the call, for cancellation.
+    pub async fn run_python(
+        self: &Arc<Self>,
+        id: &str,
+        code: String,
+        limit: Duration,
+        request: Option<String>,
+    ) -> Result<Map<String, Value>, PoolError> {
         let env = self.get(id)?;
         let pool = Arc::clone(self);
         // The call runs in its own task so that a client hanging up does not
         // cut it off half-way and leave the worker's answer unread.
         let task = tokio::spawn(async move {
+            let _tracked = request.map(|key| InFlight::new(&pool, key, env.id.clone()));
             let mut slot = env.slot.lock().await;
             if env.destroyed.load(Ordering::Relaxed) {
                 return Err(PoolError::NotFound(env.id.clone()));
@@ -264,6 +277,23 @@ impl Pool {
         }
     }
 
+    /// Handles `notifications/cancelled` for JSON-RPC id `request`. Ids are
+    /// chosen by each client and this server keeps no sessions by default, so
+    /// it acts only when the id names exactly one run.
+    pub fn cancel_request(&self, request: &str) -> bool {
+        let targets: Vec<String> = {
+            let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            in_flight.iter().filter(|(id, _)| id == request).map(|(_, env)| env.clone()).collect()
+        };
+        match targets.as_slice() {
+            [environment] => {
+                tracing::info!(environment, "run cancelled by the client");
+                self.interrupt(environment)
+            }
+            _ => false,
+        }
+    }
+
     /// Interrupts the run in progress in `id`, if any (KeyboardInterrupt).
     pub fn interrupt(&self, id: &str) -> bool {
         let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
@@ -333,6 +363,28 @@ impl Environment {
 
     fn idle_for(&self) -> Duration {
         self.last_used.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+}
+
+/// Registers a run as in flight for as long as it lives.
+struct InFlight {
+    pool: Arc<Pool>,
+    key: String,
+}
+
+impl InFlight {
+    fn new(pool: &Arc<Pool>, key: String, environment: String) -> Self {
+        pool.in_flight.lock().unwrap_or_else(|e| e.into_inner()).push((key.clone(), environment));
+        Self { pool: Arc::clone(pool), key }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut in_flight = self.pool.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = in_flight.iter().position(|(id, _)| *id == self.key) {
+            in_flight.swap_remove(at);
+        }
     }
 }
 

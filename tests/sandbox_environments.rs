@@ -1,0 +1,224 @@
+//! Environments of the local sandbox: state, isolation, limits, lifetimes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use azure_sandbox_lsp::sandbox::SandboxConfig;
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn state_persists_and_environments_are_isolated() {
+    let sandbox = sandbox(config()).await;
+    let (a, b) = (launch(&sandbox).await, launch(&sandbox).await);
+    assert_ne!(a, b);
+    run_python(&sandbox, &a, "secret = 41\nopen('only-in-a.txt', 'w').write('a')").await;
+    let reply = run_python(&sandbox, &a, "secret + 1").await;
+    assert_eq!(content(&reply)["executionResult"], "42");
+    // b sees neither a's variables nor a's files (its own working directory).
+    let reply = run_python(&sandbox, &b, "import os\nprint('secret' in globals(), os.path.exists('only-in-a.txt'))").await;
+    assert_eq!(content(&reply)["stdout"], "False False\n");
+    // And no variable of the server's process, so no key.
+    let reply = run_python(&sandbox, &b, "import os\nprint(sorted(k for k in os.environ if 'AZURE' in k or 'KEY' in k))").await;
+    assert_eq!(content(&reply)["stdout"], "[]\n");
+}
+
+#[tokio::test]
+async fn stdout_stderr_kept_apart_including_child_processes() {
+    let sandbox = sandbox(config()).await;
+    let env = launch(&sandbox).await;
+    let code = "import sys, os, subprocess\nprint('out')\nprint('err', file=sys.stderr)\nos.write(1, b'fd1\\n')\nsubprocess.run(['sh', '-c', 'echo child-out; echo child-err >&2'])";
+    let reply = run_python(&sandbox, &env, code).await;
+    assert_eq!(content(&reply)["stdout"], "out\nfd1\nchild-out\n");
+    assert_eq!(content(&reply)["stderr"], "err\nchild-err\n");
+}
+
+#[tokio::test]
+async fn output_cap_cuts_and_says_so() {
+    let sandbox = sandbox(SandboxConfig { output_cap: 1000, ..config() }).await;
+    let env = launch(&sandbox).await;
+    let reply = run_python(&sandbox, &env, "print('x' * 5000)").await;
+    assert_eq!(content(&reply)["stdout"].as_str().unwrap().len(), 1000);
+    assert_eq!(content(&reply)["stdoutTruncated"], true);
+    assert_eq!(content(&reply)["stderrTruncated"], false);
+    let reply = run_python(&sandbox, &env, "print('short')").await;
+    assert_eq!(content(&reply)["stdoutTruncated"], false);
+}
+
+#[tokio::test]
+async fn timeout_interrupts_and_keeps_state() {
+    let sandbox = sandbox(SandboxConfig { python_timeout: Duration::from_secs(1), ..config() }).await;
+    let env = launch(&sandbox).await;
+    run_python(&sandbox, &env, "kept = 'yes'").await;
+    let started = Instant::now();
+    let reply = run_python(&sandbox, &env, "import time\nprint('started')\ntime.sleep(30)").await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(reply["result"]["isError"], true);
+    assert_eq!(content(&reply)["errorName"], "Timeout");
+    assert_eq!(content(&reply)["stateSurvived"], true);
+    assert_eq!(content(&reply)["stdout"], "started\n");
+    assert!(content(&reply)["stderr"].as_str().unwrap().contains("execution limit"));
+    assert_eq!(content(&run_python(&sandbox, &env, "kept").await)["executionResult"], "'yes'");
+}
+
+#[tokio::test]
+async fn timeout_kills_code_that_ignores_interrupts_and_says_state_is_lost() {
+    let sandbox = sandbox(SandboxConfig { python_timeout: Duration::from_secs(1), ..config() }).await;
+    let env = launch(&sandbox).await;
+    run_python(&sandbox, &env, "kept = 1").await;
+    let code = "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except KeyboardInterrupt:\n        pass";
+    let reply = run_python(&sandbox, &env, code).await;
+    assert_eq!(content(&reply)["errorName"], "Timeout");
+    assert_eq!(content(&reply)["stateSurvived"], false);
+    assert!(content(&reply)["stderr"].as_str().unwrap().contains("state (variables, imports) was lost"));
+    // The environment still works, with a fresh interpreter.
+    let reply = run_python(&sandbox, &env, "'kept' in globals()").await;
+    assert_eq!(content(&reply)["executionResult"], "False");
+}
+
+#[tokio::test]
+async fn a_dead_worker_is_reported_and_replaced() {
+    let sandbox = sandbox(config()).await;
+    let env = launch(&sandbox).await;
+    for code in ["import os\nos._exit(3)", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "import ctypes\nctypes.string_at(0)"] {
+        let reply = run_python(&sandbox, &env, code).await;
+        assert_eq!(reply["result"]["isError"], true, "{code}");
+        assert_eq!(content(&reply)["errorName"], "ProcessExited", "{code}");
+        let stderr = content(&reply)["stderr"].as_str().unwrap();
+        assert!(stderr.contains("exited") || stderr.contains("killed by signal"), "{stderr}");
+        assert_eq!(content(&run_python(&sandbox, &env, "1 + 1").await)["executionResult"], "2");
+    }
+    let reply = run_python(&sandbox, &env, "import os\nos._exit(3)").await;
+    assert!(content(&reply)["stderr"].as_str().unwrap().contains("exited with status 3"));
+}
+
+#[tokio::test]
+async fn cool_down_destroys_idle_environments() {
+    let sandbox = sandbox(SandboxConfig { cool_down: Duration::from_millis(600), ..config() }).await;
+    let env = launch(&sandbox).await;
+    run_python(&sandbox, &env, "x = 1").await;
+    // Activity resets the timer.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(content(&run_python(&sandbox, &env, "x").await)["executionResult"], "1");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reply = run_python(&sandbox, &env, "x").await;
+    assert_eq!(reply["error"]["code"], -32602);
+    assert!(reply["error"]["message"].as_str().unwrap().contains("Environment not found"));
+    assert_eq!(sandbox.pool().counts(), (0, 0));
+}
+
+#[tokio::test]
+async fn a_long_run_is_not_reaped_by_the_cool_down() {
+    let sandbox = sandbox(SandboxConfig { cool_down: Duration::from_millis(300), ..config() }).await;
+    let env = launch(&sandbox).await;
+    let reply = run_python(&sandbox, &env, "import time\ntime.sleep(1.2)\n'done'").await;
+    assert_eq!(content(&reply)["executionResult"], "'done'");
+}
+
+#[tokio::test]
+async fn pool_size_is_enforced_on_first_use() {
+    let sandbox = sandbox(SandboxConfig { max_environments: 2, cool_down: Duration::from_millis(700), ..config() }).await;
+    let (a, b, c) = (launch(&sandbox).await, launch(&sandbox).await, launch(&sandbox).await);
+    // Launching is lazy and always succeeds; allocation happens on first use.
+    run_python(&sandbox, &a, "1").await;
+    run_python(&sandbox, &b, "1").await;
+    let reply = run_python(&sandbox, &c, "1").await;
+    assert_eq!(reply["error"]["code"], -32000);
+    assert!(reply["error"]["message"].as_str().unwrap().contains("Session pool is full"));
+    // Once the others expire, c gets its session.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let c = launch(&sandbox).await;
+    assert_eq!(content(&run_python(&sandbox, &c, "2").await)["executionResult"], "2");
+}
+
+#[tokio::test]
+async fn calls_to_one_environment_run_in_order_and_environments_run_in_parallel() {
+    let sandbox = std::sync::Arc::new(sandbox(config()).await);
+    let (a, b) = (launch(&sandbox).await, launch(&sandbox).await);
+    run_python(&sandbox, &a, "log = []").await;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let (sandbox, a) = (sandbox.clone(), a.clone());
+        tasks.push(tokio::spawn(async move { run_python(&sandbox, &a, &format!("import time\ntime.sleep(0.05)\nlog.append({i})")).await }));
+        tokio::time::sleep(Duration::from_millis(10)).await; // arrival order 0..5
+    }
+    let slow = {
+        let (sandbox, b) = (sandbox.clone(), b.clone());
+        tokio::spawn(async move { run_python(&sandbox, &b, "import time\ntime.sleep(0.3)\n'b'").await })
+    };
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(content(&slow.await.unwrap())["executionResult"], "'b'");
+    assert_eq!(content(&run_python(&sandbox, &a, "log").await)["executionResult"], "[0, 1, 2, 3, 4, 5]");
+    // Six 50 ms runs in a and 300 ms in b, in parallel: well under their sum.
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn shell_commands_run_in_the_environment_directory() {
+    let sandbox = sandbox(config()).await;
+    let env = launch(&sandbox).await;
+    run_python(&sandbox, &env, "open('made-by-python.txt', 'w').write('hello')").await;
+    let reply = call(&sandbox, 3, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment",
+        "arguments": {"environmentId": env, "shellCommand": "cat made-by-python.txt; echo; echo oops >&2; exit 3"}}))
+    .await;
+    assert_eq!(content(&reply)["stdout"], "hello\n");
+    assert_eq!(content(&reply)["stderr"], "oops\n");
+    assert_eq!(content(&reply)["exitCode"], 3);
+    assert_eq!(content(&reply)["status"], "Succeeded");
+    let reply = call(&sandbox, 4, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment",
+        "arguments": {"environmentId": env, "execCommandAndArgs": ["printf", "%s|", "a b", "c"]}}))
+    .await;
+    assert_eq!(content(&reply)["stdout"], "a b|c|");
+    let reply = call(&sandbox, 5, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment",
+        "arguments": {"environmentId": env, "execCommandAndArgs": ["/no/such/program"]}}))
+    .await;
+    assert_eq!(content(&reply)["errorName"], "CommandStartError");
+    assert_eq!(content(&reply)["exitCode"], -1);
+    let reply = call(&sandbox, 6, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment", "arguments": {"environmentId": env}})).await;
+    assert_eq!(reply["error"]["code"], -32602);
+}
+
+#[tokio::test]
+async fn shell_timeout_kills_the_command() {
+    let sandbox = sandbox(config()).await;
+    let env = launch(&sandbox).await;
+    let started = Instant::now();
+    let reply = call(&sandbox, 3, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment",
+        "arguments": {"environmentId": env, "shellCommand": "sleep 30", "timeoutInSeconds": 1}}))
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(content(&reply)["errorName"], "ExecutionTimeout");
+    assert_eq!(content(&reply)["exitCode"], -1);
+}
+
+/// With root and a system interpreter, each environment runs as its own
+/// user: one cannot read another's files even by absolute path.
+#[tokio::test]
+async fn private_users_when_root() {
+    let root = unsafe { libc_geteuid() } == 0;
+    let system_python = std::path::Path::new("/usr/bin/python3");
+    if !root || !system_python.exists() {
+        eprintln!("skipped: needs root and /usr/bin/python3 (root={root})");
+        return;
+    }
+    let sandbox = sandbox(SandboxConfig { isolate_users: true, python: Some(system_python.into()), ..SandboxConfig::default() }).await;
+    assert!(sandbox.pool().isolates_users());
+    let (a, b) = (launch(&sandbox).await, launch(&sandbox).await);
+    let reply = run_python(&sandbox, &a, "import os\nopen('private.txt', 'w').write('a')\nos.path.abspath('private.txt')").await;
+    let path = content(&reply)["executionResult"].as_str().unwrap().trim_matches('\'').to_owned();
+    let reply = run_python(&sandbox, &b, &format!("import os\nos.getuid() != 0, open({path:?}).read()")).await;
+    assert!(content(&reply)["stderr"].as_str().unwrap().contains("PermissionError"), "{reply}");
+    let reply = run_python(&sandbox, &b, "import os\nos.getuid() != 0").await;
+    assert_eq!(content(&reply)["executionResult"], "True");
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
