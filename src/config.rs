@@ -34,7 +34,11 @@ impl RemoteConfig {
             endpoint: std::env::var(ENDPOINT_VAR).ok().filter(|s| !s.trim().is_empty()),
             key: std::env::var(KEY_VAR).ok().and_then(ApiKey::new),
             allow_insecure_http: std::env::var(INSECURE_VAR).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
-            run_timeout: std::env::var(RUN_TIMEOUT_VAR).ok().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| *s > 0.0).map(Duration::from_secs_f64),
+            run_timeout: std::env::var(RUN_TIMEOUT_VAR)
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| *s > 0.0)
+                .map(Duration::from_secs_f64),
         }
     }
 
@@ -60,7 +64,8 @@ impl Backend {
     pub async fn start(config: &RemoteConfig, force_local: bool) -> Result<Self, String> {
         match (&config.endpoint, force_local) {
             (Some(endpoint), false) => {
-                let client = McpClient::new(endpoint, config.key.clone(), config.client_options()).map_err(|e: McpError| e.to_string())?;
+                let client = McpClient::new(endpoint, config.key.clone(), config.client_options())
+                    .map_err(|e: McpError| e.to_string())?;
                 let registry = match Registry::default_file() {
                     Some(file) => Registry::persistent(file),
                     None => Registry::in_memory(),

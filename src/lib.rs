@@ -2,6 +2,10 @@
 //! dynamic-sessions sandbox, or in the local stand-in, and see results where
 //! the code is. See ARCHITECTURE.md for the layers and the path of one run.
 
+// stdout belongs to the protocol (and to `run`'s user output, which writes
+// through explicit handles): no stray prints.
+#![deny(clippy::print_stdout, clippy::dbg_macro)]
+
 pub mod cli;
 pub mod config;
 pub mod mcp;

@@ -58,9 +58,7 @@ impl fmt::Display for ApiKey {
 /// Replaces the key (if any) in `text`. Cheap when the key is absent.
 pub fn redact(text: &str, key: Option<&ApiKey>) -> String {
     match key {
-        Some(key) if !key.0.is_empty() && text.contains(key.0.as_str()) => {
-            text.replace(key.0.as_str(), REDACTED)
-        }
+        Some(key) if !key.0.is_empty() && text.contains(key.0.as_str()) => text.replace(key.0.as_str(), REDACTED),
         _ => text.to_owned(),
     }
 }

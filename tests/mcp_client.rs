@@ -42,7 +42,10 @@ async fn works_with_sse_replies() {
         Some("application/json, text/event-stream"),
     )
     .await;
-    assert!(content_type.starts_with("text/event-stream") && body.starts_with("event: message\ndata: "), "{content_type} {body}");
+    assert!(
+        content_type.starts_with("text/event-stream") && body.starts_with("event: message\ndata: "),
+        "{content_type} {body}"
+    );
     exercise(&client(&sandbox)).await;
 }
 
@@ -57,9 +60,12 @@ async fn keeps_and_resends_the_session_id_and_reinitializes_when_it_expires() {
     let endpoint = first.endpoint().to_owned();
     let port: u16 = endpoint.rsplit(':').next().unwrap().trim_end_matches("/mcp").parse().unwrap();
     first.shutdown().await;
-    let second = azure_sandbox_lsp::sandbox::LocalSandbox::start(SandboxConfig { require_session: true, port, ..config() }, Some(key))
-        .await
-        .unwrap();
+    let second = azure_sandbox_lsp::sandbox::LocalSandbox::start(
+        SandboxConfig { require_session: true, port, ..config() },
+        Some(key),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.endpoint(), endpoint);
     let env = client.launch().await.unwrap();
     assert_eq!(client.run_python(&env, "1 + 1").await.unwrap().execution_result, Some(serde_json::json!("2")));
@@ -92,7 +98,9 @@ async fn dead_endpoint_is_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let client = McpClient::new(&format!("http://127.0.0.1:{port}/mcp"), Some(ApiKey::generate()), ClientOptions::default()).unwrap();
+    let client =
+        McpClient::new(&format!("http://127.0.0.1:{port}/mcp"), Some(ApiKey::generate()), ClientOptions::default())
+            .unwrap();
     let error = client.launch().await.unwrap_err();
     assert!(matches!(error, McpError::Unreachable { .. }), "{error:?}");
     assert!(error.to_string().contains(&format!("127.0.0.1:{port}")));

@@ -17,10 +17,12 @@ async fn state_persists_and_environments_are_isolated() {
     let reply = run_python(&sandbox, &a, "secret + 1").await;
     assert_eq!(content(&reply)["executionResult"], "42");
     // b sees neither a's variables nor a's files (its own working directory).
-    let reply = run_python(&sandbox, &b, "import os\nprint('secret' in globals(), os.path.exists('only-in-a.txt'))").await;
+    let reply =
+        run_python(&sandbox, &b, "import os\nprint('secret' in globals(), os.path.exists('only-in-a.txt'))").await;
     assert_eq!(content(&reply)["stdout"], "False False\n");
     // And no variable of the server's process, so no key.
-    let reply = run_python(&sandbox, &b, "import os\nprint(sorted(k for k in os.environ if 'AZURE' in k or 'KEY' in k))").await;
+    let reply =
+        run_python(&sandbox, &b, "import os\nprint(sorted(k for k in os.environ if 'AZURE' in k or 'KEY' in k))").await;
     assert_eq!(content(&reply)["stdout"], "[]\n");
 }
 
@@ -67,7 +69,8 @@ async fn timeout_kills_code_that_ignores_interrupts_and_says_state_is_lost() {
     let sandbox = sandbox(SandboxConfig { python_timeout: Duration::from_secs(1), ..config() }).await;
     let env = launch(&sandbox).await;
     run_python(&sandbox, &env, "kept = 1").await;
-    let code = "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except KeyboardInterrupt:\n        pass";
+    let code =
+        "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except KeyboardInterrupt:\n        pass";
     let reply = run_python(&sandbox, &env, code).await;
     assert_eq!(content(&reply)["errorName"], "Timeout");
     assert_eq!(content(&reply)["stateSurvived"], false);
@@ -81,7 +84,11 @@ async fn timeout_kills_code_that_ignores_interrupts_and_says_state_is_lost() {
 async fn a_dead_worker_is_reported_and_replaced() {
     let sandbox = sandbox(config()).await;
     let env = launch(&sandbox).await;
-    for code in ["import os\nos._exit(3)", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "import ctypes\nctypes.string_at(0)"] {
+    for code in [
+        "import os\nos._exit(3)",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        "import ctypes\nctypes.string_at(0)",
+    ] {
         let reply = run_python(&sandbox, &env, code).await;
         assert_eq!(reply["result"]["isError"], true, "{code}");
         assert_eq!(content(&reply)["errorName"], "ProcessExited", "{code}");
@@ -120,7 +127,8 @@ async fn a_long_run_is_not_reaped_by_the_cool_down() {
 
 #[tokio::test]
 async fn pool_size_is_enforced_on_first_use() {
-    let sandbox = sandbox(SandboxConfig { max_environments: 2, cool_down: Duration::from_millis(700), ..config() }).await;
+    let sandbox =
+        sandbox(SandboxConfig { max_environments: 2, cool_down: Duration::from_millis(700), ..config() }).await;
     let (a, b, c) = (launch(&sandbox).await, launch(&sandbox).await, launch(&sandbox).await);
     // Launching is lazy and always succeeds; allocation happens on first use.
     run_python(&sandbox, &a, "1").await;
@@ -143,7 +151,9 @@ async fn calls_to_one_environment_run_in_order_and_environments_run_in_parallel(
     let mut tasks = Vec::new();
     for i in 0..6 {
         let (sandbox, a) = (sandbox.clone(), a.clone());
-        tasks.push(tokio::spawn(async move { run_python(&sandbox, &a, &format!("import time\ntime.sleep(0.05)\nlog.append({i})")).await }));
+        tasks.push(tokio::spawn(async move {
+            run_python(&sandbox, &a, &format!("import time\ntime.sleep(0.05)\nlog.append({i})")).await
+        }));
         tokio::time::sleep(Duration::from_millis(10)).await; // arrival order 0..5
     }
     let slow = {
@@ -164,23 +174,44 @@ async fn shell_commands_run_in_the_environment_directory() {
     let sandbox = sandbox(config()).await;
     let env = launch(&sandbox).await;
     run_python(&sandbox, &env, "open('made-by-python.txt', 'w').write('hello')").await;
-    let reply = call(&sandbox, 3, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment",
-        "arguments": {"environmentId": env, "shellCommand": "cat made-by-python.txt; echo; echo oops >&2; exit 3"}}))
+    let reply = call(
+        &sandbox,
+        3,
+        "tools/call",
+        json!({"name": "runShellCommandInRemoteEnvironment",
+        "arguments": {"environmentId": env, "shellCommand": "cat made-by-python.txt; echo; echo oops >&2; exit 3"}}),
+    )
     .await;
     assert_eq!(content(&reply)["stdout"], "hello\n");
     assert_eq!(content(&reply)["stderr"], "oops\n");
     assert_eq!(content(&reply)["exitCode"], 3);
     assert_eq!(content(&reply)["status"], "Succeeded");
-    let reply = call(&sandbox, 4, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment",
-        "arguments": {"environmentId": env, "execCommandAndArgs": ["printf", "%s|", "a b", "c"]}}))
+    let reply = call(
+        &sandbox,
+        4,
+        "tools/call",
+        json!({"name": "runShellCommandInRemoteEnvironment",
+        "arguments": {"environmentId": env, "execCommandAndArgs": ["printf", "%s|", "a b", "c"]}}),
+    )
     .await;
     assert_eq!(content(&reply)["stdout"], "a b|c|");
-    let reply = call(&sandbox, 5, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment",
-        "arguments": {"environmentId": env, "execCommandAndArgs": ["/no/such/program"]}}))
+    let reply = call(
+        &sandbox,
+        5,
+        "tools/call",
+        json!({"name": "runShellCommandInRemoteEnvironment",
+        "arguments": {"environmentId": env, "execCommandAndArgs": ["/no/such/program"]}}),
+    )
     .await;
     assert_eq!(content(&reply)["errorName"], "CommandStartError");
     assert_eq!(content(&reply)["exitCode"], -1);
-    let reply = call(&sandbox, 6, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment", "arguments": {"environmentId": env}})).await;
+    let reply = call(
+        &sandbox,
+        6,
+        "tools/call",
+        json!({"name": "runShellCommandInRemoteEnvironment", "arguments": {"environmentId": env}}),
+    )
+    .await;
     assert_eq!(reply["error"]["code"], -32602);
 }
 
@@ -189,8 +220,13 @@ async fn shell_timeout_kills_the_command() {
     let sandbox = sandbox(config()).await;
     let env = launch(&sandbox).await;
     let started = Instant::now();
-    let reply = call(&sandbox, 3, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment",
-        "arguments": {"environmentId": env, "shellCommand": "sleep 30", "timeoutInSeconds": 1}}))
+    let reply = call(
+        &sandbox,
+        3,
+        "tools/call",
+        json!({"name": "runShellCommandInRemoteEnvironment",
+        "arguments": {"environmentId": env, "shellCommand": "sleep 30", "timeoutInSeconds": 1}}),
+    )
     .await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(content(&reply)["errorName"], "ExecutionTimeout");
@@ -207,10 +243,14 @@ async fn private_users_when_root() {
         eprintln!("skipped: needs root and /usr/bin/python3 (root={root})");
         return;
     }
-    let sandbox = sandbox(SandboxConfig { isolate_users: true, python: Some(system_python.into()), ..SandboxConfig::default() }).await;
+    let sandbox =
+        sandbox(SandboxConfig { isolate_users: true, python: Some(system_python.into()), ..SandboxConfig::default() })
+            .await;
     assert!(sandbox.pool().isolates_users());
     let (a, b) = (launch(&sandbox).await, launch(&sandbox).await);
-    let reply = run_python(&sandbox, &a, "import os\nopen('private.txt', 'w').write('a')\nos.path.abspath('private.txt')").await;
+    let reply =
+        run_python(&sandbox, &a, "import os\nopen('private.txt', 'w').write('a')\nos.path.abspath('private.txt')")
+            .await;
     let path = content(&reply)["executionResult"].as_str().unwrap().trim_matches('\'').to_owned();
     let reply = run_python(&sandbox, &b, &format!("import os\nos.getuid() != 0, open({path:?}).read()")).await;
     assert!(content(&reply)["stderr"].as_str().unwrap().contains("PermissionError"), "{reply}");

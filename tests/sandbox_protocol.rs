@@ -26,8 +26,13 @@ async fn standard_client_headers_and_full_params_are_accepted() {
     let sandbox = sandbox(config()).await;
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}});
-    let (status, _, text) =
-        post_raw(sandbox.endpoint(), Some(sandbox.api_key().expose()), &body.to_string(), Some("application/json, text/event-stream")).await;
+    let (status, _, text) = post_raw(
+        sandbox.endpoint(),
+        Some(sandbox.api_key().expose()),
+        &body.to_string(),
+        Some("application/json, text/event-stream"),
+    )
+    .await;
     assert_eq!(status, 200);
     let reply: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(reply["id"], json!(7));
@@ -64,7 +69,12 @@ async fn json_rpc_errors_and_statuses() {
     assert_eq!(status, 400);
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error"]["code"], -32700);
     // Invalid request: 400 with -32600.
-    for body in [r#"[]"#, r#"42"#, r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#, r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#] {
+    for body in [
+        r#"[]"#,
+        r#"42"#,
+        r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#,
+    ] {
         let (status, _, text) = post_raw(endpoint, key, body, None).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error"]["code"], -32600, "{body}");
@@ -78,7 +88,13 @@ async fn json_rpc_errors_and_statuses() {
     let reply = call(&sandbox, 5, "tools/call", json!({"name": "noSuchTool"})).await;
     assert_eq!(reply["error"]["code"], -32602);
     assert!(reply["error"]["message"].as_str().unwrap().contains("Unknown tool"));
-    let reply = call(&sandbox, 6, "tools/call", json!({"name": "runPythonCodeInRemoteEnvironment", "arguments": {"environmentId": 5}})).await;
+    let reply = call(
+        &sandbox,
+        6,
+        "tools/call",
+        json!({"name": "runPythonCodeInRemoteEnvironment", "arguments": {"environmentId": 5}}),
+    )
+    .await;
     assert_eq!(reply["error"]["code"], -32602);
     // Unknown environment: the service's "not found" error.
     let reply = run_python(&sandbox, "no-such-environment", "1").await;
@@ -92,13 +108,17 @@ async fn json_rpc_errors_and_statuses() {
 async fn notifications_get_202_and_get_delete_get_405() {
     let sandbox = sandbox(config()).await;
     let key = sandbox.api_key().expose().to_owned();
-    for body in [r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#] {
+    for body in [
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#,
+    ] {
         let (status, _, text) = post_raw(sandbox.endpoint(), Some(&key), body, None).await;
         assert_eq!((status, text.as_str()), (202, ""));
     }
     let http = reqwest::Client::new();
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
-        let response = http.request(method.clone(), sandbox.endpoint()).header("x-ms-apikey", &key).send().await.unwrap();
+        let response =
+            http.request(method.clone(), sandbox.endpoint()).header("x-ms-apikey", &key).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 405, "{method}");
         // Without the key, even these are refused.
         let response = http.request(method, sandbox.endpoint()).send().await.unwrap();
@@ -149,8 +169,14 @@ async fn cross_origin_browser_requests_are_refused() {
 async fn tool_results_mirror_structured_content_as_text() {
     let sandbox = sandbox(config()).await;
     let tools = call(&sandbox, 1, "tools/list", json!({})).await;
-    let names: Vec<&str> = tools["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    for name in ["launchShell", "launchPythonEnvironment", "runPythonCodeInRemoteEnvironment", "runShellCommandInRemoteEnvironment"] {
+    let names: Vec<&str> =
+        tools["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for name in [
+        "launchShell",
+        "launchPythonEnvironment",
+        "runPythonCodeInRemoteEnvironment",
+        "runShellCommandInRemoteEnvironment",
+    ] {
         assert!(names.contains(&name), "{name} listed");
     }
     let environment = launch(&sandbox).await;
@@ -173,7 +199,9 @@ async fn tool_results_mirror_structured_content_as_text() {
 /// The tutorials' own commands, run with curl and jq exactly as written.
 #[tokio::test]
 async fn tutorial_curl_commands_work_as_written() {
-    if std::process::Command::new("curl").arg("--version").output().is_err() || std::process::Command::new("jq").arg("--version").output().is_err() {
+    if std::process::Command::new("curl").arg("--version").output().is_err()
+        || std::process::Command::new("jq").arg("--version").output().is_err()
+    {
         panic!("curl and jq are needed for this test: scripts/test.sh installs them");
     }
     let sandbox = sandbox(config()).await;
@@ -207,7 +235,13 @@ curl -sS -X POST "$MCP_ENDPOINT" \
     let endpoint = sandbox.endpoint().to_owned();
     let key = sandbox.api_key().expose().to_owned();
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("bash").arg("-c").arg(script).env("MCP_ENDPOINT", endpoint).env("API_KEY", key).output().unwrap()
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("MCP_ENDPOINT", endpoint)
+            .env("API_KEY", key)
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();

@@ -43,11 +43,8 @@ pub mod exit {
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AZURE_SANDBOX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 /// Parses the arguments, runs the command, and returns the exit status.

@@ -49,7 +49,8 @@ pub struct RunArgs {
 }
 
 fn parse_lines(spec: &str) -> Result<(usize, usize), String> {
-    let parse = |s: &str| s.trim().parse::<usize>().map_err(|_| format!("--lines wants START:END (1-based), got `{spec}`"));
+    let parse =
+        |s: &str| s.trim().parse::<usize>().map_err(|_| format!("--lines wants START:END (1-based), got `{spec}`"));
     match spec.split_once(':') {
         Some((start, end)) => Ok((parse(start)?, parse(end)?)),
         None => {
@@ -71,7 +72,9 @@ pub async fn run(args: RunArgs) -> i32 {
     let filename = path.to_string_lossy().into_owned();
     let interactive = args.lines.is_some() || args.cell.is_some();
     let snippet = match (&args.lines, args.cell) {
-        (Some(spec), _) => parse_lines(spec).and_then(|(s, e)| Snippet::from_lines(&filename, &text, s, e).map_err(|e| e.to_string())),
+        (Some(spec), _) => {
+            parse_lines(spec).and_then(|(s, e)| Snippet::from_lines(&filename, &text, s, e).map_err(|e| e.to_string()))
+        }
         (None, Some(cell)) => Snippet::from_cell(&filename, &text, cell).map_err(|e| e.to_string()),
         (None, None) => Ok(Snippet::whole(&filename, &text)),
     };
@@ -101,7 +104,9 @@ pub async fn run(args: RunArgs) -> i32 {
     };
     if backend.is_local() {
         let why = if args.local { "--local" } else { "no AZURE_SANDBOX_MCP_ENDPOINT is set" };
-        eprintln!("azure-sandbox-lsp: running in the embedded local sandbox ({why}): Python on this machine, not Azure");
+        eprintln!(
+            "azure-sandbox-lsp: running in the embedded local sandbox ({why}): Python on this machine, not Azure"
+        );
     }
     let key = backend.engine.workspace_key(workspace_root(&path));
     if args.restart {

@@ -93,7 +93,7 @@ impl ServeLocalArgs {
             cool_down: seconds(self.cool_down, "cool-down")?,
             max_environments: self.max_environments.max(1),
             max_request_bytes: self.max_request_bytes.max(1024),
-            memory_limit_bytes: (self.memory_limit_mb > 0).then(|| self.memory_limit_mb << 20),
+            memory_limit_bytes: (self.memory_limit_mb > 0).then_some(self.memory_limit_mb << 20),
             max_processes: (self.max_processes > 0).then_some(self.max_processes),
             response_mode: if self.sse { ResponseMode::Sse } else { ResponseMode::Json },
             require_session: self.require_session,

@@ -183,7 +183,8 @@ impl McpClient {
         match first {
             // Without a tools/list answer we guessed the name; the other one may exist.
             Err(ref e) if !launcher.listed && is_unknown_tool(e) => {
-                let other = if launcher.name == tools::LAUNCH_PYTHON { tools::LAUNCH_SHELL } else { tools::LAUNCH_PYTHON };
+                let other =
+                    if launcher.name == tools::LAUNCH_PYTHON { tools::LAUNCH_SHELL } else { tools::LAUNCH_PYTHON };
                 let id = self.launch_with(other).await?;
                 *self.inner.launcher.lock().await = Some(Launcher { name: other.to_owned(), listed: false });
                 Ok(id)
@@ -230,9 +231,17 @@ impl McpClient {
     }
 
     /// Runs a shell command in an environment.
-    pub async fn run_shell(&self, environment: &EnvironmentId, command: &ShellCommand) -> Result<ShellOutput, McpError> {
+    pub async fn run_shell(
+        &self,
+        environment: &EnvironmentId,
+        command: &ShellCommand,
+    ) -> Result<ShellOutput, McpError> {
         let call = self
-            .call_tool(tools::RUN_SHELL, tools::run_shell_arguments(environment, command), self.inner.options.run_timeout)
+            .call_tool(
+                tools::RUN_SHELL,
+                tools::run_shell_arguments(environment, command),
+                self.inner.options.run_timeout,
+            )
             .await
             .map_err(|e| for_environment(e, environment))?;
         let output = tools::shell_output(&call);
@@ -390,12 +399,15 @@ impl McpClient {
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => McpError::Unauthorized { detail },
                 StatusCode::TOO_MANY_REQUESTS => McpError::PoolFull { detail },
                 _ if says_pool_full(&text) => McpError::PoolFull { detail },
-                _ if says_environment_missing(&text) => {
-                    McpError::EnvironmentNotFound { environment_id: String::new(), detail: self.redact(&jsonrpc::excerpt(&text)) }
-                }
+                _ if says_environment_missing(&text) => McpError::EnvironmentNotFound {
+                    environment_id: String::new(),
+                    detail: self.redact(&jsonrpc::excerpt(&text)),
+                },
                 _ => match rpc {
                     Some(e) if says_unauthorized(e.code, &e.message) => McpError::Unauthorized { detail },
-                    _ => McpError::Http { status: status.as_u16(), excerpt: self.redact(&jsonrpc::excerpt(&body_text)) },
+                    _ => {
+                        McpError::Http { status: status.as_u16(), excerpt: self.redact(&jsonrpc::excerpt(&body_text)) }
+                    }
                 },
             });
         }
@@ -431,8 +443,9 @@ impl McpClient {
             .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
             .body(serde_json::to_vec(body).unwrap_or_default());
         if let Some(key) = &inner.key {
-            let mut value = reqwest::header::HeaderValue::from_str(key.expose())
-                .map_err(|_| McpError::Protocol { detail: "the API key contains characters not allowed in an HTTP header".into() })?;
+            let mut value = reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| McpError::Protocol {
+                detail: "the API key contains characters not allowed in an HTTP header".into(),
+            })?;
             value.set_sensitive(true);
             request = request.header(KEY_HEADER, value);
         }
@@ -446,7 +459,8 @@ impl McpClient {
         let status = response.status();
         let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let content_type = header(reqwest::header::CONTENT_TYPE.as_str());
-        let session_id = header(SESSION_HEADER).filter(|s| !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+        let session_id =
+            header(SESSION_HEADER).filter(|s| !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b)));
         let limit = inner.options.max_response_bytes;
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
@@ -464,7 +478,8 @@ impl McpClient {
         let endpoint = self.inner.endpoint.display();
         // The error's own text may name the URL; the key is never in it, but
         // run it through the redactor anyway so that stays true.
-        let (is_connect, is_timeout, is_body) = (error.is_connect(), error.is_timeout(), error.is_body() || error.is_decode());
+        let (is_connect, is_timeout, is_body) =
+            (error.is_connect(), error.is_timeout(), error.is_body() || error.is_decode());
         let error = error.without_url();
         let mut detail = error.to_string();
         let mut source = std::error::Error::source(&error);
@@ -498,7 +513,8 @@ impl McpClient {
         let client = self.clone();
         runtime.spawn(async move {
             let session = client.inner.session.lock().await.clone();
-            let message = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
+            let message =
+                jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
             match tokio::time::timeout(Duration::from_secs(5), client.post(&message, session.as_ref())).await {
                 Ok(Ok(_)) => tracing::debug!(id, reason, "sent notifications/cancelled"),
                 _ => tracing::debug!(id, "could not send notifications/cancelled"),

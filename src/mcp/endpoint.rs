@@ -41,9 +41,7 @@ impl Endpoint {
             "https" => {}
             "http" => {
                 if !allow_insecure_http && !is_loopback(&url) {
-                    return Err(EndpointError::InsecureRemote(
-                        url.host_str().unwrap_or_default().to_owned(),
-                    ));
+                    return Err(EndpointError::InsecureRemote(url.host_str().unwrap_or_default().to_owned()));
                 }
             }
             other => return Err(EndpointError::Invalid(format!("unsupported scheme `{other}`"))),

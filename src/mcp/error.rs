@@ -102,9 +102,10 @@ impl McpError {
 pub fn says_environment_missing(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     let subject = t.contains("environment") || t.contains("session");
-    let missing = ["not found", "does not exist", "doesn't exist", "not exist", "expired", "invalid", "unknown", "no longer"]
-        .iter()
-        .any(|w| t.contains(w));
+    let missing =
+        ["not found", "does not exist", "doesn't exist", "not exist", "expired", "invalid", "unknown", "no longer"]
+            .iter()
+            .any(|w| t.contains(w));
     subject && missing && !says_pool_full(text)
 }
 

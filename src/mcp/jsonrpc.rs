@@ -195,7 +195,10 @@ mod tests {
     fn batches_and_wrong_ids() {
         let body = br#"[{"jsonrpc":"2.0","id":1,"result":1},{"jsonrpc":"2.0","id":2,"result":2}]"#;
         assert_eq!(parse_reply(None, body, 2).unwrap().unwrap(), json!(2));
-        assert!(matches!(parse_reply(None, br#"{"jsonrpc":"2.0","id":5,"result":1}"#, 4), Err(ReplyError::NoResponse(_))));
+        assert!(matches!(
+            parse_reply(None, br#"{"jsonrpc":"2.0","id":5,"result":1}"#, 4),
+            Err(ReplyError::NoResponse(_))
+        ));
         assert!(matches!(parse_reply(None, br#"{"id":4}"#, 4), Err(ReplyError::NoResponse(_))));
         assert!(matches!(parse_reply(None, b"42", 4), Err(ReplyError::NoResponse(_))));
     }

@@ -93,11 +93,7 @@ pub fn parse_call_result(result: &Value) -> Option<CallResult> {
         .get("content")
         .and_then(Value::as_array)
         .map(|blocks| {
-            blocks
-                .iter()
-                .filter_map(|b| b.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n")
+            blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
         })
         .unwrap_or_default();
     let structured = match object.get("structuredContent") {
@@ -114,8 +110,7 @@ pub fn parse_call_result(result: &Value) -> Option<CallResult> {
 /// Python-code-interpreter results sometimes nest the streams in `result`
 /// (the data-plane shape); look there when the top level lacks them.
 fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    map.get(name)
-        .or_else(|| map.get("result").and_then(Value::as_object).and_then(|inner| inner.get(name)))
+    map.get(name).or_else(|| map.get("result").and_then(Value::as_object).and_then(|inner| inner.get(name)))
 }
 
 fn string_field(map: &Map<String, Value>, name: &str) -> Option<String> {
@@ -152,7 +147,8 @@ pub fn python_output(call: &CallResult) -> PythonOutput {
     .filter(|v| v.as_str() != Some(""));
     PythonOutput {
         // With no structured content at all, the text blocks are the output.
-        stdout: string_field(map, "stdout").unwrap_or_else(|| if call.structured.is_none() { call.text.clone() } else { String::new() }),
+        stdout: string_field(map, "stdout")
+            .unwrap_or_else(|| if call.structured.is_none() { call.text.clone() } else { String::new() }),
         stderr: string_field(map, "stderr"),
         execution_result,
         status: string_field(map, "status"),
@@ -169,7 +165,8 @@ pub fn shell_output(call: &CallResult) -> ShellOutput {
     let empty = Map::new();
     let map = call.structured.as_ref().unwrap_or(&empty);
     ShellOutput {
-        stdout: string_field(map, "stdout").unwrap_or_else(|| if call.structured.is_none() { call.text.clone() } else { String::new() }),
+        stdout: string_field(map, "stdout")
+            .unwrap_or_else(|| if call.structured.is_none() { call.text.clone() } else { String::new() }),
         stderr: string_field(map, "stderr"),
         exit_code: field(map, "exitCode").and_then(Value::as_i64),
         status: string_field(map, "status"),
@@ -227,7 +224,8 @@ mod tests {
 
     #[test]
     fn content_only_results_are_read_from_text() {
-        let call = parse_call_result(&json!({"content": [{"type": "text", "text": "{\"environmentId\": \"e-1\"}"}]})).unwrap();
+        let call =
+            parse_call_result(&json!({"content": [{"type": "text", "text": "{\"environmentId\": \"e-1\"}"}]})).unwrap();
         assert_eq!(environment_id(&call), Some(EnvironmentId("e-1".into())));
         let call = parse_call_result(&json!({"content": [{"type": "text", "text": "plain output"}]})).unwrap();
         assert_eq!(python_output(&call).stdout, "plain output");
@@ -243,7 +241,10 @@ mod tests {
     #[test]
     fn missing_or_blank_environment_id() {
         assert_eq!(environment_id(&parse_call_result(&json!({"structuredContent": {}})).unwrap()), None);
-        assert_eq!(environment_id(&parse_call_result(&json!({"structuredContent": {"environmentId": " "}})).unwrap()), None);
+        assert_eq!(
+            environment_id(&parse_call_result(&json!({"structuredContent": {"environmentId": " "}})).unwrap()),
+            None
+        );
         assert!(parse_call_result(&json!("x")).is_none());
     }
 }

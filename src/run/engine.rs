@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::mcp::{EnvironmentId, McpClient, McpError, PythonOutput};
 
-use super::outcome::{Outcome, PyException, split_marker};
+use super::outcome::{Outcome, Piece, PyException, marker_payload, parse_outcome, split_marker};
 use super::registry::{Assigned, Registry, WorkspaceKey};
 use super::snippet::Snippet;
 use super::wrapper;
@@ -121,7 +121,7 @@ impl Engine {
         if outcome.is_none() && !interpreter_replaced(&output) {
             // The marker did not make it (output cut, stdout closed): ask
             // the environment for the outcome it kept.
-            outcome = self.fetch_outcome(&assigned.id, &nonce).await;
+            outcome = self.fetch_outcome(&assigned.id, &nonce, !want_stderr).await;
             if outcome.is_some() && output.stdout_truncated {
                 notices.push("The sandbox cut this run's stdout; what is shown is what it kept.".to_owned());
             }
@@ -162,15 +162,36 @@ impl Engine {
         })
     }
 
-    async fn fetch_outcome(&self, environment: &EnvironmentId, nonce: &str) -> Option<Outcome> {
-        let code = wrapper::fetch_code(nonce);
-        match self.client.run_python_with_timeout(environment, &code, Duration::from_secs(30)).await {
-            Ok(output) => split_marker(&output.stdout, nonce).1,
-            Err(e) => {
-                tracing::warn!("could not fetch the run's outcome: {e}");
-                None
+    /// Reads the outcome the runtime kept, piece by piece. A piece that does
+    /// not arrive whole (the service cuts output at some length we do not
+    /// know) is asked for again at half the size.
+    async fn fetch_outcome(&self, environment: &EnvironmentId, nonce: &str, lean: bool) -> Option<Outcome> {
+        const FIRST_PIECE: usize = 3000;
+        const SMALLEST_PIECE: usize = 64;
+        const MOST_CALLS: usize = 400;
+        let (mut text, mut size) = (String::new(), FIRST_PIECE);
+        for _ in 0..MOST_CALLS {
+            let code = wrapper::fetch_code(nonce, text.len(), size, lean);
+            let output = match self.client.run_python_with_timeout(environment, &code, Duration::from_secs(30)).await {
+                Ok(output) => output,
+                Err(e) => {
+                    tracing::warn!("could not fetch the run's outcome: {e}");
+                    return None;
+                }
+            };
+            let piece = marker_payload(&output.stdout, nonce).and_then(|json| serde_json::from_str::<Piece>(json).ok());
+            match piece {
+                Some(piece) if !piece.piece.is_empty() || piece.total == text.len() => {
+                    text.push_str(&piece.piece);
+                    if text.len() >= piece.total {
+                        return parse_outcome(&text);
+                    }
+                }
+                _ if size > SMALLEST_PIECE => size /= 2,
+                _ => return None,
             }
         }
+        None
     }
 }
 
@@ -182,11 +203,16 @@ fn interpreter_replaced(output: &PythonOutput) -> bool {
 fn judge(output: &PythonOutput, outcome: Option<&Outcome>, stderr: &str) -> RunResult {
     let timed_out = output.error_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("timeout"));
     match outcome {
-        Some(outcome) if timed_out => RunResult::Failed { reason: sandbox_reason(output, stderr), at: outcome.error.clone() },
+        Some(outcome) if timed_out => {
+            RunResult::Failed { reason: sandbox_reason(output, stderr), at: outcome.error.clone() }
+        }
         Some(outcome) => match (&outcome.error, outcome.status.as_deref()) {
             (Some(error), _) => RunResult::Raised(error.clone()),
             (None, Some("ok")) => RunResult::Succeeded { value: outcome.value.clone() },
-            _ => RunResult::Failed { reason: "the run's result could not be read back from the sandbox".into(), at: None },
+            _ => RunResult::Failed {
+                reason: "the run's result could not be read back from the sandbox".into(),
+                at: None,
+            },
         },
         None if output.failed() => RunResult::Failed { reason: sandbox_reason(output, stderr), at: None },
         None => RunResult::Failed {

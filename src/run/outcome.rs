@@ -81,6 +81,27 @@ pub struct Outcome {
     pub missing: bool,
 }
 
+/// The JSON text after the last marker of run `nonce`, if a marker line is
+/// there (it may still be cut short).
+pub fn marker_payload<'a>(stdout: &'a str, nonce: &str) -> Option<&'a str> {
+    let needle = format!("{MARKER}{nonce} ");
+    let start = stdout.rfind(&needle)? + needle.len();
+    let end = stdout[start..].find('\n').map_or(stdout.len(), |n| start + n);
+    Some(stdout[start..end].trim_end_matches('\r'))
+}
+
+/// One piece of a stored outcome, as `emit` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Piece {
+    pub piece: String,
+    pub total: usize,
+}
+
+/// Parses an outcome from its JSON text.
+pub fn parse_outcome(json: &str) -> Option<Outcome> {
+    serde_json::from_str(json).ok()
+}
+
 /// Splits the marker line of run `nonce` off `stdout`. Returns the user's
 /// stdout without it, and the outcome if a well-formed marker was there. The
 /// last marker wins; markers with another nonce (printed by user code) stay.

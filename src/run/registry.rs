@@ -116,7 +116,12 @@ impl Registry {
 
     /// Replaces `stale` (reported gone by the service) with a new environment.
     /// If another run already replaced it, that one is returned.
-    pub async fn replace<F, Fut>(&self, key: &WorkspaceKey, stale: &EnvironmentId, launch: F) -> Result<Assigned, McpError>
+    pub async fn replace<F, Fut>(
+        &self,
+        key: &WorkspaceKey,
+        stale: &EnvironmentId,
+        launch: F,
+    ) -> Result<Assigned, McpError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<EnvironmentId, McpError>>,
@@ -198,7 +203,12 @@ impl Registry {
         let Some(path) = self.file.as_ref() else { return Ok(()) };
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path.with_extension("lock"))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(path.with_extension("lock"))?;
         let _held = FileLock::exclusive(&lock)?;
         let mut file = read_file(path).unwrap_or_default();
         change(&mut file);
@@ -257,11 +267,7 @@ impl Drop for FileLock<'_> {
 pub fn workspace_root(file: &Path) -> PathBuf {
     let absolute = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let start = if absolute.is_dir() { absolute.as_path() } else { absolute.parent().unwrap_or(Path::new("/")) };
-    start
-        .ancestors()
-        .find(|dir| dir.join(".git").exists())
-        .unwrap_or(start)
-        .to_path_buf()
+    start.ancestors().find(|dir| dir.join(".git").exists()).unwrap_or(start).to_path_buf()
 }
 
 #[cfg(test)]
@@ -313,7 +319,10 @@ mod tests {
         let got = second.environment(&key("/w"), || async { panic!("must not launch") }).await.unwrap();
         assert_eq!((got.id.0.as_str(), got.fresh), ("e1", false));
         // Replacing a stale id launches anew; forgetting removes it.
-        let got = second.replace(&key("/w"), &EnvironmentId("e1".into()), || async { Ok(EnvironmentId("e2".into())) }).await.unwrap();
+        let got = second
+            .replace(&key("/w"), &EnvironmentId("e1".into()), || async { Ok(EnvironmentId("e2".into())) })
+            .await
+            .unwrap();
         assert_eq!(got.id.0, "e2");
         assert_eq!(Registry::persistent(path.clone()).current(&key("/w")), Some(EnvironmentId("e2".into())));
         assert_eq!(second.forget(&key("/w")).await, Some(EnvironmentId("e2".into())));

@@ -92,9 +92,17 @@ def _user_tb(tb):
     return tb
 
 
+_MAX_FRAMES = 60
+_MESSAGE_LIMIT = 4000
+
+
 def _frames(tb):
     frames = []
-    for summary in traceback.extract_tb(tb):
+    summaries = traceback.extract_tb(tb)
+    if len(summaries) > _MAX_FRAMES:
+        # Deep recursion: the outermost and the innermost frames tell the story.
+        summaries = summaries[:10] + summaries[-(_MAX_FRAMES - 10):]
+    for summary in summaries:
         if summary.filename == MACHINERY:
             continue
         frame = {"file": summary.filename, "line": summary.lineno, "function": summary.name}
@@ -121,6 +129,8 @@ def _describe(exc, compiling, filename, dedent):
         message = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
     except Exception:
         message = "<exception str() failed>"
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[:_MESSAGE_LIMIT] + "…"
     error = {"type": _type_name(exc), "message": message, "frames": _frames(tb), "traceback": text}
     if compiling and isinstance(exc, SyntaxError) and exc.filename == filename and exc.lineno:
         located = {"line": exc.lineno, "col": max((exc.offset or 1) - 1, 0) + dedent}
@@ -161,10 +171,14 @@ def _marker_line(nonce, outcome, lean=False):
     return "%s%s %s" % (MARKER, nonce, json.dumps(outcome, ensure_ascii=True, default=str))
 
 
-def emit(nonce):
-    """Prints the stored outcome of run `nonce` (the client's fallback)."""
+def emit(nonce, offset, size, lean):
+    """Prints characters [offset, offset + size) of the stored outcome of run
+    `nonce` as JSON text. The client asks piece by piece, and with smaller
+    pieces when one does not arrive whole, so this works under any output cap."""
     outcome = _results.get(nonce, {"v": VERSION, "missing": True})
-    sys.stdout.write("\n" + _marker_line(nonce, outcome) + "\n")
+    text = _marker_line(nonce, outcome, lean)[len(MARKER) + len(nonce) + 1:]
+    piece = {"piece": text[offset:offset + size], "total": len(text)}
+    sys.stdout.write("\n%s%s %s\n" % (MARKER, nonce, json.dumps(piece, ensure_ascii=True)))
     sys.stdout.flush()
 
 

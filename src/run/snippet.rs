@@ -67,7 +67,9 @@ impl Snippet {
         let cell = match (index, has_preamble) {
             (0, true) => &all[0],
             (0, false) => return Err(SnippetError::NoSuchCell { index, count: marked }),
-            (n, _) => all.get(n - 1 + usize::from(has_preamble)).ok_or(SnippetError::NoSuchCell { index, count: marked })?,
+            (n, _) => {
+                all.get(n - 1 + usize::from(has_preamble)).ok_or(SnippetError::NoSuchCell { index, count: marked })?
+            }
         };
         if cell.kind == CellKind::Markdown {
             return Err(SnippetError::MarkdownCell(index));
@@ -87,7 +89,12 @@ impl Snippet {
             }
             code.push_str(line.get(indent.len()..).filter(|_| line.starts_with(indent)).unwrap_or(line.trim_start()));
         }
-        Self { filename: filename.to_owned(), first_line: first_line as u32, code, dedent: indent.chars().count() as u32 }
+        Self {
+            filename: filename.to_owned(),
+            first_line: first_line as u32,
+            code,
+            dedent: indent.chars().count() as u32,
+        }
     }
 
     /// The 1-based line after the last line of the snippet.
@@ -116,7 +123,8 @@ fn common_indent<'a>(lines: &[&'a str]) -> &'a str {
 mod tests {
     use super::*;
 
-    const FILE: &str = "import math\n\ndef f(x):\n    if x:\n        return 1 / x\n    return 0\n\n# %% second\nprint(f(0))\n";
+    const FILE: &str =
+        "import math\n\ndef f(x):\n    if x:\n        return 1 / x\n    return 0\n\n# %% second\nprint(f(0))\n";
 
     #[test]
     fn lines_keep_their_numbers() {

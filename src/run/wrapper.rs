@@ -55,19 +55,23 @@ pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool) -> String {
     )
 }
 
-/// The code that prints the stored outcome of run `nonce` again, for when
-/// the service cut stdout before the marker. Harmless in an interpreter that
-/// never saw the run (it reports the outcome as missing).
-pub fn fetch_code(nonce: &str) -> String {
+/// The code that prints characters `offset..offset + size` of the stored
+/// outcome of run `nonce`, for when the service cut stdout before the marker.
+/// Harmless in an interpreter that never saw the run (it reports the outcome
+/// as missing). `lean` leaves out stderr and the traceback text.
+pub fn fetch_code(nonce: &str, offset: usize, size: usize, lean: bool) -> String {
     let body = format!(
-        "import sys\n\
-         rt = sys.modules.get({module})\n\
-         if rt is None:\n\
-         \x20   print('\\n' + {marker} + NONCE + ' {{\"v\": 1, \"missing\": true}}')\n\
-         else:\n\
-         \x20   rt.emit(NONCE)\n",
+        r#"import sys, json
+rt = sys.modules.get({module})
+if rt is None:
+    missing = json.dumps({{"v": 1, "missing": True}})
+    print("\n" + {marker} + NONCE + " " + json.dumps({{"piece": missing[{offset}:{offset} + {size}], "total": len(missing)}}))
+else:
+    rt.emit(NONCE, {offset}, {size}, {lean})
+"#,
         module = py_literal(RUNTIME_MODULE),
         marker = py_literal(MARKER),
+        lean = if lean { "True" } else { "False" },
     );
     format!(
         "exec(compile({body}, {machinery}, 'exec'), {{'__builtins__': __builtins__, 'NONCE': {nonce}}})\n",

@@ -69,14 +69,20 @@ fn refuse(state: &AppState, headers: &HeaderMap) -> Option<Response> {
         let host = url::Url::parse(origin).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         if !local && origin != "null" {
-            return Some(json_response(StatusCode::FORBIDDEN, &rpc_error(Value::Null, -32001, "Forbidden: cross-origin request")));
+            return Some(json_response(
+                StatusCode::FORBIDDEN,
+                &rpc_error(Value::Null, -32001, "Forbidden: cross-origin request"),
+            ));
         }
     }
     let presented = headers.get("x-ms-apikey").map(HeaderValue::as_bytes).unwrap_or_default();
     if !state.key.matches(presented) {
         state.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
         let why = if presented.is_empty() { "missing x-ms-apikey header" } else { "invalid x-ms-apikey" };
-        return Some(json_response(StatusCode::UNAUTHORIZED, &rpc_error(Value::Null, -32001, format!("Unauthorized: {why}"))));
+        return Some(json_response(
+            StatusCode::UNAUTHORIZED,
+            &rpc_error(Value::Null, -32001, format!("Unauthorized: {why}")),
+        ));
     }
     None
 }
@@ -99,7 +105,9 @@ async fn handle_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     }
     let message: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return json_response(StatusCode::BAD_REQUEST, &rpc_error(Value::Null, -32700, format!("Parse error: {e}"))),
+        Err(e) => {
+            return json_response(StatusCode::BAD_REQUEST, &rpc_error(Value::Null, -32700, format!("Parse error: {e}")));
+        }
     };
     let is_initialize = message.get("method").and_then(Value::as_str) == Some("initialize");
     let mut new_session = None;
@@ -109,7 +117,10 @@ async fn handle_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         } else {
             match headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
                 None => {
-                    return json_response(StatusCode::BAD_REQUEST, &rpc_error(Value::Null, -32600, "Bad Request: Mcp-Session-Id header is required"));
+                    return json_response(
+                        StatusCode::BAD_REQUEST,
+                        &rpc_error(Value::Null, -32600, "Bad Request: Mcp-Session-Id header is required"),
+                    );
                 }
                 Some(id) if !state.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains(id) => {
                     return json_response(StatusCode::NOT_FOUND, &rpc_error(Value::Null, -32600, "Session not found"));
@@ -120,7 +131,10 @@ async fn handle_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     }
     let replies = match message {
         Value::Array(batch) if batch.is_empty() => {
-            return json_response(StatusCode::BAD_REQUEST, &rpc_error(Value::Null, -32600, "Invalid Request: empty batch"));
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &rpc_error(Value::Null, -32600, "Invalid Request: empty batch"),
+            );
         }
         Value::Array(batch) => {
             let mut replies = Vec::new();
@@ -136,12 +150,15 @@ async fn handle_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     let Some(reply) = replies else {
         return StatusCode::ACCEPTED.into_response();
     };
-    if reply.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64) == Some(-32600) && reply.get("id") == Some(&Value::Null) {
+    if reply.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64) == Some(-32600)
+        && reply.get("id") == Some(&Value::Null)
+    {
         return json_response(StatusCode::BAD_REQUEST, &reply);
     }
     let mut response = if state.config.response_mode == ResponseMode::Sse && accepts_sse(&headers) {
         let body = format!("event: message\ndata: {reply}\n\n");
-        (StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+        (StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body)
+            .into_response()
     } else {
         json_response(StatusCode::OK, &reply)
     };
@@ -175,7 +192,11 @@ async fn handle_message(state: &Arc<AppState>, message: Value) -> Option<Value> 
         return Some(rpc_error(id.filter(|_| id_ok).unwrap_or(Value::Null), -32600, "Invalid Request: no method"));
     };
     if !version_ok || !id_ok {
-        return Some(rpc_error(Value::Null, -32600, "Invalid Request: expected \"jsonrpc\": \"2.0\" and a string or number id"));
+        return Some(rpc_error(
+            Value::Null,
+            -32600,
+            "Invalid Request: expected \"jsonrpc\": \"2.0\" and a string or number id",
+        ));
     }
     let params = object.get("params").cloned().unwrap_or(Value::Null);
     let Some(id) = id else {
@@ -322,7 +343,9 @@ fn time_limit(arguments: &Map<String, Value>, default: Duration) -> Result<Durat
     match arguments.get("timeoutInSeconds") {
         None | Some(Value::Null) => Ok(default.min(MAX_EXECUTION)),
         Some(value) => match value.as_f64() {
-            Some(seconds) if seconds > 0.0 && seconds.is_finite() => Ok(Duration::from_secs_f64(seconds).min(MAX_EXECUTION)),
+            Some(seconds) if seconds > 0.0 && seconds.is_finite() => {
+                Ok(Duration::from_secs_f64(seconds).min(MAX_EXECUTION))
+            }
             _ => Err((-32602, "Invalid params: `timeoutInSeconds` must be a positive number".into())),
         },
     }

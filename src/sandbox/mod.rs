@@ -264,7 +264,10 @@ impl Interpreter {
         match parsed {
             Some((executable, version, in_virtualenv, recent)) if output.status.success() => {
                 if !recent {
-                    return Err(format!("{} is Python {version}; the local sandbox needs 3.8 or newer", program.display()));
+                    return Err(format!(
+                        "{} is Python {version}; the local sandbox needs 3.8 or newer",
+                        program.display()
+                    ));
                 }
                 let executable = if executable.is_empty() { program } else { PathBuf::from(executable) };
                 Ok(Self { executable, version, in_virtualenv })

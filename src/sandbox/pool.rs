@@ -30,7 +30,9 @@ pub enum PoolError {
 impl std::fmt::Display for PoolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PoolError::NotFound(id) => write!(f, "Environment not found: {id}. It may have expired after its idle cool-down; launch a new one"),
+            PoolError::NotFound(id) => {
+                write!(f, "Environment not found: {id}. It may have expired after its idle cool-down; launch a new one")
+            }
             PoolError::Full { allocated, max } => write!(
                 f,
                 "Session pool is full: {allocated} of {max} sessions are in use (maxConcurrentSessions={max}); \
@@ -94,7 +96,8 @@ impl Pool {
         let id = new_environment_id();
         let dir = self.root.join(format!("env-{}", &id[..8]));
         let uid = self.next_uid.as_ref().map(|n| n.fetch_add(1, Ordering::Relaxed));
-        create_private_dir(&dir, uid).map_err(|e| PoolError::Internal(format!("cannot create the environment directory: {e}")))?;
+        create_private_dir(&dir, uid)
+            .map_err(|e| PoolError::Internal(format!("cannot create the environment directory: {e}")))?;
         let env = Arc::new(Environment {
             id: id.clone(),
             placement: Placement { dir, uid },
@@ -206,7 +209,12 @@ impl Pool {
     }
 
     /// Runs a shell command in an environment's directory.
-    pub async fn run_shell(self: &Arc<Self>, id: &str, request: ShellRequest, limit: Duration) -> Result<Map<String, Value>, PoolError> {
+    pub async fn run_shell(
+        self: &Arc<Self>,
+        id: &str,
+        request: ShellRequest,
+        limit: Duration,
+    ) -> Result<Map<String, Value>, PoolError> {
         let env = self.get(id)?;
         let pool = Arc::clone(self);
         let task = tokio::spawn(async move {
@@ -236,7 +244,10 @@ impl Pool {
                 c
             }
         };
-        command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -334,7 +345,8 @@ impl Pool {
 
     /// Destroys every environment (server shutdown).
     pub async fn shutdown(&self) {
-        let all: Vec<Arc<Environment>> = self.envs.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, e)| e).collect();
+        let all: Vec<Arc<Environment>> =
+            self.envs.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, e)| e).collect();
         for env in all {
             env.destroyed.store(true, Ordering::Relaxed);
             if let Some(pid) = *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -422,7 +434,11 @@ fn python_content(reply: Value, note: Option<String>) -> Map<String, Value> {
     }
     if let Some(note) = note {
         let stderr = content.get("stderr").and_then(Value::as_str).unwrap_or_default();
-        let joined = if stderr.is_empty() || stderr.ends_with('\n') { format!("{stderr}{note}\n") } else { format!("{stderr}\n{note}\n") };
+        let joined = if stderr.is_empty() || stderr.ends_with('\n') {
+            format!("{stderr}{note}\n")
+        } else {
+            format!("{stderr}\n{note}\n")
+        };
         content.insert("stderr".into(), json!(joined));
     }
     content

@@ -70,9 +70,7 @@ impl Worker {
         let mut command = sandboxed_command(confinement, placement, &confinement.python);
         command.arg("-c").arg(WORKER_SOURCE);
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", confinement.python.display()))?;
+        let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", confinement.python.display()))?;
         let pid = child.id().map(|p| p as i32).ok_or("the interpreter exited at once")?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);

@@ -58,14 +58,14 @@ pub async fn launch(sandbox: &LocalSandbox) -> String {
 }
 
 pub async fn run_python(sandbox: &LocalSandbox, environment: &str, code: &str) -> Value {
-    let reply = call(
+    
+    call(
         sandbox,
         2,
         "tools/call",
         json!({"name": "runPythonCodeInRemoteEnvironment", "arguments": {"environmentId": environment, "pythonCode": code}}),
     )
-    .await;
-    reply
+    .await
 }
 
 /// structuredContent of a successful tools/call reply.

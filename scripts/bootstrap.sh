@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a fresh Debian machine, and
+# nothing that is already there. Sourced by demo.sh and test.sh.
+set -euo pipefail
+
+missing=()
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v curl >/dev/null 2>&1 || missing+=(curl)            # the tutorials' commands, in the tests
+command -v jq >/dev/null 2>&1 || missing+=(jq)                # likewise
+command -v cc >/dev/null 2>&1 || missing+=(build-essential)   # rustls' crypto provider builds C
+[ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)  # https:// to Azure
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        echo "bootstrap: Rust is not installed. Install rustup (https://rustup.rs); rust-toolchain.toml pins the version." >&2
+        exit 1
+    fi
+fi

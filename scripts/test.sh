@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Every test: installs what the tests need, then runs them all. The tests
+# start real local sandbox servers on 127.0.0.1 and real Python processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+cargo test --locked --all-targets
