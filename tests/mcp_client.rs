@@ -171,3 +171,21 @@ async fn concurrent_first_calls_initialize_once_and_all_succeed() {
         assert_eq!(task.await.unwrap(), Some(serde_json::json!((i * 2).to_string())));
     }
 }
+
+#[tokio::test]
+async fn an_abandoned_run_is_cancelled_remotely() {
+    let sandbox = sandbox(config()).await;
+    let client = client(&sandbox);
+    let env = client.launch().await.unwrap();
+    let running = {
+        let (client, env) = (client.clone(), env.clone());
+        tokio::spawn(async move { client.run_python(&env, "import time\ntime.sleep(20)").await })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    running.abort(); // the caller gives up: dropping the call must cancel it
+    let started = Instant::now();
+    let out = client.run_python(&env, "'free'").await.unwrap();
+    assert_eq!(out.execution_result, Some(serde_json::json!("'free'")));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(sandbox.stats().cancellations.load(Ordering::Relaxed), 1);
+}

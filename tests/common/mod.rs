@@ -58,7 +58,6 @@ pub async fn launch(sandbox: &LocalSandbox) -> String {
 }
 
 pub async fn run_python(sandbox: &LocalSandbox, environment: &str, code: &str) -> Value {
-    
     call(
         sandbox,
         2,
