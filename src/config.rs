@@ -19,6 +19,15 @@ pub const KEY_VAR: &str = "AZURE_SANDBOX_API_KEY";
 pub const INSECURE_VAR: &str = "AZURE_SANDBOX_ALLOW_INSECURE_HTTP";
 pub const RUN_TIMEOUT_VAR: &str = "AZURE_SANDBOX_RUN_TIMEOUT";
 
+/// Parses a positive, finite number of seconds that fits a `Duration`.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text.trim().parse().map_err(|_| format!("`{}` is not a number of seconds", text.trim()))?;
+    if value.is_nan() || value <= 0.0 {
+        return Err(format!("{value} is not a positive number of seconds"));
+    }
+    Duration::try_from_secs_f64(value).map_err(|_| format!("{value} seconds is too long"))
+}
+
 /// The remote side as configured.
 #[derive(Debug, Clone, Default)]
 pub struct RemoteConfig {
@@ -33,12 +42,15 @@ impl RemoteConfig {
         Self {
             endpoint: std::env::var(ENDPOINT_VAR).ok().filter(|s| !s.trim().is_empty()),
             key: std::env::var(KEY_VAR).ok().and_then(ApiKey::new),
-            allow_insecure_http: std::env::var(INSECURE_VAR).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
-            run_timeout: std::env::var(RUN_TIMEOUT_VAR)
-                .ok()
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| *s > 0.0)
-                .map(Duration::from_secs_f64),
+            allow_insecure_http: std::env::var(INSECURE_VAR)
+                .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
+            run_timeout: std::env::var(RUN_TIMEOUT_VAR).ok().and_then(|v| match parse_seconds(&v) {
+                Ok(timeout) => Some(timeout),
+                Err(why) => {
+                    tracing::warn!("ignoring {RUN_TIMEOUT_VAR}: {why}");
+                    None
+                }
+            }),
         }
     }
 
@@ -91,6 +103,20 @@ impl Backend {
     pub async fn shutdown(self) {
         if let Some(local) = self.local {
             local.shutdown().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seconds;
+    use std::time::Duration;
+
+    #[test]
+    fn seconds_are_positive_finite_and_fit() {
+        assert_eq!(parse_seconds(" 1.5 "), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-1", "inf", "NaN", "1e20", "abc", ""] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
         }
     }
 }

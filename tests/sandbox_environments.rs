@@ -262,3 +262,38 @@ unsafe extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+/// Cancelling a run that waits behind another one must not interrupt the
+/// one that is running (it may be someone else's), and the cancelled run
+/// must never start.
+#[tokio::test]
+async fn cancelling_a_queued_run_leaves_the_running_one_alone() {
+    let sandbox = std::sync::Arc::new(sandbox(config()).await);
+    let env = launch(&sandbox).await;
+    let body = |id: u64, code: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "runPythonCodeInRemoteEnvironment", "arguments": {"environmentId": env, "pythonCode": code}}})
+        .to_string()
+    };
+    let key = sandbox.api_key().expose().to_owned();
+    let endpoint = sandbox.endpoint().to_owned();
+    let running = {
+        let (endpoint, key, body) =
+            (endpoint.clone(), key.clone(), body(101, "import time\ntime.sleep(1)\n'first finished'"));
+        tokio::spawn(async move { post_raw(&endpoint, Some(&key), &body, None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let queued = {
+        let (endpoint, key, body) = (endpoint.clone(), key.clone(), body(102, "ran = True"));
+        tokio::spawn(async move { post_raw(&endpoint, Some(&key), &body, None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":102}}"#;
+    assert_eq!(post_raw(&endpoint, Some(&key), cancel, None).await.0, 202);
+    let first: serde_json::Value = serde_json::from_str(&running.await.unwrap().2).unwrap();
+    assert_eq!(content(&first)["executionResult"], "'first finished'");
+    let second: serde_json::Value = serde_json::from_str(&queued.await.unwrap().2).unwrap();
+    assert_eq!(content(&second)["errorName"], "Cancelled");
+    let check = run_python(&sandbox, &env, "'ran' in globals()").await;
+    assert_eq!(content(&check)["executionResult"], "False");
+}

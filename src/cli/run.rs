@@ -2,12 +2,11 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 
 use super::exit;
-use crate::config::{Backend, RemoteConfig};
+use crate::config::{Backend, RemoteConfig, parse_seconds};
 use crate::run::{RunReport, RunResult, Snippet, workspace_root};
 
 #[derive(Debug, Args)]
@@ -38,8 +37,8 @@ pub struct RunArgs {
     #[arg(long, env = "AZURE_SANDBOX_MCP_ENDPOINT", hide_env_values = true)]
     endpoint: Option<String>,
     /// Seconds to wait for the run (default 230: just above the service's 220 s cap).
-    #[arg(long)]
-    timeout: Option<f64>,
+    #[arg(long, allow_hyphen_values = true)]
+    timeout: Option<String>,
     /// Start the workspace's environment afresh (its state is discarded).
     #[arg(long)]
     restart: bool,
@@ -88,12 +87,14 @@ pub async fn run(args: RunArgs) -> i32 {
     let mut config = RemoteConfig::from_env();
     config.endpoint = args.endpoint.clone().filter(|e| !e.trim().is_empty());
     config.allow_insecure_http |= args.allow_insecure_http;
-    if let Some(timeout) = args.timeout {
-        if !(timeout.is_finite() && timeout > 0.0) {
-            eprintln!("azure-sandbox-lsp: --timeout must be a positive number of seconds");
-            return exit::USAGE;
+    if let Some(timeout) = &args.timeout {
+        match parse_seconds(timeout) {
+            Ok(timeout) => config.run_timeout = Some(timeout),
+            Err(why) => {
+                eprintln!("azure-sandbox-lsp: --timeout: {why}; give a positive number of seconds");
+                return exit::USAGE;
+            }
         }
-        config.run_timeout = Some(Duration::from_secs_f64(timeout));
     }
     let backend = match Backend::start(&config, args.local).await {
         Ok(backend) => backend,
@@ -142,11 +143,6 @@ fn print_report(report: &RunReport, interactive: bool) -> i32 {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(report.stderr.as_bytes());
     match &report.result {
-        RunResult::Raised(exception) if !report.stderr.contains(&exception.type_name) => {
-            // The service returned no traceback of its own: print ours.
-            let text = exception.traceback.clone().unwrap_or_else(|| format!("{}\n", exception.headline()));
-            let _ = stderr.write_all(text.as_bytes());
-        }
         RunResult::Failed { reason, .. } if !report.stderr.contains(reason.as_str()) => {
             let _ = writeln!(stderr, "azure-sandbox-lsp: {reason}");
         }

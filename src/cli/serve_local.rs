@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit;
+use crate::config::parse_seconds;
 use crate::sandbox::{Launchers, LocalSandbox, ResponseMode, SandboxConfig};
 use crate::secret::ApiKey;
 
@@ -16,9 +17,8 @@ use crate::secret::ApiKey;
     about = "Serve the local sandbox: an MCP endpoint like Azure's that runs Python on this machine",
     long_about = "Serve the local sandbox: an MCP endpoint that speaks the Azure Container Apps dynamic-sessions \
                   protocol and runs real Python on this machine, one interpreter process per environment.\n\n\
-                  Prints MCP_ENDPOINT=<url> and API_KEY=<key> on stdout (the tutorials' variable names), so \
-                  `eval $(azure-sandbox-lsp serve-local ... | head -2)` or copying them makes the tutorials' curl \
-                  commands work as written.\n\n\
+                  Prints MCP_ENDPOINT=<url> and API_KEY=<key> on stdout (the tutorials' variable names) and keeps \
+                  serving; export those two in another shell and the tutorials' curl commands work as written.\n\n\
                   This is process isolation on your own machine, not the Hyper-V boundary of the real service."
 )]
 pub struct ServeLocalArgs {
@@ -74,11 +74,7 @@ pub struct ServeLocalArgs {
 }
 
 fn seconds(value: f64, what: &str) -> Result<Duration, String> {
-    if value.is_finite() && value > 0.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(format!("--{what} must be a positive number of seconds"))
-    }
+    parse_seconds(&value.to_string()).map_err(|why| format!("--{what}: {why}"))
 }
 
 impl ServeLocalArgs {

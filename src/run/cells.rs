@@ -28,10 +28,7 @@ pub fn marker_kind(line: &str) -> Option<(CellKind, String)> {
         let after = after.trim();
         let is_markdown = after.starts_with("[markdown]") || after.starts_with("[md]");
         // `%%` must not run into a word (`#%%timeit` is a magic, not a cell).
-        if after.is_empty()
-            || after.starts_with('[')
-            || rest[2..].starts_with(char::is_whitespace)
-        {
+        if after.is_empty() || after.starts_with('[') || rest[2..].starts_with(char::is_whitespace) {
             let kind = if is_markdown { CellKind::Markdown } else { CellKind::Code };
             let title = if is_markdown {
                 after.trim_start_matches("[markdown]").trim_start_matches("[md]").trim()

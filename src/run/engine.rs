@@ -149,6 +149,14 @@ impl Engine {
             );
         }
         let result = judge(&output, outcome.as_ref(), &stderr);
+        let mut stderr = stderr;
+        if let (RunResult::Raised(exception), None) = (&result, &output.stderr) {
+            // The service sent no stderr and the runtime's copy was not asked
+            // for or was lost: the traceback must still reach the user.
+            if !stderr.contains(&exception.headline()) {
+                stderr.push_str(exception.traceback.as_deref().unwrap_or(&format!("{}\n", exception.headline())));
+            }
+        }
         Ok(RunReport {
             stdout,
             stderr,

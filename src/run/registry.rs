@@ -51,7 +51,12 @@ type Slot = Arc<tokio::sync::Mutex<Option<EnvironmentId>>>;
 pub struct Registry {
     file: Option<PathBuf>,
     slots: Mutex<HashMap<WorkspaceKey, Slot>>,
+    /// When each workspace's `lastUsedAt` was last written by this process.
+    touched: Mutex<HashMap<WorkspaceKey, std::time::Instant>>,
 }
+
+/// How often use of an environment is written back to the file.
+const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Which environment a run got.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,20 +70,21 @@ impl Registry {
     /// A registry that lives only as long as this process (the embedded
     /// local sandbox, whose environments die with the process anyway).
     pub fn in_memory() -> Self {
-        Self { file: None, slots: Mutex::default() }
+        Self { file: None, slots: Mutex::default(), touched: Mutex::default() }
     }
 
     pub fn persistent(file: PathBuf) -> Self {
-        Self { file: Some(file), slots: Mutex::default() }
+        Self { file: Some(file), slots: Mutex::default(), touched: Mutex::default() }
     }
 
     /// `$AZURE_SANDBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/azure-sandbox-lsp`,
     /// else `~/.cache/azure-sandbox-lsp`; the file is `environments.json`.
     pub fn default_file() -> Option<PathBuf> {
-        let dir = std::env::var_os("AZURE_SANDBOX_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("azure-sandbox-lsp")))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("azure-sandbox-lsp")))?;
+        // Empty or relative values count as unset (XDG Base Directory spec).
+        let var = |name| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
+        let dir = var("AZURE_SANDBOX_CACHE_DIR")
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("azure-sandbox-lsp")))
+            .or_else(|| var("HOME").map(|h| h.join(".cache").join("azure-sandbox-lsp")))?;
         Some(dir.join("environments.json"))
     }
 
@@ -100,9 +106,11 @@ impl Registry {
         let slot = self.slot(key);
         let mut current = slot.lock().await;
         if let Some(id) = current.as_ref() {
+            self.touch(key, id);
             return Ok(Assigned { id: id.clone(), fresh: false });
         }
         if let Some(id) = self.load(key) {
+            self.touch(key, &id);
             *current = Some(id.clone());
             return Ok(Assigned { id, fresh: false });
         }
@@ -153,6 +161,29 @@ impl Registry {
         let slot = self.slot(key);
         let known = slot.try_lock().ok().and_then(|c| c.clone());
         known.or_else(|| self.load(key))
+    }
+
+    /// Records that the environment is in use, so a busy workspace's entry
+    /// does not age out. Written at most every few minutes.
+    fn touch(&self, key: &WorkspaceKey, id: &EnvironmentId) {
+        if self.file.is_none() {
+            return;
+        }
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            if touched.get(key).is_some_and(|at| at.elapsed() < TOUCH_EVERY) {
+                return;
+            }
+            touched.insert(key.clone(), std::time::Instant::now());
+        }
+        let result = self.update(|file| {
+            if let Some(entry) = file.environments.iter_mut().find(|e| matches(e, key) && e.environment_id == *id) {
+                entry.last_used_at = now_secs();
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!("could not save the environment registry: {e}");
+        }
     }
 
     fn load(&self, key: &WorkspaceKey) -> Option<EnvironmentId> {

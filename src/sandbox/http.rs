@@ -106,7 +106,10 @@ async fn handle_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     let message: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return json_response(StatusCode::BAD_REQUEST, &rpc_error(Value::Null, -32700, format!("Parse error: {e}")));
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &rpc_error(Value::Null, -32700, format!("Parse error: {e}")),
+            );
         }
     };
     let is_initialize = message.get("method").and_then(Value::as_str) == Some("initialize");

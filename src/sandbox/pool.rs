@@ -61,7 +61,18 @@ pub struct Pool {
     /// environment, so `notifications/cancelled` can interrupt the right one.
     /// Owned by the run task, not the HTTP handler: a client that times out
     /// hangs up first and cancels after.
-    in_flight: Mutex<Vec<(String, String)>>,
+    in_flight: Mutex<Vec<Tracked>>,
+}
+
+/// A Python run that a client may cancel by its JSON-RPC id.
+struct Tracked {
+    request: String,
+    environment: String,
+    /// Set by a cancel; a queued run that sees it never starts.
+    cancelled: Arc<AtomicBool>,
+    /// Set once the run holds its environment: only then may a cancel
+    /// interrupt the environment's interpreter (it is this run's code).
+    started: Arc<AtomicBool>,
 }
 
 pub struct Environment {
@@ -154,10 +165,18 @@ impl Pool {
         // The call runs in its own task so that a client hanging up does not
         // cut it off half-way and leave the worker's answer unread.
         let task = tokio::spawn(async move {
-            let _tracked = request.map(|key| InFlight::new(&pool, key, env.id.clone()));
+            let tracked = request.map(|key| InFlight::new(&pool, key, env.id.clone()));
             let mut slot = env.slot.lock().await;
             if env.destroyed.load(Ordering::Relaxed) {
                 return Err(PoolError::NotFound(env.id.clone()));
+            }
+            if let Some(tracked) = &tracked {
+                if tracked.cancelled.load(Ordering::SeqCst) {
+                    let mut content = failure_content("Cancelled", "The run was cancelled before it started.".into());
+                    content.insert("stateSurvived".into(), json!(true));
+                    return Ok(content);
+                }
+                tracked.started.store(true, Ordering::SeqCst);
             }
             pool.allocate(&env)?;
             if slot.worker.is_none() {
@@ -292,16 +311,27 @@ impl Pool {
     /// chosen by each client and this server keeps no sessions by default, so
     /// it acts only when the id names exactly one run.
     pub fn cancel_request(&self, request: &str) -> bool {
-        let targets: Vec<String> = {
+        let target = {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            in_flight.iter().filter(|(id, _)| id == request).map(|(_, env)| env.clone()).collect()
-        };
-        match targets.as_slice() {
-            [environment] => {
-                tracing::info!(environment, "run cancelled by the client");
-                self.interrupt(environment)
+            let matching: Vec<&Tracked> = in_flight.iter().filter(|t| t.request == request).collect();
+            match matching.as_slice() {
+                [one] => {
+                    one.cancelled.store(true, Ordering::SeqCst);
+                    Some((one.environment.clone(), one.started.load(Ordering::SeqCst)))
+                }
+                _ => None,
             }
-            _ => false,
+        };
+        match target {
+            Some((environment, true)) => {
+                tracing::info!(environment, "running run cancelled by the client");
+                self.interrupt(&environment)
+            }
+            Some((environment, false)) => {
+                tracing::info!(environment, "queued run cancelled by the client");
+                true
+            }
+            None => false,
         }
     }
 
@@ -381,20 +411,24 @@ impl Environment {
 /// Registers a run as in flight for as long as it lives.
 struct InFlight {
     pool: Arc<Pool>,
-    key: String,
+    cancelled: Arc<AtomicBool>,
+    started: Arc<AtomicBool>,
 }
 
 impl InFlight {
-    fn new(pool: &Arc<Pool>, key: String, environment: String) -> Self {
-        pool.in_flight.lock().unwrap_or_else(|e| e.into_inner()).push((key.clone(), environment));
-        Self { pool: Arc::clone(pool), key }
+    fn new(pool: &Arc<Pool>, request: String, environment: String) -> Self {
+        let (cancelled, started) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let tracked =
+            Tracked { request, environment, cancelled: Arc::clone(&cancelled), started: Arc::clone(&started) };
+        pool.in_flight.lock().unwrap_or_else(|e| e.into_inner()).push(tracked);
+        Self { pool: Arc::clone(pool), cancelled, started }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         let mut in_flight = self.pool.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = in_flight.iter().position(|(id, _)| *id == self.key) {
+        if let Some(at) = in_flight.iter().position(|t| Arc::ptr_eq(&t.cancelled, &self.cancelled)) {
             in_flight.swap_remove(at);
         }
     }

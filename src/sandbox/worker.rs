@@ -208,11 +208,11 @@ pub fn sandboxed_command(confinement: &Confinement, placement: &Placement, progr
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            set_limit(libc::RLIMIT_CORE, Some(0))?;
-            set_limit(libc::RLIMIT_AS, limits.memory_bytes)?;
-            set_limit(libc::RLIMIT_FSIZE, limits.max_file_bytes)?;
+            set_limit(libc::RLIMIT_CORE as libc::c_int, Some(0))?;
+            set_limit(libc::RLIMIT_AS as libc::c_int, limits.memory_bytes)?;
+            set_limit(libc::RLIMIT_FSIZE as libc::c_int, limits.max_file_bytes)?;
             if let Some(uid) = uid {
-                set_limit(libc::RLIMIT_NPROC, limits.max_processes)?;
+                set_limit(libc::RLIMIT_NPROC as libc::c_int, limits.max_processes)?;
                 if libc::setgroups(0, std::ptr::null()) < 0
                     || libc::setgid(uid as libc::gid_t) < 0
                     || libc::setuid(uid as libc::uid_t) < 0
@@ -226,11 +226,12 @@ pub fn sandboxed_command(confinement: &Confinement, placement: &Placement, progr
     command
 }
 
-fn set_limit(resource: libc::__rlimit_resource_t, value: Option<u64>) -> std::io::Result<()> {
+fn set_limit(resource: libc::c_int, value: Option<u64>) -> std::io::Result<()> {
     let Some(value) = value else { return Ok(()) };
     let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
     // SAFETY: setrlimit with a valid pointer.
-    if unsafe { libc::setrlimit(resource, &limit) } < 0 {
+    // The resource parameter's type differs between C libraries.
+    if unsafe { libc::setrlimit(resource as _, &limit) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
