@@ -12,3 +12,4 @@ pub mod mcp;
 pub mod run;
 pub mod sandbox;
 pub mod secret;
+pub mod text;

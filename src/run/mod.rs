@@ -9,6 +9,7 @@ pub mod engine;
 pub mod outcome;
 pub mod registry;
 pub mod snippet;
+pub mod statements;
 pub mod wrapper;
 
 pub use engine::{Engine, RunReport, RunResult};
