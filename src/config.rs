@@ -19,6 +19,17 @@ pub const KEY_VAR: &str = "AZURE_SANDBOX_API_KEY";
 pub const INSECURE_VAR: &str = "AZURE_SANDBOX_ALLOW_INSECURE_HTTP";
 pub const RUN_TIMEOUT_VAR: &str = "AZURE_SANDBOX_RUN_TIMEOUT";
 
+/// This tool's cache directory: `$AZURE_SANDBOX_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/azure-sandbox-lsp`, else `~/.cache/azure-sandbox-lsp`.
+/// Empty or relative values count as unset (XDG Base Directory spec).
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let var = |name| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    var("AZURE_SANDBOX_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("azure-sandbox-lsp")))
+        .or_else(|| var("HOME").map(|h| h.join(".cache").join("azure-sandbox-lsp")))
+}
+
 /// Parses a positive, finite number of seconds that fits a `Duration`.
 pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     let value: f64 = text.trim().parse().map_err(|_| format!("`{}` is not a number of seconds", text.trim()))?;
@@ -29,7 +40,7 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 /// The remote side as configured.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RemoteConfig {
     pub endpoint: Option<String>,
     pub key: Option<ApiKey>,

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod lsp;
 pub mod mcp;
 pub mod run;
 pub mod sandbox;

@@ -150,6 +150,20 @@ impl Document {
         Pos { line, character: character as u32 }
     }
 
+    /// The position of character column `column` (counted in chars, as
+    /// Python reports them) of `line`, clamped to the line's end.
+    pub fn char_column(&self, line: u32, column: u32, encoding: PositionEncoding) -> Pos {
+        let character = self.line(line).chars().take(column as usize).map(|c| encoding.width(c)).sum::<usize>();
+        Pos { line: line.min(self.line_count().saturating_sub(1)), character: character as u32 }
+    }
+
+    /// The first non-blank character of `line`.
+    pub fn first_non_blank(&self, line: u32, encoding: PositionEncoding) -> Pos {
+        let text = self.line(line);
+        let blank = text.chars().take_while(|c| c.is_whitespace()).count() as u32;
+        self.char_column(line, blank, encoding)
+    }
+
     /// Text between two positions.
     pub fn slice(&self, start: Pos, end: Pos, encoding: PositionEncoding) -> String {
         let (a, b) = (self.char_index(start, encoding), self.char_index(end, encoding));
@@ -158,7 +172,13 @@ impl Document {
 
     /// Replaces `range` (or everything, for `None`) with `text` and sets the
     /// version. Returns the lines the edit touched.
-    pub fn replace(&mut self, range: Option<(Pos, Pos)>, text: &str, encoding: PositionEncoding, version: i32) -> LineEdit {
+    pub fn replace(
+        &mut self,
+        range: Option<(Pos, Pos)>,
+        text: &str,
+        encoding: PositionEncoding,
+        version: i32,
+    ) -> LineEdit {
         self.version = version;
         let inserted_breaks = Rope::from_str(text).len_lines() as u32 - 1;
         let Some((start, end)) = range else {

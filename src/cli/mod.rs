@@ -16,16 +16,34 @@ use clap::{Parser, Subcommand};
                   endpoint the embedded local sandbox is used. AZURE_SANDBOX_LOG sets the log filter (stderr)."
 )]
 pub struct Cli {
+    /// With no subcommand, serve the Language Server Protocol over stdio (as `lsp`).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the Language Server Protocol over stdio (what editors start; also the default)
+    Lsp(LspArgs),
     /// Run a Python file, a range of its lines, or one of its `# %%` cells in the workspace's sandbox environment
     Run(run::RunArgs),
     /// Serve the local sandbox: an MCP endpoint like Azure's that runs Python on this machine
     ServeLocal(serve_local::ServeLocalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Serve the Language Server Protocol over stdio (what editors start; also the default)",
+    long_about = "Serve the Language Server Protocol over stdio: code lenses and code actions to run Python cells, \
+                  selections, lines and files in the workspace's sandbox environment, with errors as diagnostics, \
+                  output in hovers, inlay hints and an output document. Settings come from the editor (section \
+                  `azureSandbox`) and fall back to AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY. \
+                  stdout carries the protocol; logs go to stderr (AZURE_SANDBOX_LOG)."
+)]
+pub struct LspArgs {
+    /// Accepted for editors that pass it; stdio is the only transport.
+    #[arg(long)]
+    stdio: bool,
 }
 
 /// Exit statuses of the command line.
@@ -58,11 +76,16 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Run(args) => {
+        None | Some(Command::Lsp(_)) => {
+            init_logging("warn");
+            runtime.block_on(crate::lsp::serve_stdio());
+            exit::OK
+        }
+        Some(Command::Run(args)) => {
             init_logging("warn");
             runtime.block_on(run::run(args))
         }
-        Command::ServeLocal(args) => {
+        Some(Command::ServeLocal(args)) => {
             init_logging("info");
             runtime.block_on(serve_local::serve(args))
         }

@@ -54,9 +54,49 @@ pub fn marker_kind(line: &str) -> Option<(CellKind, String)> {
     None
 }
 
+/// How cell markers are recognised: the standard forms, or a user's pattern
+/// (a regular expression matched against the start of each line).
+#[derive(Debug, Clone, Default)]
+pub enum CellMarkers {
+    #[default]
+    Standard,
+    Custom(regex_lite::Regex),
+}
+
+impl CellMarkers {
+    /// A user pattern, e.g. `^# (%%|In\[)`. Lines it matches that also say
+    /// `[markdown]` are markdown cells.
+    pub fn custom(pattern: &str) -> Result<Self, String> {
+        let anchored = if pattern.starts_with('^') { pattern.to_owned() } else { format!("^(?:{pattern})") };
+        regex_lite::Regex::new(&anchored)
+            .map(CellMarkers::Custom)
+            .map_err(|e| format!("invalid cell marker pattern: {e}"))
+    }
+
+    pub fn classify(&self, line: &str) -> Option<(CellKind, String)> {
+        match self {
+            CellMarkers::Standard => marker_kind(line),
+            CellMarkers::Custom(regex) => {
+                let found = regex.find(line)?;
+                let rest = line[found.end()..].trim();
+                if rest.starts_with("[markdown]") {
+                    Some((CellKind::Markdown, rest.trim_start_matches("[markdown]").trim().to_owned()))
+                } else {
+                    Some((CellKind::Code, rest.to_owned()))
+                }
+            }
+        }
+    }
+}
+
 /// All cells of `text`, in order. Code before the first marker is a cell
 /// only if it has something other than blank lines and comments.
 pub fn cells(text: &str) -> Vec<Cell> {
+    cells_with(text, &CellMarkers::Standard)
+}
+
+/// [`cells`] with the given marker forms.
+pub fn cells_with(text: &str, markers: &CellMarkers) -> Vec<Cell> {
     let lines: Vec<&str> = split_lines(text).collect();
     let mut cells = Vec::new();
     let mut current: Option<(Option<usize>, CellKind, String, usize)> = None;
@@ -69,7 +109,7 @@ pub fn cells(text: &str) -> Vec<Cell> {
         }
     };
     for (number, line) in lines.iter().enumerate() {
-        if let Some((kind, title)) = marker_kind(line) {
+        if let Some((kind, title)) = markers.classify(line) {
             close(&mut cells, current.take(), number);
             current = Some((Some(number), kind, title, number + 1));
         } else if current.is_none() {
@@ -150,6 +190,18 @@ mod tests {
         let cells = cells("#!/usr/bin/env python\n# header\n\n# %%\nx = 1");
         assert_eq!(cells.len(), 1);
         assert_eq!(cells[0].body, 4..5);
+    }
+
+    #[test]
+    fn custom_markers() {
+        let markers = CellMarkers::custom(r"#\s*-{3,}").unwrap();
+        let cells = cells_with("a = 1\n# ---- load\nb = 2\n# --- [markdown]\n# x\n", &markers);
+        let shape: Vec<_> = cells.iter().map(|c| (c.marker, c.kind, c.title.as_str())).collect();
+        assert_eq!(
+            shape,
+            vec![(None, CellKind::Code, ""), (Some(1), CellKind::Code, "load"), (Some(3), CellKind::Markdown, "")]
+        );
+        assert!(CellMarkers::custom("(").is_err());
     }
 
     #[test]

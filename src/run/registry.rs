@@ -77,15 +77,9 @@ impl Registry {
         Self { file: Some(file), slots: Mutex::default(), touched: Mutex::default() }
     }
 
-    /// `$AZURE_SANDBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/azure-sandbox-lsp`,
-    /// else `~/.cache/azure-sandbox-lsp`; the file is `environments.json`.
+    /// `environments.json` in the cache directory ([`crate::config::cache_dir`]).
     pub fn default_file() -> Option<PathBuf> {
-        // Empty or relative values count as unset (XDG Base Directory spec).
-        let var = |name| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
-        let dir = var("AZURE_SANDBOX_CACHE_DIR")
-            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("azure-sandbox-lsp")))
-            .or_else(|| var("HOME").map(|h| h.join(".cache").join("azure-sandbox-lsp")))?;
-        Some(dir.join("environments.json"))
+        Some(crate::config::cache_dir()?.join("environments.json"))
     }
 
     pub fn file(&self) -> Option<&Path> {

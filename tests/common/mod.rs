@@ -1,6 +1,8 @@
 //! Shared test helpers: a real local sandbox on 127.0.0.1 and clients for it.
 #![allow(dead_code)]
 
+pub mod lsp;
+
 use std::time::Duration;
 
 use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};

@@ -1,0 +1,311 @@
+//! `workspace/executeCommand`: parse the arguments, decide what to run, queue
+//! it and answer at once. Bad arguments get an `invalid_params` error.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_lsp_server::UriExt;
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::lsp_types::{Position, Range, Uri};
+
+use super::convert;
+use super::ext::{RunAccepted, command};
+use super::runner::{self, Work};
+use super::session::Session;
+use crate::run::Snippet;
+use crate::run::cells::{self, CellKind};
+use crate::text::{Document, Pos};
+
+#[derive(Deserialize)]
+struct UriArg {
+    uri: Uri,
+}
+
+#[derive(Deserialize)]
+struct RangeArg {
+    uri: Uri,
+    range: Range,
+}
+
+#[derive(Deserialize)]
+struct PositionArg {
+    uri: Uri,
+    position: Position,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstallArg {
+    uri: Uri,
+    package: String,
+    #[serde(default)]
+    run_id: Option<u64>,
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::invalid_params(message.into())
+}
+
+fn first<T: for<'de> Deserialize<'de>>(arguments: &[Value], shape: &str) -> Result<T> {
+    let value = arguments.first().ok_or_else(|| invalid(format!("expected one argument {shape}")))?;
+    serde_json::from_value(value.clone()).map_err(|e| invalid(format!("expected {shape}: {e}")))
+}
+
+/// Runs a command. Everything slow happens in spawned tasks.
+pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Result<Option<Value>> {
+    match name {
+        command::RUN => {
+            let arg: RangeArg = first(arguments, "{uri, range}")?;
+            let doc = document(session, &arg.uri)?;
+            let (snippet, first, last) = range_snippet(&doc, &arg.uri, arg.range, session)?;
+            accepted(runner::submit_python(session, arg.uri, snippet, first, last))
+        }
+        command::RUN_CELL => {
+            let arg: PositionArg = first(arguments, "{uri, position}")?;
+            let doc = document(session, &arg.uri)?;
+            let (first, last) = cell_lines(session, &doc, arg.position.line)?;
+            run_lines(session, arg.uri, &doc, first, last)
+        }
+        command::RUN_ABOVE => {
+            let arg: PositionArg = first(arguments, "{uri, position}")?;
+            let doc = document(session, &arg.uri)?;
+            let text = doc.text();
+            let all = cells::cells_with(&text, &session.settings().markers());
+            let start = cells::cell_at(&all, arg.position.line as usize)
+                .map(|c| c.marker.unwrap_or(c.body.start))
+                .ok_or_else(|| invalid(format!("line {} is in no cell", arg.position.line + 1)))?;
+            if start == 0 {
+                return Err(invalid("there is nothing above the first cell"));
+            }
+            run_lines(session, arg.uri, &doc, 0, start as u32 - 1)
+        }
+        command::RUN_FILE => {
+            let arg: UriArg = first(arguments, "{uri}")?;
+            let doc = document(session, &arg.uri)?;
+            let last = doc.line_count().saturating_sub(1);
+            run_lines(session, arg.uri, &doc, 0, last)
+        }
+        command::RUN_LINES => {
+            let (uri, start, end) = positional_lines(session, arguments)?;
+            let doc = document(session, &uri)?;
+            if start == 0 || end < start || end > doc.line_count() {
+                return Err(invalid(format!(
+                    "lines {start}-{end} are not in the document, which has {} lines (lines are 1-based)",
+                    doc.line_count()
+                )));
+            }
+            run_lines(session, uri, &doc, start - 1, end - 1)
+        }
+        command::RESTART => {
+            let arg: UriArg = first(arguments, "{uri}")?;
+            let root = session.workspace_of(&arg.uri);
+            session.runner.cancel_workspace(&root);
+            let id = runner::submit_other(session, &arg.uri, Work::Restart { uri: arg.uri.clone() });
+            Ok(Some(json!({"jobId": id})))
+        }
+        command::CANCEL => {
+            let arg: UriArg = first(arguments, "{uri}")?;
+            let count = session.runner.cancel_workspace(&session.workspace_of(&arg.uri));
+            Ok(Some(json!({"cancelled": count})))
+        }
+        command::INSTALL_PACKAGE => {
+            let arg: InstallArg = first(arguments, "{uri, package}")?;
+            let package = arg.package.trim().to_owned();
+            if !valid_requirement(&package) {
+                return Err(invalid(format!("`{package}` does not look like a package name")));
+            }
+            let rerun = arg.run_id.map(|id| (arg.uri.clone(), id));
+            let id = runner::submit_other(session, &arg.uri, Work::Install { uri: arg.uri.clone(), package, rerun });
+            Ok(Some(json!({"jobId": id})))
+        }
+        command::SHOW_OUTPUT => {
+            let arg: UriArg = first(arguments, "{uri}")?;
+            let root = session.workspace_of(&arg.uri);
+            let uri = output_location(session, &root);
+            if let Some(uri) = uri.as_ref().and_then(|u| u.parse::<Uri>().ok()) {
+                runner::show_document(session, uri);
+            }
+            Ok(Some(json!({"uri": uri})))
+        }
+        other => Err(invalid(format!("unknown command `{other}`; this server has {}", command::ALL.join(", ")))),
+    }
+}
+
+/// Where to open the output: the virtual document for clients that can
+/// show it, else the file mirror (written now, so it exists).
+pub fn output_location(session: &Session, root: &std::path::Path) -> Option<String> {
+    let flags = session.flags();
+    if flags.text_document_content {
+        return Some(super::output::Transcripts::uri_for(root));
+    }
+    let file = session.transcripts.file_for(root)?;
+    if !file.exists() {
+        let text = session.transcripts.text(root);
+        if let Some(dir) = file.parent() {
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
+        }
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Ok(mut out) = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&file)
+        {
+            let _ = out.write_all(text.as_bytes());
+        }
+    }
+    Uri::from_file_path(&file).map(|u| u.as_str().to_owned())
+}
+
+fn accepted(run_id: u64) -> Result<Option<Value>> {
+    Ok(Some(serde_json::to_value(RunAccepted { run_id }).unwrap_or(Value::Null)))
+}
+
+fn run_lines(session: &Arc<Session>, uri: Uri, doc: &Document, first: u32, last: u32) -> Result<Option<Value>> {
+    let snippet = lines_snippet(doc, &uri, first, last);
+    accepted(runner::submit_python(session, uri, snippet, first, last))
+}
+
+/// The open document, or (for a file in a workspace folder) the file on disk.
+fn document(session: &Session, uri: &Uri) -> Result<Document> {
+    if let Some(doc) = session.document(uri) {
+        return Ok(doc);
+    }
+    let path = convert::file_path(uri).ok_or_else(|| invalid(format!("{} is not open in the editor", uri.as_str())))?;
+    if !session.in_workspace(&path) {
+        return Err(invalid(format!(
+            "refusing to run {}: it is neither open in the editor nor inside a workspace folder",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    Ok(Document::new(&String::from_utf8_lossy(&bytes), 0))
+}
+
+/// `[uriOrPath, startLine, endLine]`, numbers or numeric strings.
+fn positional_lines(session: &Session, arguments: &[Value]) -> Result<(Uri, u32, u32)> {
+    let shape = "[uriOrPath, startLine, endLine] with 1-based lines";
+    let [target, start, end] = arguments else {
+        return Err(invalid(format!("expected {shape}")));
+    };
+    let number = |v: &Value| match v {
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Value::String(s) => s.trim().parse::<u32>().ok(),
+        _ => None,
+    };
+    let (Some(start), Some(end)) = (number(start), number(end)) else {
+        return Err(invalid(format!("expected {shape}")));
+    };
+    let target = target.as_str().ok_or_else(|| invalid(format!("expected {shape}")))?;
+    let uri = if target.contains("://") || target.starts_with("untitled:") {
+        target.parse::<Uri>().map_err(|e| invalid(format!("not a URI: {e}")))?
+    } else {
+        let path = PathBuf::from(target);
+        let path = if path.is_absolute() {
+            path
+        } else {
+            // Helix passes the buffer name relative to its working directory.
+            let base = session.folders.read().unwrap_or_else(|e| e.into_inner()).first().cloned();
+            base.or_else(|| std::env::current_dir().ok()).unwrap_or_default().join(path)
+        };
+        Uri::from_file_path(&path).ok_or_else(|| invalid(format!("not a usable path: {}", path.display())))?
+    };
+    Ok((uri, start, end))
+}
+
+/// Lines of the cell at `line` (its body, without the marker).
+fn cell_lines(session: &Session, doc: &Document, line: u32) -> Result<(u32, u32)> {
+    let text = doc.text();
+    let all = cells::cells_with(&text, &session.settings().markers());
+    if all.iter().all(|c| c.marker.is_none()) {
+        return Err(invalid("the document has no `# %%` cells"));
+    }
+    let cell =
+        cells::cell_at(&all, line as usize).ok_or_else(|| invalid(format!("line {} is in no cell", line + 1)))?;
+    if cell.kind == CellKind::Markdown {
+        return Err(invalid("that is a markdown cell; there is nothing to run"));
+    }
+    if cell.body.is_empty() {
+        return Err(invalid("that cell is empty"));
+    }
+    Ok((cell.body.start as u32, cell.body.end as u32 - 1))
+}
+
+fn lines_snippet(doc: &Document, uri: &Uri, first: u32, last: u32) -> Snippet {
+    let lines: Vec<String> = (first..=last).map(|l| doc.line(l)).collect();
+    let borrowed: Vec<&str> = lines.iter().map(String::as_str).collect();
+    Snippet::build(&convert::filename(uri), &borrowed, first as usize + 1)
+}
+
+/// A range: whole lines when it spans lines (a range ending at the start
+/// of a line does not take that line), exactly the text within one line.
+fn range_snippet(doc: &Document, uri: &Uri, range: Range, session: &Session) -> Result<(Snippet, u32, u32)> {
+    let encoding = session.encoding();
+    let last_line = doc.line_count().saturating_sub(1);
+    let (start, end) = (convert::pos(range.start), convert::pos(range.end));
+    let (start, end) = if end < start { (end, start) } else { (start, end) };
+    if start.line > last_line {
+        return Err(invalid(format!(
+            "the range starts at line {}, past the end of the document ({} lines)",
+            start.line + 1,
+            last_line + 1
+        )));
+    }
+    let end = if end.line > last_line { doc.line_end(last_line, encoding) } else { end };
+    if start.line == end.line && start.character != end.character {
+        let a = doc.char_index(start, encoding);
+        let text = doc.slice(start, end, encoding);
+        let column = a - doc.char_index(Pos::new(start.line, 0), encoding);
+        let snippet =
+            Snippet { filename: convert::filename(uri), first_line: start.line + 1, code: text, dedent: column as u32 };
+        return Ok((snippet, start.line, start.line));
+    }
+    let last = if end.line > start.line && end.character == 0 { end.line - 1 } else { end.line };
+    Ok((lines_snippet(doc, uri, start.line, last), start.line, last))
+}
+
+/// A pip requirement we are willing to put on a command line: a name with
+/// optional extras and version specifiers, no spaces, no options.
+fn valid_requirement(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 200
+        && text.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "._-[],=<>!~".contains(c))
+}
+
+/// The package that provides a missing top-level module, for the common
+/// cases where the names differ.
+pub fn package_for_module(module: &str) -> String {
+    let top = module.split('.').next().unwrap_or(module);
+    match top {
+        "sklearn" => "scikit-learn",
+        "cv2" => "opencv-python",
+        "PIL" => "pillow",
+        "yaml" => "pyyaml",
+        "bs4" => "beautifulsoup4",
+        "dateutil" => "python-dateutil",
+        "dotenv" => "python-dotenv",
+        "Crypto" => "pycryptodome",
+        "skimage" => "scikit-image",
+        "attr" => "attrs",
+        other => other,
+    }
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements() {
+        for ok in ["numpy", "scikit-learn", "requests[socks]>=2.0", "a.b_c"] {
+            assert!(valid_requirement(ok), "{ok}");
+        }
+        for bad in ["", "-e .", "x; rm -rf /", "--index-url=http://x", "a b", "ünï"] {
+            assert!(!valid_requirement(bad), "{bad}");
+        }
+        assert_eq!(package_for_module("sklearn.linear_model"), "scikit-learn");
+        assert_eq!(package_for_module("numpy"), "numpy");
+    }
+}

@@ -1,0 +1,77 @@
+//! This server's protocol surface beyond standard LSP: command ids, custom
+//! requests and notifications, and their parameters. Client authors: this
+//! file and README's "Protocol" section are the contract.
+
+use serde::{Deserialize, Serialize};
+
+/// Commands in `executeCommandProvider`. Each returns at once.
+pub mod command {
+    /// `[{uri, range}]`: whole lines when the range spans lines, exactly the
+    /// selected text when it lies within one line. Returns `{runId}`.
+    pub const RUN: &str = "azureSandbox.run";
+    /// `[{uri, position}]`: the cell holding the position. Returns `{runId}`.
+    pub const RUN_CELL: &str = "azureSandbox.runCell";
+    /// `[{uri, position}]`: everything above the cell holding the position.
+    pub const RUN_ABOVE: &str = "azureSandbox.runAbove";
+    /// `[{uri}]`: the whole document.
+    pub const RUN_FILE: &str = "azureSandbox.runFile";
+    /// `[uriOrPath, startLine, endLine]`: 1-based inclusive lines (numbers or
+    /// numeric strings), positional for Helix's `:lsp-workspace-command`.
+    pub const RUN_LINES: &str = "azureSandbox.runLines";
+    /// `[{uri}]`: a new environment for the document's workspace.
+    pub const RESTART: &str = "azureSandbox.restart";
+    /// `[{uri}]`: cancels the running and queued runs of the workspace.
+    pub const CANCEL: &str = "azureSandbox.cancel";
+    /// `[{uri, package}]`: `pip install` in the workspace's environment.
+    pub const INSTALL_PACKAGE: &str = "azureSandbox.installPackage";
+    /// `[{uri}]`: opens the workspace's output document. Returns `{uri}`.
+    pub const SHOW_OUTPUT: &str = "azureSandbox.showOutput";
+
+    pub const ALL: [&str; 9] =
+        [RUN, RUN_CELL, RUN_ABOVE, RUN_FILE, RUN_LINES, RESTART, CANCEL, INSTALL_PACKAGE, SHOW_OUTPUT];
+}
+
+/// Request `azureSandbox/output`: the transcript for a Python document's
+/// workspace, or for an `azure-sandbox-output:` URI.
+pub const OUTPUT_REQUEST: &str = "azureSandbox/output";
+/// Notification `azureSandbox/outputChanged` (server → client) after each run.
+pub const OUTPUT_CHANGED: &str = "azureSandbox/outputChanged";
+/// LSP 3.18 `workspace/textDocumentContent`, for the output scheme.
+pub const TEXT_DOCUMENT_CONTENT: &str = "workspace/textDocumentContent";
+/// LSP 3.18 `workspace/textDocumentContent/refresh` (server → client).
+pub const TEXT_DOCUMENT_CONTENT_REFRESH: &str = "workspace/textDocumentContent/refresh";
+/// Not in tower-lsp's trait: the user pressed cancel on a progress.
+pub const PROGRESS_CANCEL: &str = "window/workDoneProgress/cancel";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UriParams {
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputResult {
+    pub uri: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TextDocumentContentResult {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputChangedParams {
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProgressCancelParams {
+    pub token: serde_json::Value,
+}
+
+/// What `azureSandbox.run*` commands return.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunAccepted {
+    pub run_id: u64,
+}

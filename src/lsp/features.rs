@@ -1,0 +1,236 @@
+//! Read-only views of a document and its runs: code lenses, code actions,
+//! hover and inlay hints. Each works on copies taken at the start, so none
+//! holds state across an await (none awaits at all).
+
+use serde_json::{Value, json};
+use tower_lsp_server::lsp_types::{
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, CodeLens, Command, Hover, HoverContents,
+    InlayHint, InlayHintLabel, InlayHintTooltip, MarkupContent, MarkupKind, Position, Range, Uri,
+};
+
+use super::commands::package_for_module;
+use super::convert;
+use super::ext::command;
+use super::output::{Transcripts, timestamp};
+use super::records::{RunRecord, RunState, duration_text};
+use super::session::Session;
+use crate::run::RunResult;
+use crate::run::cells::{self, CellKind};
+use crate::run::statements::top_level_statement;
+use crate::text::Pos;
+
+fn at_line(line: u32) -> Range {
+    Range::new(Position::new(line, 0), Position::new(line, 0))
+}
+
+fn cmd(title: String, name: &str, argument: Value) -> Command {
+    Command { title, command: name.to_owned(), arguments: Some(vec![argument]) }
+}
+
+/// Lenses: "Run file" on line 0; "▶ Run in …" and "Run above" on each code
+/// cell's marker; the cell's last outcome once it has run.
+pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
+    let Some(doc) = session.document(uri) else { return Vec::new() };
+    let sandbox = session.sandbox_name();
+    let records = session.records_of(uri);
+    let text = doc.text();
+    let all = cells::cells_with(&text, &session.settings().markers());
+    let mut lenses = vec![CodeLens {
+        range: at_line(0),
+        command: Some(cmd(format!("Run file in {sandbox}"), command::RUN_FILE, json!({"uri": uri}))),
+        data: None,
+    }];
+    for (index, cell) in all.iter().enumerate() {
+        let (Some(marker), CellKind::Code) = (cell.marker, cell.kind) else { continue };
+        let line = marker as u32;
+        let position = json!({"uri": uri, "position": {"line": line, "character": 0}});
+        lenses.push(CodeLens {
+            range: at_line(line),
+            command: Some(cmd(format!("▶ Run in {sandbox}"), command::RUN_CELL, position.clone())),
+            data: None,
+        });
+        if index > 0 || marker > 0 {
+            lenses.push(CodeLens {
+                range: at_line(line),
+                command: Some(cmd("Run above".into(), command::RUN_ABOVE, position)),
+                data: None,
+            });
+        }
+        let (first, last) = (cell.body.start as u32, (cell.body.end.max(cell.body.start + 1) - 1) as u32);
+        if let Some(record) = records.iter().rev().find(|r| r.overlaps(first, last) && !r.edited) {
+            lenses.push(CodeLens {
+                range: at_line(line),
+                command: Some(cmd(record.status(), command::SHOW_OUTPUT, json!({"uri": uri}))),
+                data: None,
+            });
+        }
+    }
+    lenses
+}
+
+/// Actions at the cursor or selection; every lens has one (Helix has no lenses).
+pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+    let uri = &params.text_document.uri;
+    let Some(doc) = session.document(uri) else { return Vec::new() };
+    let sandbox = session.sandbox_name();
+    let encoding = session.encoding();
+    let range = params.range;
+    let line = range.start.line.min(doc.line_count().saturating_sub(1));
+    let mut actions = Vec::new();
+    let action = |title: String, name: &str, argument: Value| {
+        CodeActionOrCommand::CodeAction(CodeAction {
+            title: title.clone(),
+            command: Some(cmd(title, name, argument)),
+            ..CodeAction::default()
+        })
+    };
+    // Quick fixes first: install a missing module.
+    for diagnostic in &params.context.diagnostics {
+        let Some(module) = diagnostic.data.as_ref().and_then(|d| d.get("missingModule")).and_then(Value::as_str) else {
+            continue;
+        };
+        if diagnostic.source.as_deref() != Some("azure-sandbox") {
+            continue;
+        }
+        let package = package_for_module(module);
+        let run_id = diagnostic.data.as_ref().and_then(|d| d.get("runId")).cloned().unwrap_or(Value::Null);
+        let title = format!("Install {package} in the sandbox");
+        actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+            title: title.clone(),
+            kind: Some(CodeActionKind::QUICKFIX),
+            diagnostics: Some(vec![diagnostic.clone()]),
+            command: Some(cmd(
+                title,
+                command::INSTALL_PACKAGE,
+                json!({"uri": uri, "package": package, "runId": run_id}),
+            )),
+            is_preferred: Some(true),
+            ..CodeAction::default()
+        }));
+    }
+    let selected = doc.slice(convert::pos(range.start), convert::pos(range.end), encoding);
+    if selected.chars().count() > 1 && !selected.trim().is_empty() {
+        actions.push(action(format!("Run selection in {sandbox}"), command::RUN, json!({"uri": uri, "range": range})));
+    }
+    let text = doc.text();
+    let all = cells::cells_with(&text, &session.settings().markers());
+    if all.iter().any(|c| c.marker.is_some()) {
+        if let Some(cell) =
+            cells::cell_at(&all, line as usize).filter(|c| c.kind == CellKind::Code && !c.body.is_empty())
+        {
+            let position = json!({"uri": uri, "position": {"line": line, "character": 0}});
+            actions.push(action(format!("Run cell in {sandbox}"), command::RUN_CELL, position.clone()));
+            if cell.marker.unwrap_or(cell.body.start) > 0 {
+                actions.push(action(format!("Run cells above in {sandbox}"), command::RUN_ABOVE, position));
+            }
+        }
+    }
+    let whole_line = Range::new(Position::new(line, 0), Position::new(line + 1, 0));
+    if !doc.line(line).trim().is_empty() {
+        actions.push(action(
+            format!("Run line {} in {sandbox}", line + 1),
+            command::RUN,
+            json!({"uri": uri, "range": whole_line}),
+        ));
+    }
+    if let Some((start, end)) = top_level_statement(&text, line as usize).filter(|(s, e)| e > s) {
+        let statement = Range::new(Position::new(start as u32, 0), Position::new(end as u32 + 1, 0));
+        actions.push(action(
+            format!("Run statement (lines {}-{}) in {sandbox}", start + 1, end + 1),
+            command::RUN,
+            json!({"uri": uri, "range": statement}),
+        ));
+    }
+    actions.push(action(format!("Run file in {sandbox}"), command::RUN_FILE, json!({"uri": uri})));
+    actions.push(action("Restart sandbox environment".into(), command::RESTART, json!({"uri": uri})));
+    actions.push(action("Show sandbox output".into(), command::SHOW_OUTPUT, json!({"uri": uri})));
+    actions
+}
+
+/// The newest run covering the line, as Markdown.
+pub fn hover(session: &Session, uri: &Uri, position: Position) -> Option<Hover> {
+    let record = session.record_at(uri, position.line)?;
+    let limit = session.settings().hover_limit();
+    let root = session.workspace_of(uri);
+    let output_uri = Transcripts::uri_for(&root);
+    let mut text = format!(
+        "**{}** · `{}` · {} · {}\n\n",
+        session.sandbox_name(),
+        record.label,
+        record.status(),
+        timestamp(record.requested_at)
+    );
+    match &record.state {
+        RunState::Finished(f) => {
+            if let RunResult::Succeeded { value: Some(value) } = &f.result {
+                text.push_str(&format!("→ `{}`\n\n", super::records::one_line(value, 200).replace('`', "'")));
+            }
+            if let RunResult::Raised(e) = &f.result {
+                text.push_str(&format!("**{}**\n\n", e.headline()));
+            }
+            if let RunResult::Failed { reason, .. } = &f.result {
+                text.push_str(&format!("Stopped: {reason}\n\n"));
+            }
+            let mut cut = false;
+            for (name, stream) in [("stdout", &f.stdout), ("stderr", &f.stderr)] {
+                if stream.is_empty() {
+                    continue;
+                }
+                let shown: String = stream.chars().take(limit).collect();
+                cut |= shown.len() < stream.len();
+                text.push_str(&format!("{name}:\n```text\n{}\n```\n", shown.trim_end().replace("```", "'''")));
+            }
+            for notice in &f.notices {
+                text.push_str(&format!("\n_{notice}_\n"));
+            }
+            if cut {
+                text.push_str(&format!(
+                    "\n_Output cut; the full transcript is in the output document ({output_uri})._\n"
+                ));
+            }
+            text.push_str(&format!("\nTook {}.", duration_text(f.duration)));
+        }
+        RunState::Failed(why) => text.push_str(&format!("Not run: {why}\n")),
+        RunState::Cancelled => text.push_str("Cancelled.\n"),
+        RunState::Queued | RunState::Running => {}
+    }
+    if record.edited {
+        text.push_str("\n\n_The code changed since this run._");
+    }
+    Some(Hover {
+        contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
+        range: None,
+    })
+}
+
+/// At the end of each run's last line in `range`: its value or status.
+pub fn inlay_hints(session: &Session, uri: &Uri, range: Range) -> Vec<InlayHint> {
+    let Some(doc) = session.document(uri) else { return Vec::new() };
+    let encoding = session.encoding();
+    let mut hints: Vec<(u32, RunRecord)> = Vec::new();
+    for record in session.records_of(uri) {
+        if record.edited || record.last_line < range.start.line || record.last_line > range.end.line {
+            continue;
+        }
+        // One hint per line: the newest run wins.
+        hints.retain(|(line, _)| *line != record.last_line);
+        hints.push((record.last_line, record));
+    }
+    hints
+        .into_iter()
+        .filter_map(|(line, record)| {
+            let label = record.hint()?;
+            let end: Pos = doc.line_end(line, encoding);
+            Some(InlayHint {
+                position: convert::position(end),
+                label: InlayHintLabel::String(label),
+                kind: None,
+                text_edits: None,
+                tooltip: Some(InlayHintTooltip::String(format!("{} · {}", record.label, record.status()))),
+                padding_left: Some(true),
+                padding_right: None,
+                data: None,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,221 @@
+//! The output document: one transcript per workspace, newest run last,
+//! served as `azure-sandbox-output:` text and mirrored to an owner-only file
+//! for clients that open only real files.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::records::{RunRecord, RunState, duration_text};
+use crate::run::RunResult;
+
+pub const SCHEME: &str = "azure-sandbox-output";
+
+struct Transcript {
+    root: PathBuf,
+    entries: VecDeque<String>,
+    bytes: usize,
+    dropped: usize,
+}
+
+/// All transcripts of this server.
+pub struct Transcripts {
+    by_uri: Mutex<HashMap<String, Transcript>>,
+    mirror_dir: Option<PathBuf>,
+}
+
+impl Transcripts {
+    /// `mirror_dir`: where the file copies go (`None`: no files).
+    pub fn new(mirror_dir: Option<PathBuf>) -> Self {
+        Self { by_uri: Mutex::default(), mirror_dir }
+    }
+
+    /// The output document's URI for a workspace.
+    pub fn uri_for(root: &Path) -> String {
+        let name: String = root
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+                    .collect()
+            })
+            .filter(|n: &String| !n.is_empty())
+            .unwrap_or_else(|| "workspace".into());
+        format!("{SCHEME}:/{:012x}/{name}-output.txt", fnv1a(root.as_os_str().as_encoded_bytes()) & 0xffff_ffff_ffff)
+    }
+
+    /// The file copy of a workspace's transcript.
+    pub fn file_for(&self, root: &Path) -> Option<PathBuf> {
+        let uri = Self::uri_for(root);
+        let name = uri.rsplit('/').next().unwrap_or("output.txt");
+        let hash = uri.split('/').nth(1).unwrap_or("0");
+        Some(self.mirror_dir.as_ref()?.join(format!("{hash}-{name}")))
+    }
+
+    /// The workspace whose transcript `uri` is, if any.
+    pub fn root_of(&self, uri: &str) -> Option<PathBuf> {
+        self.by_uri.lock().unwrap_or_else(|e| e.into_inner()).get(uri).map(|t| t.root.clone())
+    }
+
+    /// Adds an entry; keeps at most `limit` bytes (oldest entries go first).
+    /// Returns the transcript's URI.
+    pub fn append(&self, root: &Path, entry: String, limit: usize) -> String {
+        let uri = Self::uri_for(root);
+        let text = {
+            let mut all = self.by_uri.lock().unwrap_or_else(|e| e.into_inner());
+            let transcript = all.entry(uri.clone()).or_insert_with(|| Transcript {
+                root: root.to_path_buf(),
+                entries: VecDeque::new(),
+                bytes: 0,
+                dropped: 0,
+            });
+            transcript.bytes += entry.len();
+            transcript.entries.push_back(entry);
+            while transcript.bytes > limit && transcript.entries.len() > 1 {
+                if let Some(old) = transcript.entries.pop_front() {
+                    transcript.bytes -= old.len();
+                    transcript.dropped += 1;
+                }
+            }
+            render(transcript)
+        };
+        if let Some(file) = self.file_for(root) {
+            if let Err(e) = write_private(&file, &text) {
+                tracing::warn!("could not mirror the output to {}: {e}", file.display());
+            }
+        }
+        uri
+    }
+
+    /// The transcript text of a workspace (an explanatory line when empty).
+    pub fn text(&self, root: &Path) -> String {
+        let uri = Self::uri_for(root);
+        match self.by_uri.lock().unwrap_or_else(|e| e.into_inner()).get(&uri) {
+            Some(transcript) => render(transcript),
+            None => {
+                format!("# Azure sandbox output for {}\n\nNothing has run in this workspace yet.\n", root.display())
+            }
+        }
+    }
+}
+
+fn render(transcript: &Transcript) -> String {
+    let mut text = format!("# Azure sandbox output for {}\n", transcript.root.display());
+    if transcript.dropped > 0 {
+        text.push_str(&format!("# ({} older runs dropped to keep this transcript small)\n", transcript.dropped));
+    }
+    for entry in &transcript.entries {
+        text.push('\n');
+        text.push_str(entry);
+    }
+    text
+}
+
+/// One run's entry: header, then stdout, stderr, value or reason.
+pub fn entry(record: &RunRecord, sandbox: &str) -> String {
+    let mut text =
+        format!("=== {} | {} | {} | {}", record.label, timestamp(record.requested_at), sandbox, record.status());
+    if let RunState::Finished(f) = &record.state {
+        text.push_str(&format!(" | {}", duration_text(f.duration)));
+    }
+    text.push_str(" ===\n");
+    match &record.state {
+        RunState::Finished(f) => {
+            for notice in &f.notices {
+                text.push_str(&format!("note: {notice}\n"));
+            }
+            if !f.stdout.is_empty() {
+                text.push_str("--- stdout ---\n");
+                text.push_str(&f.stdout);
+                if !f.stdout.ends_with('\n') {
+                    text.push('\n');
+                }
+            }
+            if !f.stderr.is_empty() {
+                text.push_str("--- stderr ---\n");
+                text.push_str(&f.stderr);
+                if !f.stderr.ends_with('\n') {
+                    text.push('\n');
+                }
+            }
+            match &f.result {
+                RunResult::Succeeded { value: Some(value) } => text.push_str(&format!("--- value ---\n{value}\n")),
+                RunResult::Failed { reason, .. } if !f.stderr.contains(reason.as_str()) => {
+                    text.push_str(&format!("--- stopped ---\n{reason}\n"))
+                }
+                _ => {}
+            }
+        }
+        RunState::Failed(why) => text.push_str(&format!("not run: {why}\n")),
+        RunState::Cancelled => text.push_str("cancelled\n"),
+        RunState::Queued | RunState::Running => {}
+    }
+    text
+}
+
+/// `2026-11-21 08:30:01 UTC`, without a date library.
+pub fn timestamp(at: SystemTime) -> String {
+    let secs = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let temporary = file.with_extension(format!("tmp{}", std::process::id()));
+    let mut out = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&temporary)?;
+    out.write_all(text.as_bytes())?;
+    drop(out);
+    std::fs::rename(temporary, file)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(1_795_250_000)), "2026-11-21 08:33:20 UTC");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn transcripts_are_bounded_and_mirrored_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let transcripts = Transcripts::new(Some(dir.path().join("out")));
+        let root = Path::new("/work/my project");
+        let uri = Transcripts::uri_for(root);
+        assert!(uri.starts_with("azure-sandbox-output:/") && uri.ends_with("/my_project-output.txt"), "{uri}");
+        for i in 0..50 {
+            transcripts.append(root, format!("=== run {i} ===\n{}\n", "x".repeat(100)), 1000);
+        }
+        let text = transcripts.text(root);
+        assert!(text.contains("run 49") && !text.contains("run 0 ") && text.contains("older runs dropped"));
+        assert_eq!(transcripts.root_of(&uri).as_deref(), Some(root));
+        let file = transcripts.file_for(root).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}

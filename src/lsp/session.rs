@@ -1,0 +1,276 @@
+//! The server's state and the rules for touching it.
+//!
+//! Architecture invariant: document state is changed only by the
+//! `did_open`/`did_change`/`did_close` handlers, synchronously, before their
+//! first `.await`; nothing holds a dashmap guard across an `.await` (handlers
+//! clone what they need out: a `Document` clone shares its rope).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use serde_json::{Value, json};
+use tower_lsp_server::Client;
+use tower_lsp_server::lsp_types::{
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, Uri,
+};
+
+use super::convert;
+use super::output::Transcripts;
+use super::records::{RunRecord, RunState};
+use super::runner::Runner;
+use super::settings::{Settings, Target};
+use crate::text::{Document, LineEdit, PositionEncoding};
+
+#[derive(Default)]
+struct EditLog {
+    /// Edits dropped from the front (to bound memory).
+    base: usize,
+    edits: Vec<LineEdit>,
+}
+
+impl EditLog {
+    const KEEP: usize = 10_000;
+}
+
+/// What the client can do, decided once at `initialize`.
+#[derive(Debug, Clone)]
+pub struct ClientFlags {
+    pub encoding: PositionEncoding,
+    pub progress: bool,
+    pub code_lens_refresh: bool,
+    pub inlay_hint_refresh: bool,
+    pub show_document: bool,
+    pub text_document_content: bool,
+    pub configuration: bool,
+    pub name: String,
+}
+
+impl Default for ClientFlags {
+    fn default() -> Self {
+        Self {
+            encoding: PositionEncoding::Utf16,
+            progress: false,
+            code_lens_refresh: false,
+            inlay_hint_refresh: false,
+            show_document: false,
+            text_document_content: false,
+            configuration: false,
+            name: String::new(),
+        }
+    }
+}
+
+/// How long the server waits for the client to answer a request it sent.
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Session {
+    pub client: Client,
+    pub raw_initialize: Arc<OnceLock<Value>>,
+    pub flags: OnceLock<ClientFlags>,
+    pub documents: DashMap<Uri, Document>,
+    pub folders: RwLock<Vec<PathBuf>>,
+    pub settings: RwLock<Settings>,
+    /// The `azureSandbox` part of `initializationOptions`, under the editor's
+    /// configuration.
+    pub init_settings: RwLock<serde_json::Map<String, Value>>,
+    /// Runs per document, oldest first.
+    pub records: DashMap<Uri, Vec<RunRecord>>,
+    pub transcripts: Transcripts,
+    pub runner: Runner,
+    /// The line edits applied to each document, in order, so a result that
+    /// arrives after edits can be moved to where its lines are now.
+    edit_logs: DashMap<Uri, EditLog>,
+    next_run: AtomicU64,
+    pub local_notice_shown: AtomicBool,
+}
+
+impl Session {
+    pub fn new(client: Client, raw_initialize: Arc<OnceLock<Value>>) -> Self {
+        Self {
+            client,
+            raw_initialize,
+            flags: OnceLock::new(),
+            documents: DashMap::new(),
+            folders: RwLock::default(),
+            settings: RwLock::default(),
+            init_settings: RwLock::default(),
+            records: DashMap::new(),
+            transcripts: Transcripts::new(crate::config::cache_dir().map(|d| d.join("output"))),
+            runner: Runner::default(),
+            edit_logs: DashMap::new(),
+            next_run: AtomicU64::new(1),
+            local_notice_shown: AtomicBool::new(false),
+        }
+    }
+
+    pub fn flags(&self) -> ClientFlags {
+        self.flags.get().cloned().unwrap_or_default()
+    }
+
+    pub fn encoding(&self) -> PositionEncoding {
+        self.flags.get().map(|f| f.encoding).unwrap_or(PositionEncoding::Utf16)
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn next_run_id(&self) -> u64 {
+        self.next_run.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A copy of an open document (cheap: the rope is shared).
+    pub fn document(&self, uri: &Uri) -> Option<Document> {
+        self.documents.get(uri).map(|d| d.value().clone())
+    }
+
+    /// Records that `edit` was applied to `uri`, and moves the document's
+    /// records and their diagnostics along. Returns true if a diagnostic was
+    /// cleared. Synchronous: called by did_change before any await.
+    pub fn apply_line_edit(&self, uri: &Uri, edit: LineEdit) -> bool {
+        {
+            let mut log = self.edit_logs.entry(uri.clone()).or_default();
+            log.edits.push(edit);
+            if log.edits.len() > EditLog::KEEP {
+                let drop = log.edits.len() - EditLog::KEEP;
+                log.edits.drain(..drop);
+                log.base += drop;
+            }
+        }
+        let mut cleared = false;
+        if let Some(mut records) = self.records.get_mut(uri) {
+            for record in records.iter_mut() {
+                cleared |= record.track(&edit);
+            }
+        }
+        cleared
+    }
+
+    /// How many edits `uri` has had: a run remembers this when asked for.
+    pub fn edits_seen(&self, uri: &Uri) -> usize {
+        self.edit_logs.get(uri).map(|log| log.base + log.edits.len()).unwrap_or(0)
+    }
+
+    /// Where lines `line..=end_line`, as they were after `seen` edits, are
+    /// now; `None` if an edit since touched them (or is no longer known).
+    pub fn map_lines(&self, uri: &Uri, seen: usize, line: u32, end_line: u32) -> Option<(u32, u32)> {
+        let Some(log) = self.edit_logs.get(uri) else { return Some((line, end_line)) };
+        if seen < log.base {
+            return None;
+        }
+        log.edits[seen - log.base..].iter().try_fold((line, end_line), |(l, e), edit| edit.track(l, e))
+    }
+
+    /// Forgets a closed document's edit log.
+    pub fn forget_edits(&self, uri: &Uri) {
+        self.edit_logs.remove(uri);
+    }
+
+    /// Records of a document (a copy).
+    pub fn records_of(&self, uri: &Uri) -> Vec<RunRecord> {
+        self.records.get(uri).map(|r| r.value().clone()).unwrap_or_default()
+    }
+
+    /// Changes one record in place.
+    pub fn update_record(&self, uri: &Uri, id: u64, change: impl FnOnce(&mut RunRecord)) {
+        if let Some(mut records) = self.records.get_mut(uri) {
+            if let Some(record) = records.iter_mut().find(|r| r.id == id) {
+                change(record);
+            }
+        }
+    }
+
+    /// Is the backend the local sandbox (for titles)?
+    pub fn is_local(&self) -> bool {
+        self.settings().target() == Target::Local
+    }
+
+    /// "Azure sandbox" or "local sandbox", for titles and messages.
+    pub fn sandbox_name(&self) -> &'static str {
+        if self.is_local() { "local sandbox" } else { "Azure sandbox" }
+    }
+
+    /// The workspace of a document: the longest workspace folder holding
+    /// it; else its own directory; else (not a file) the first folder.
+    pub fn workspace_of(&self, uri: &Uri) -> PathBuf {
+        let folders = self.folders.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match convert::file_path(uri) {
+            Some(path) => folders
+                .iter()
+                .filter(|folder| path.starts_with(folder))
+                .max_by_key(|folder| folder.as_os_str().len())
+                .cloned()
+                .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"))),
+            None => folders.first().cloned().unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| "/".into())),
+        }
+    }
+
+    /// Is `path` inside a workspace folder?
+    pub fn in_workspace(&self, path: &Path) -> bool {
+        self.folders.read().unwrap_or_else(|e| e.into_inner()).iter().any(|f| path.starts_with(f))
+    }
+
+    /// The LSP diagnostics of a document, from its records.
+    pub fn diagnostics(&self, uri: &Uri) -> Vec<Diagnostic> {
+        let encoding = self.encoding();
+        let doc = self.document(uri);
+        let mut out = Vec::new();
+        for record in self.records_of(uri) {
+            for spec in &record.diagnostics {
+                let range = match &doc {
+                    Some(doc) => {
+                        convert::char_range(doc, spec.line, spec.start_col, spec.end_line, spec.end_col, encoding)
+                    }
+                    None => Range::new(
+                        convert::position(crate::text::Pos::new(spec.line, spec.start_col.unwrap_or(0))),
+                        convert::position(crate::text::Pos::new(spec.end_line, spec.end_col.unwrap_or(0))),
+                    ),
+                };
+                let related: Vec<DiagnosticRelatedInformation> = spec
+                    .related
+                    .iter()
+                    .filter_map(|(file, line, function)| {
+                        let target = convert::uri_of_file(file)?;
+                        let line = line.saturating_sub(1);
+                        Some(DiagnosticRelatedInformation {
+                            location: Location::new(
+                                target,
+                                Range::new(
+                                    convert::position(crate::text::Pos::new(line, 0)),
+                                    convert::position(crate::text::Pos::new(line, 0)),
+                                ),
+                            ),
+                            message: format!("in {function}"),
+                        })
+                    })
+                    .collect();
+                out.push(Diagnostic {
+                    range,
+                    severity: Some(DiagnosticSeverity::ERROR),
+                    code: Some(NumberOrString::String(spec.code.clone())),
+                    source: Some("azure-sandbox".into()),
+                    message: spec.message.clone(),
+                    related_information: (!related.is_empty()).then_some(related),
+                    data: spec.missing_module.as_ref().map(|m| json!({"missingModule": m, "runId": record.id})),
+                    ..Diagnostic::default()
+                });
+            }
+        }
+        out
+    }
+
+    /// Publishes a document's diagnostics with its current version.
+    pub async fn publish(&self, uri: &Uri) {
+        let diagnostics = self.diagnostics(uri);
+        let version = self.documents.get(uri).map(|d| d.version());
+        self.client.publish_diagnostics(uri.clone(), diagnostics, version).await;
+    }
+
+    /// The newest record covering `line`.
+    pub fn record_at(&self, uri: &Uri, line: u32) -> Option<RunRecord> {
+        self.records_of(uri).into_iter().rev().find(|r| r.covers(line) && !matches!(r.state, RunState::Queued))
+    }
+}

@@ -1,0 +1,161 @@
+//! The server's settings: section `azureSandbox` of `initializationOptions`,
+//! `workspace/configuration` and `workspace/didChangeConfiguration`, with the
+//! command line's environment variables as fallbacks for endpoint and key.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::{ENDPOINT_VAR, INSECURE_VAR, KEY_VAR, RemoteConfig, parse_seconds};
+use crate::run::cells::CellMarkers;
+use crate::secret::ApiKey;
+
+/// Which sandbox runs the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Azure when an endpoint is configured, else the local sandbox.
+    #[default]
+    Auto,
+    Azure,
+    Local,
+}
+
+/// Settings as the client sends them (camelCase keys).
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    pub endpoint: Option<String>,
+    /// Accepted, but the documented places for the key are the environment
+    /// variable and the editor's secret store (the clients pass it here).
+    pub api_key: Option<String>,
+    pub backend: BackendChoice,
+    /// Seconds to wait for one run.
+    pub run_timeout: Option<f64>,
+    /// Characters of stdout/stderr shown in a hover before pointing to the
+    /// output document.
+    pub hover_output_limit: Option<usize>,
+    /// Bytes of transcript kept per workspace.
+    pub transcript_limit: Option<usize>,
+    /// A regular expression for cell markers instead of the standard forms.
+    pub cell_marker: Option<String>,
+    pub allow_insecure_http: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("endpoint", &self.endpoint)
+            .field("api_key", &self.api_key.as_ref().map(|_| crate::secret::REDACTED))
+            .field("backend", &self.backend)
+            .field("run_timeout", &self.run_timeout)
+            .field("cell_marker", &self.cell_marker)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const DEFAULT_HOVER_LIMIT: usize = 3000;
+pub const DEFAULT_TRANSCRIPT_LIMIT: usize = 2 << 20;
+
+/// Where runs go, as resolved from the settings and the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Local,
+    Azure(RemoteConfig),
+}
+
+impl Settings {
+    /// Reads settings from a JSON value that is either the `azureSandbox`
+    /// section itself or an object holding it. Unknown keys are ignored;
+    /// a malformed value leaves the settings as they were.
+    pub fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        let section = match value.get("azureSandbox") {
+            Some(inner) => inner,
+            None => value,
+        };
+        if section.is_null() {
+            return Ok(None);
+        }
+        if !section.is_object() {
+            return Err("the azureSandbox settings must be an object".into());
+        }
+        serde_json::from_value(section.clone()).map(Some).map_err(|e| format!("invalid azureSandbox settings: {e}"))
+    }
+
+    /// Resolves the backend: explicit settings first, then the environment.
+    pub fn target(&self) -> Target {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let endpoint = self.endpoint.clone().filter(|e| !e.trim().is_empty()).or_else(|| env(ENDPOINT_VAR));
+        match (self.backend, endpoint) {
+            (BackendChoice::Local, _) | (BackendChoice::Auto, None) => Target::Local,
+            (_, endpoint) => Target::Azure(RemoteConfig {
+                endpoint,
+                key: self.api_key.clone().and_then(ApiKey::new).or_else(|| env(KEY_VAR).and_then(ApiKey::new)),
+                allow_insecure_http: self.allow_insecure_http
+                    || env(INSECURE_VAR)
+                        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
+                run_timeout: self.run_timeout(),
+            }),
+        }
+    }
+
+    pub fn run_timeout(&self) -> Option<Duration> {
+        self.run_timeout.and_then(|s| parse_seconds(&s.to_string()).ok())
+    }
+
+    pub fn markers(&self) -> CellMarkers {
+        match self.cell_marker.as_deref().filter(|p| !p.trim().is_empty()) {
+            Some(pattern) => CellMarkers::custom(pattern).unwrap_or_else(|e| {
+                tracing::warn!("{e}; using the standard cell markers");
+                CellMarkers::Standard
+            }),
+            None => CellMarkers::Standard,
+        }
+    }
+
+    pub fn hover_limit(&self) -> usize {
+        self.hover_output_limit.unwrap_or(DEFAULT_HOVER_LIMIT).max(100)
+    }
+
+    pub fn transcript_limit(&self) -> usize {
+        self.transcript_limit.unwrap_or(DEFAULT_TRANSCRIPT_LIMIT).max(4096)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_the_section_or_the_bare_object() {
+        let a = Settings::from_value(&json!({"azureSandbox": {"backend": "local", "runTimeout": 5}})).unwrap().unwrap();
+        let b =
+            Settings::from_value(&json!({"backend": "local", "runTimeout": 5, "somethingElse": 1})).unwrap().unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.backend, BackendChoice::Local);
+        assert_eq!(a.run_timeout(), Some(Duration::from_secs(5)));
+        assert!(Settings::from_value(&json!({"backend": "mars"})).is_err());
+        assert!(Settings::from_value(&json!(null)).unwrap().is_none());
+    }
+
+    #[test]
+    fn backend_resolution() {
+        let local =
+            Settings { backend: BackendChoice::Local, endpoint: Some("https://x/mcp".into()), ..Settings::default() };
+        assert_eq!(local.target(), Target::Local);
+        let azure =
+            Settings { endpoint: Some("https://x/mcp".into()), api_key: Some("k".into()), ..Settings::default() };
+        match azure.target() {
+            Target::Azure(config) => assert_eq!(config.endpoint.as_deref(), Some("https://x/mcp")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let s = Settings { api_key: Some("very-secret".into()), ..Settings::default() };
+        assert!(!format!("{s:?}").contains("very-secret"));
+    }
+}
