@@ -656,3 +656,29 @@ async fn a_configuration_pull_keeps_the_environment() {
     let (_, diagnostics) = client.run_and_wait("azureSandbox.runLines", json!([uri, 2, 2]), &uri).await;
     assert_eq!(diagnostics, json!([]), "the variable from the first run is still there");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_document_mid_run_still_ends_the_run_everywhere() {
+    let f = fixture("import time\ntime.sleep(0.8)\nprint('finished after close')\n", rich_capabilities()).await;
+    let mark = f.client.mark();
+    f.client
+        .result("workspace/executeCommand", json!({"command": "azureSandbox.runFile", "arguments": [{"uri": f.uri}]}))
+        .await;
+    f.client
+        .wait_after(mark, "the run to start", |m| {
+            m["method"] == "$/progress" && m["params"]["value"]["kind"] == "begin"
+        })
+        .await;
+    f.client.notify("textDocument/didClose", json!({"textDocument": {"uri": f.uri}})).await;
+    let end = f
+        .client
+        .wait_after(mark, "progress end", |m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end")
+        .await;
+    assert!(end["params"]["value"]["message"].as_str().unwrap().starts_with('✓'), "{end}");
+    let output = f.client.result("azureSandbox/output", json!({"uri": f.uri})).await;
+    assert!(output["text"].as_str().unwrap().contains("finished after close"), "{output}");
+    // Exactly one begin and one end for the run.
+    let progress = f.client.messages(mark, "$/progress");
+    assert_eq!(progress.iter().filter(|p| p["params"]["value"]["kind"] == "begin").count(), 1);
+    assert_eq!(progress.iter().filter(|p| p["params"]["value"]["kind"] == "end").count(), 1);
+}

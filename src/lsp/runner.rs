@@ -52,12 +52,20 @@ pub struct RunControl {
     pub root: PathBuf,
     cancelled: AtomicBool,
     notify: Notify,
-    progress: Mutex<Option<String>>,
+    progress: Mutex<ProgressState>,
+}
+
+/// A run's progress token is usable once `begin` was sent; the run may end
+/// before that, and then the task that sends `begin` also sends `end`.
+#[derive(Default)]
+struct ProgressState {
+    token: Option<String>,
+    ended: Option<String>,
 }
 
 impl RunControl {
     pub fn new(root: PathBuf) -> Self {
-        Self { root, cancelled: AtomicBool::new(false), notify: Notify::new(), progress: Mutex::new(None) }
+        Self { root, cancelled: AtomicBool::new(false), notify: Notify::new(), progress: Mutex::default() }
     }
 
     pub fn cancel(&self) {
@@ -70,7 +78,7 @@ impl RunControl {
     }
 
     fn progress_token(&self) -> Option<String> {
-        self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.progress.lock().unwrap_or_else(|e| e.into_inner()).token.clone()
     }
 }
 
@@ -124,6 +132,13 @@ impl Runner {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Cancels every queued and running run (server shutdown).
+    pub fn cancel_all(&self) {
+        for control in self.controls.iter() {
+            control.cancel();
         }
     }
 
@@ -209,9 +224,7 @@ async fn workspace_task(session: Arc<Session>, mut jobs: mpsc::UnboundedReceiver
             }
             Work::Restart { ref uri } => restart(&session, &job, uri).await,
         }
-        if let Some(token) = job.control.progress_token() {
-            session.runner.progress_runs.remove(&token);
-        }
+        session.runner.progress_runs.remove(&progress_token_of(id));
         session.runner.controls.remove(&id);
     }
 }
@@ -308,8 +321,24 @@ async fn finish(
             }
         }
     }
-    let Some(record) = record else { return };
-    session.publish(uri).await;
+    let record = match record {
+        Some(record) => {
+            session.publish(uri).await;
+            record
+        }
+        None => {
+            // The document was closed while the run was queued or running:
+            // no diagnostics to show, but the transcript and progress still
+            // say how it ended.
+            let label = match &job.work {
+                Work::Python { label, .. } => label.clone(),
+                _ => String::new(),
+            };
+            let mut closed = RunRecord::new(job.id, 0, 0, label);
+            closed.state = state;
+            closed
+        }
+    };
     let sandbox = session.sandbox_name();
     let output_uri =
         session.transcripts.append(&job.root, output::entry(&record, sandbox), session.settings().transcript_limit());
@@ -382,10 +411,7 @@ async fn install(session: &Arc<Session>, job: &Job, uri: &Uri, package: &str, re
     let command = ShellCommand::Argv(
         ["python3", "-m", "pip", "install", "--disable-pip-version-check", package].map(str::to_owned).to_vec(),
     );
-    let result = match engine.environment(&key).await {
-        Ok(assigned) => engine.client().run_shell(&assigned.id, &command).await,
-        Err(e) => Err(e),
-    };
+    let result = engine.run_shell(&key, &command).await;
     let (ok, text) = match result {
         Ok(out) => {
             let ok = out.exit_code == Some(0) && !out.is_error;
@@ -517,8 +543,7 @@ fn begin_progress(session: &Arc<Session>, id: u64, control: &Arc<RunControl>, la
     if !session.flags().progress {
         return;
     }
-    let token = format!("azure-sandbox-run-{id}");
-    *control.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+    let token = progress_token_of(id);
     session.runner.progress_runs.insert(token.clone(), id);
     let title = format!("Running {label} in {}", session.sandbox_name());
     let message = if ahead > 0 { format!("queued ({ahead} ahead)") } else { "starting".into() };
@@ -529,7 +554,6 @@ fn begin_progress(session: &Arc<Session>, id: u64, control: &Arc<RunControl>, la
             token: NumberOrString::String(token.clone()),
         });
         if !matches!(tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, create).await, Ok(Ok(()))) {
-            control.progress.lock().unwrap_or_else(|e| e.into_inner()).take();
             return;
         }
         let begin = WorkDoneProgress::Begin(WorkDoneProgressBegin {
@@ -539,7 +563,25 @@ fn begin_progress(session: &Arc<Session>, id: u64, control: &Arc<RunControl>, la
             percentage: None,
         });
         send_progress(&session, &token, begin).await;
+        let ended = {
+            let mut state = control.progress.lock().unwrap_or_else(|e| e.into_inner());
+            match state.ended.clone() {
+                Some(message) => Some(message),
+                None => {
+                    state.token = Some(token.clone());
+                    None
+                }
+            }
+        };
+        if let Some(message) = ended {
+            send_progress(&session, &token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) }))
+                .await;
+        }
     });
+}
+
+fn progress_token_of(id: u64) -> String {
+    format!("azure-sandbox-run-{id}")
 }
 
 async fn report_progress(session: &Session, control: &RunControl, message: &str) {
@@ -554,7 +596,12 @@ async fn report_progress(session: &Session, control: &RunControl, message: &str)
 }
 
 async fn end_progress(session: &Session, control: &RunControl, message: &str) {
-    if let Some(token) = control.progress_token() {
+    let token = {
+        let mut state = control.progress.lock().unwrap_or_else(|e| e.into_inner());
+        state.ended = Some(message.to_owned());
+        state.token.take()
+    };
+    if let Some(token) = token {
         send_progress(
             session,
             &token,

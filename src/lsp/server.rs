@@ -217,10 +217,7 @@ impl LanguageServer for SandboxServer {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        let roots: Vec<PathBuf> = self.session.folders.read().unwrap_or_else(|e| e.into_inner()).clone();
-        for root in roots {
-            self.session.runner.cancel_workspace(&root);
-        }
+        self.session.runner.cancel_all();
         self.session.runner.reset().await;
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::mcp::{EnvironmentId, McpClient, McpError, PythonOutput};
+use crate::mcp::{EnvironmentId, McpClient, McpError, PythonOutput, ShellCommand, ShellOutput};
 
 use super::outcome::{Outcome, Piece, PyException, marker_payload, parse_outcome, split_marker};
 use super::registry::{Assigned, Registry, WorkspaceKey};
@@ -86,6 +86,19 @@ impl Engine {
     pub async fn restart(&self, key: &WorkspaceKey) -> Result<EnvironmentId, McpError> {
         self.registry.forget(key).await;
         Ok(self.environment(key).await?.id)
+    }
+
+    /// Runs a shell command in the workspace's environment, launching a new
+    /// one (once) if the service says it is gone.
+    pub async fn run_shell(&self, key: &WorkspaceKey, command: &ShellCommand) -> Result<ShellOutput, McpError> {
+        let assigned = self.environment(key).await?;
+        match self.client.run_shell(&assigned.id, command).await {
+            Err(e) if e.is_environment_gone() => {
+                let fresh = self.registry.replace(key, &assigned.id, || self.client.launch()).await?;
+                self.client.run_shell(&fresh.id, command).await
+            }
+            other => other,
+        }
     }
 
     /// Runs `snippet` in the workspace's environment. If the service says the
