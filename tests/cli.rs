@@ -221,3 +221,27 @@ fn serve_local_takes_a_given_key_and_rejects_an_empty_one() {
     let output = run(&["serve-local", "--api-key", " "]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// Language clients start servers with `--stdio`; the bare form must work.
+#[test]
+fn bare_stdio_flag_serves_the_language_server() {
+    use std::io::{Read, Write};
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = command(cache.path()).arg("--stdio").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#;
+    let mut stdin = child.stdin.take().unwrap();
+    write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("azure-sandbox-lsp") {
+        let n = stdout.read(&mut buffer).unwrap();
+        assert!(n > 0, "the server closed stdout: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("Content-Length: "));
+    drop(stdin); // end of input: the server stops
+    let status = child.wait().unwrap();
+    assert!(status.code().is_some());
+}

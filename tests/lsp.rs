@@ -284,7 +284,7 @@ async fn output_document_progress_and_show_output() {
     let by_document = f.client.result("azureSandbox/output", json!({"uri": f.uri})).await;
     assert_eq!(by_document["uri"], output_uri.as_str());
     let text = by_document["text"].as_str().unwrap();
-    assert!(text.contains("=== main.py:2-6 |") && text.contains("local sandbox"), "{text}");
+    assert!(text.contains("=== main.py:2-5 |") && text.contains("local sandbox"), "{text}");
     let by_scheme = f.client.result("workspace/textDocumentContent", json!({"uri": output_uri})).await;
     assert_eq!(by_scheme["text"], by_document["text"]);
     // Progress: created by the server, begun with a title, ended with the status.
@@ -292,7 +292,7 @@ async fn output_document_progress_and_show_output() {
     assert_eq!(create.len(), 1, "one progress per run");
     let progress = f.client.messages(mark, "$/progress");
     let begin = progress.iter().find(|p| p["params"]["value"]["kind"] == "begin").expect("begin");
-    assert_eq!(begin["params"]["value"]["title"], "Running main.py:2-6 in local sandbox");
+    assert_eq!(begin["params"]["value"]["title"], "Running main.py:2-5 in local sandbox");
     assert_eq!(begin["params"]["value"]["cancellable"], true);
     let end = f
         .client
@@ -681,4 +681,46 @@ async fn closing_a_document_mid_run_still_ends_the_run_everywhere() {
     let progress = f.client.messages(mark, "$/progress");
     assert_eq!(progress.iter().filter(|p| p["params"]["value"]["kind"] == "begin").count(), 1);
     assert_eq!(progress.iter().filter(|p| p["params"]["value"]["kind"] == "end").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_outside_the_workspace_are_refused_even_through_dot_dot_or_links() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().canonicalize().unwrap().join("outside.py");
+    std::fs::write(&secret, "print('must not run')\n").unwrap();
+    let f = fixture("x = 1\n", json!({})).await;
+    let root = std::path::PathBuf::from(f.uri.strip_prefix("file://").unwrap()).parent().unwrap().to_path_buf();
+    let sneaky = format!(
+        "{}/../{}/outside.py",
+        root.display(),
+        outside.path().canonicalize().unwrap().strip_prefix("/").unwrap().display()
+    );
+    std::os::unix::fs::symlink(&secret, root.join("link.py")).unwrap();
+    for target in [secret.display().to_string(), sneaky, root.join("link.py").display().to_string()] {
+        let response = f
+            .client
+            .request(
+                "workspace/executeCommand",
+                json!({"command": "azureSandbox.runLines", "arguments": [target, 1, 1]}),
+            )
+            .await;
+        assert_eq!(response["error"]["code"], -32602, "{target}: {response}");
+        assert!(response["error"]["message"].as_str().unwrap().contains("refusing"), "{response}");
+    }
+    // Helix-style string arguments and a bare cancel work.
+    let cancelled =
+        f.client.result("workspace/executeCommand", json!({"command": "azureSandbox.cancel", "arguments": []})).await;
+    assert_eq!(cancelled["cancelled"], 0);
+    let (_, diagnostics) = f.client.run_and_wait("azureSandbox.runFile", json!([f.uri]), &f.uri).await;
+    assert_eq!(diagnostics, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_line_on_an_indented_last_line_is_dedented() {
+    // No trailing newline: the action's range (line 1 .. line 2) is clamped.
+    let f = fixture("if True:\n    value = 6 * 7", json!({})).await;
+    let range = json!({"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}});
+    let (_, diagnostics) =
+        f.client.run_and_wait("azureSandbox.run", json!([{"uri": f.uri, "range": range}]), &f.uri).await;
+    assert_eq!(diagnostics, json!([]), "not an IndentationError");
 }

@@ -19,6 +19,9 @@ pub struct Cli {
     /// With no subcommand, serve the Language Server Protocol over stdio (as `lsp`).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Accepted without a subcommand too: language clients append it.
+    #[arg(long, hide = true, global = true)]
+    pub stdio: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,11 +43,7 @@ pub enum Command {
                   `azureSandbox`) and fall back to AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY. \
                   stdout carries the protocol; logs go to stderr (AZURE_SANDBOX_LOG)."
 )]
-pub struct LspArgs {
-    /// Accepted for editors that pass it; stdio is the only transport.
-    #[arg(long)]
-    stdio: bool,
-}
+pub struct LspArgs {}
 
 /// Exit statuses of the command line.
 pub mod exit {

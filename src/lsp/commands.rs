@@ -23,6 +23,32 @@ struct UriArg {
     uri: Uri,
 }
 
+/// `{uri}`, or (for Helix's `:lsp-workspace-command`) a URI or path string.
+fn uri_arg(session: &Session, arguments: &[Value]) -> Result<Uri> {
+    match arguments.first() {
+        Some(Value::String(target)) => resolve_target(session, target),
+        _ => first::<UriArg>(arguments, "{uri} or a path").map(|a| a.uri),
+    }
+}
+
+/// A URI, an absolute path, or a path relative to the server's working
+/// directory or a workspace folder (the first where the file exists).
+fn resolve_target(session: &Session, target: &str) -> Result<Uri> {
+    if target.contains("://") || target.starts_with("untitled:") {
+        return target.parse::<Uri>().map_err(|e| invalid(format!("not a URI: {e}")));
+    }
+    let path = PathBuf::from(target);
+    let path = if path.is_absolute() {
+        path
+    } else {
+        let folders = session.folders.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let bases = std::env::current_dir().into_iter().chain(folders);
+        let candidates: Vec<PathBuf> = bases.map(|base| base.join(&path)).collect();
+        candidates.iter().find(|p| p.exists()).or(candidates.first()).cloned().unwrap_or(path)
+    };
+    Uri::from_file_path(&path).ok_or_else(|| invalid(format!("not a usable path: {}", path.display())))
+}
+
 #[derive(Deserialize)]
 struct RangeArg {
     uri: Uri,
@@ -82,10 +108,10 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
             run_lines(session, arg.uri, &doc, 0, start as u32 - 1)
         }
         command::RUN_FILE => {
-            let arg: UriArg = first(arguments, "{uri}")?;
-            let doc = document(session, &arg.uri)?;
+            let uri = uri_arg(session, arguments)?;
+            let doc = document(session, &uri)?;
             let last = doc.line_count().saturating_sub(1);
-            run_lines(session, arg.uri, &doc, 0, last)
+            run_lines(session, uri, &doc, 0, last)
         }
         command::RUN_LINES => {
             let (uri, start, end) = positional_lines(session, arguments)?;
@@ -99,15 +125,19 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
             run_lines(session, uri, &doc, start - 1, end - 1)
         }
         command::RESTART => {
-            let arg: UriArg = first(arguments, "{uri}")?;
-            let root = session.workspace_of(&arg.uri);
+            let uri = uri_arg(session, arguments)?;
+            let root = session.workspace_of(&uri);
             session.runner.cancel_workspace(&root);
-            let id = runner::submit_other(session, &arg.uri, Work::Restart { uri: arg.uri.clone() });
+            let id = runner::submit_other(session, &uri, Work::Restart { uri: uri.clone() });
             Ok(Some(json!({"jobId": id})))
         }
         command::CANCEL => {
-            let arg: UriArg = first(arguments, "{uri}")?;
-            let count = session.runner.cancel_workspace(&session.workspace_of(&arg.uri));
+            // With no argument (Helix: `:lsp-workspace-command azureSandbox.cancel`), every run.
+            let count = if arguments.is_empty() {
+                session.runner.cancel_all()
+            } else {
+                session.runner.cancel_workspace(&session.workspace_of(&uri_arg(session, arguments)?))
+            };
             Ok(Some(json!({"cancelled": count})))
         }
         command::INSTALL_PACKAGE => {
@@ -121,8 +151,8 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
             Ok(Some(json!({"jobId": id})))
         }
         command::SHOW_OUTPUT => {
-            let arg: UriArg = first(arguments, "{uri}")?;
-            let root = session.workspace_of(&arg.uri);
+            let uri = uri_arg(session, arguments)?;
+            let root = session.workspace_of(&uri);
             let uri = output_location(session, &root);
             if let Some(uri) = uri.as_ref().and_then(|u| u.parse::<Uri>().ok()) {
                 runner::show_document(session, uri);
@@ -197,20 +227,7 @@ fn positional_lines(session: &Session, arguments: &[Value]) -> Result<(Uri, u32,
         return Err(invalid(format!("expected {shape}")));
     };
     let target = target.as_str().ok_or_else(|| invalid(format!("expected {shape}")))?;
-    let uri = if target.contains("://") || target.starts_with("untitled:") {
-        target.parse::<Uri>().map_err(|e| invalid(format!("not a URI: {e}")))?
-    } else {
-        let path = PathBuf::from(target);
-        let path = if path.is_absolute() {
-            path
-        } else {
-            // Helix passes the buffer name relative to its working directory.
-            let base = session.folders.read().unwrap_or_else(|e| e.into_inner()).first().cloned();
-            base.or_else(|| std::env::current_dir().ok()).unwrap_or_default().join(path)
-        };
-        Uri::from_file_path(&path).ok_or_else(|| invalid(format!("not a usable path: {}", path.display())))?
-    };
-    Ok((uri, start, end))
+    Ok((resolve_target(session, target)?, start, end))
 }
 
 /// Lines of the cell at `line` (its body, without the marker).
@@ -218,20 +235,22 @@ fn cell_lines(session: &Session, doc: &Document, line: u32) -> Result<(u32, u32)
     let text = doc.text();
     let all = cells::cells_with(&text, &session.settings().markers());
     if all.iter().all(|c| c.marker.is_none()) {
-        return Err(invalid("the document has no `# %%` cells"));
+        return Err(invalid("the document has no cells (no cell marker lines such as `# %%`)"));
     }
     let cell =
         cells::cell_at(&all, line as usize).ok_or_else(|| invalid(format!("line {} is in no cell", line + 1)))?;
     if cell.kind == CellKind::Markdown {
         return Err(invalid("that is a markdown cell; there is nothing to run"));
     }
-    if cell.body.is_empty() {
-        return Err(invalid("that cell is empty"));
+    // Trailing blank lines are not part of what the user sees as the cell's code.
+    let last = (cell.body.start..cell.body.end).rev().find(|&l| !doc.line(l as u32).trim().is_empty());
+    match last {
+        Some(last) => Ok((cell.body.start as u32, last as u32)),
+        None => Err(invalid("that cell is empty")),
     }
-    Ok((cell.body.start as u32, cell.body.end as u32 - 1))
 }
 
-fn lines_snippet(doc: &Document, uri: &Uri, first: u32, last: u32) -> Snippet {
+pub(crate) fn lines_snippet(doc: &Document, uri: &Uri, first: u32, last: u32) -> Snippet {
     let lines: Vec<String> = (first..=last).map(|l| doc.line(l)).collect();
     let borrowed: Vec<&str> = lines.iter().map(String::as_str).collect();
     Snippet::build(&convert::filename(uri), &borrowed, first as usize + 1)
@@ -251,8 +270,9 @@ fn range_snippet(doc: &Document, uri: &Uri, range: Range, session: &Session) -> 
             last_line + 1
         )));
     }
+    let spans_lines = end.line > start.line;
     let end = if end.line > last_line { doc.line_end(last_line, encoding) } else { end };
-    if start.line == end.line && start.character != end.character {
+    if !spans_lines && start.character != end.character {
         let a = doc.char_index(start, encoding);
         let text = doc.slice(start, end, encoding);
         let column = a - doc.char_index(Pos::new(start.line, 0), encoding);
@@ -261,6 +281,7 @@ fn range_snippet(doc: &Document, uri: &Uri, range: Range, session: &Session) -> 
         return Ok((snippet, start.line, start.line));
     }
     let last = if end.line > start.line && end.character == 0 { end.line - 1 } else { end.line };
+    let last = last.max(start.line);
     Ok((lines_snippet(doc, uri, start.line, last), start.line, last))
 }
 

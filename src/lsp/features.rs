@@ -155,7 +155,7 @@ pub fn hover(session: &Session, uri: &Uri, position: Position) -> Option<Hover> 
     let output_uri = Transcripts::uri_for(&root);
     let mut text = format!(
         "**{}** · `{}` · {} · {}\n\n",
-        session.sandbox_name(),
+        record.sandbox,
         record.label,
         record.status(),
         timestamp(record.requested_at)

@@ -120,7 +120,10 @@ pub fn entry(record: &RunRecord, sandbox: &str) -> String {
     let mut text =
         format!("=== {} | {} | {} | {}", record.label, timestamp(record.requested_at), sandbox, record.status());
     if let RunState::Finished(f) = &record.state {
-        text.push_str(&format!(" | {}", duration_text(f.duration)));
+        if !matches!(f.result, RunResult::Succeeded { .. }) {
+            // A success's status already says how long it took.
+            text.push_str(&format!(" | {}", duration_text(f.duration)));
+        }
     }
     text.push_str(" ===\n");
     match &record.state {

@@ -74,6 +74,8 @@ pub struct RunRecord {
     pub edited: bool,
     /// What ran, to run it again (after installing a missing package).
     pub snippet: Option<Snippet>,
+    /// "Azure sandbox" or "local sandbox": where it ran.
+    pub sandbox: &'static str,
 }
 
 impl RunRecord {
@@ -88,6 +90,7 @@ impl RunRecord {
             diagnostics: Vec::new(),
             edited: false,
             snippet: None,
+            sandbox: "sandbox",
         }
     }
 

@@ -135,11 +135,9 @@ impl Runner {
         }
     }
 
-    /// Cancels every queued and running run (server shutdown).
-    pub fn cancel_all(&self) {
-        for control in self.controls.iter() {
-            control.cancel();
-        }
+    /// Cancels every queued and running job; returns how many.
+    pub fn cancel_all(&self) -> usize {
+        self.controls.iter().map(|control| control.cancel()).count()
     }
 
     /// Cancels every queued and running run of a workspace; returns how many.
@@ -213,7 +211,6 @@ fn retire(old: Arc<Live>) {
 
 async fn workspace_task(session: Arc<Session>, mut jobs: mpsc::UnboundedReceiver<Job>, waiting: Arc<AtomicUsize>) {
     while let Some(job) = jobs.recv().await {
-        waiting.fetch_sub(1, Ordering::SeqCst);
         let id = job.id;
         match job.work {
             Work::Python { ref uri, ref snippet, edits_seen, .. } => {
@@ -226,6 +223,7 @@ async fn workspace_task(session: Arc<Session>, mut jobs: mpsc::UnboundedReceiver
         }
         session.runner.progress_runs.remove(&progress_token_of(id));
         session.runner.controls.remove(&id);
+        waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -291,20 +289,34 @@ async fn finish(
         if let RunResult::Raised(exception) = &finished.result {
             let first = snippet.first_line.saturating_sub(1);
             let last = snippet.end_line().saturating_sub(2).max(first);
-            // Lines as they were when the run was asked for, moved through
-            // the edits made since; a diagnostic on an edited line is dropped.
-            diagnostics = diagnostics_for(exception, &filename, first, last)
-                .into_iter()
-                .filter_map(|mut d| {
-                    let (line, end_line) = session.map_lines(uri, edits_seen, d.line, d.end_line)?;
-                    (d.line, d.end_line) = (line, end_line);
-                    Some(d)
-                })
-                .collect();
+            diagnostics = diagnostics_for(exception, &filename, first, last);
         }
     }
     let mut record = None;
     if let Some(mut records) = session.records.get_mut(uri) {
+        // Lines as they were when the run was asked for, moved through the
+        // edits made since; what an edit touched is dropped. Done under the
+        // records guard, which did_change also takes, so no edit slips
+        // between mapping and storing.
+        let diagnostics: Vec<_> = std::mem::take(&mut diagnostics)
+            .into_iter()
+            .filter_map(|mut d| {
+                (d.line, d.end_line) = session.map_lines(uri, edits_seen, d.line, d.end_line)?;
+                d.related = d
+                    .related
+                    .into_iter()
+                    .filter_map(|(file, line, function)| {
+                        if file != filename {
+                            return Some((file, line, function));
+                        }
+                        let (moved, _) =
+                            session.map_lines(uri, edits_seen, line.saturating_sub(1), line.saturating_sub(1))?;
+                        Some((file, moved + 1, function))
+                    })
+                    .collect();
+                Some(d)
+            })
+            .collect();
         if let Some(r) = records.iter_mut().find(|r| r.id == job.id) {
             r.state = state.clone();
             r.diagnostics = diagnostics;
@@ -339,9 +351,11 @@ async fn finish(
             closed
         }
     };
-    let sandbox = session.sandbox_name();
-    let output_uri =
-        session.transcripts.append(&job.root, output::entry(&record, sandbox), session.settings().transcript_limit());
+    let output_uri = session.transcripts.append(
+        &job.root,
+        output::entry(&record, record.sandbox),
+        session.settings().transcript_limit(),
+    );
     session.client.send_notification::<OutputChanged>(ext::OutputChangedParams { uri: output_uri.clone() }).await;
     refresh_views(session, &output_uri);
     let summary = format!("{}: {}", record.label, record.status());
@@ -399,6 +413,9 @@ fn refresh_views(session: &Arc<Session>, output_uri: &str) {
 }
 
 async fn install(session: &Arc<Session>, job: &Job, uri: &Uri, package: &str, rerun: Option<(Uri, u64)>) {
+    if job.control.is_cancelled() {
+        return;
+    }
     let live = match session.runner.live(session).await {
         Ok(live) => live,
         Err(why) => {
@@ -461,7 +478,14 @@ async fn install(session: &Arc<Session>, job: &Job, uri: &Uri, package: &str, re
         if let Ok(Ok(Some(choice))) = tokio::time::timeout(Duration::from_secs(600), ask).await {
             if choice.title == again.title {
                 if let Some(record) = session.records_of(&rerun_uri).into_iter().find(|r| r.id == record_id) {
-                    if let Some(snippet) = record.snippet {
+                    // The lines as they are now, where the record has moved to.
+                    let snippet = match session.document(&rerun_uri) {
+                        Some(doc) => {
+                            Some(super::commands::lines_snippet(&doc, &rerun_uri, record.first_line, record.last_line))
+                        }
+                        None => record.snippet,
+                    };
+                    if let Some(snippet) = snippet {
                         submit_python(&session, rerun_uri.clone(), snippet, record.first_line, record.last_line);
                     }
                 }
@@ -502,6 +526,7 @@ pub fn submit_python(session: &Arc<Session>, uri: Uri, snippet: Snippet, first: 
         if first == last { format!("{name}:{}", first + 1) } else { format!("{name}:{}-{}", first + 1, last + 1) };
     let mut record = RunRecord::new(id, first, last, label.clone());
     record.snippet = Some(snippet.clone());
+    record.sandbox = session.sandbox_name();
     session.records.entry(uri.clone()).or_default().push(record);
     let root = session.workspace_of(&uri);
     let edits_seen = session.edits_seen(&uri);
@@ -526,6 +551,9 @@ pub fn submit_other(session: &Arc<Session>, uri: &Uri, work: Work) -> u64 {
 
 /// Opens a document in the client, in the background.
 pub fn show_document(session: &Arc<Session>, uri: Uri) {
+    if !session.flags().show_document {
+        return;
+    }
     let session = Arc::clone(session);
     tokio::spawn(async move {
         let params = ShowDocumentParams { uri, external: Some(false), take_focus: Some(true), selection: None };
@@ -547,6 +575,7 @@ fn begin_progress(session: &Arc<Session>, id: u64, control: &Arc<RunControl>, la
     session.runner.progress_runs.insert(token.clone(), id);
     let title = format!("Running {label} in {}", session.sandbox_name());
     let message = if ahead > 0 { format!("queued ({ahead} ahead)") } else { "starting".into() };
+    // `ahead` counts the job running now and those queued before this one.
     let session = Arc::clone(session);
     let control = Arc::clone(control);
     tokio::spawn(async move {

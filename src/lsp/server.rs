@@ -93,6 +93,10 @@ impl SandboxServer {
                 return;
             }
         };
+        if let Some(problem) = settings.problem() {
+            let message = format!("Azure sandbox: {problem}; using the standard cell markers");
+            self.session.client.show_message(MessageType::WARNING, message).await;
+        }
         let before = self.session.settings().target();
         *self.session.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
         let after = self.session.settings().target();
@@ -211,13 +215,17 @@ impl LanguageServer for SandboxServer {
     }
 
     async fn initialized(&self, _: InitializedParams) {
+        if let Some(problem) = self.session.settings().problem() {
+            let message = format!("Azure sandbox: {problem}; using the standard cell markers");
+            self.session.client.show_message(MessageType::WARNING, message).await;
+        }
         let server = SandboxServer { session: Arc::clone(&self.session) };
         // Not awaited here: the client may answer late or never.
         tokio::spawn(async move { server.pull_configuration().await });
     }
 
     async fn shutdown(&self) -> Result<()> {
-        self.session.runner.cancel_all();
+        let _ = self.session.runner.cancel_all();
         self.session.runner.reset().await;
         Ok(())
     }
@@ -262,17 +270,20 @@ impl LanguageServer for SandboxServer {
         let uri = params.text_document.uri;
         self.session.documents.remove(&uri);
         self.session.forget_edits(&uri);
-        // Diagnostics stay meaningful for the file on disk; records go with
-        // the buffer.
+        // The runs' records, and so their diagnostics, go with the buffer.
         self.session.records.remove(&uri);
         self.session.client.publish_diagnostics(uri, Vec::new(), None).await;
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
-        if params.settings.is_null() || params.settings.as_object().is_some_and(|o| o.is_empty()) {
-            self.pull_configuration().await;
-        } else {
-            self.apply_settings(&params.settings).await;
+        // Settings that include our section are applied; anything else (no
+        // settings, or another tool's section) means "ask".
+        match params.settings.get("azureSandbox") {
+            Some(section) => self.apply_settings(section).await,
+            None => {
+                let server = SandboxServer { session: Arc::clone(&self.session) };
+                tokio::spawn(async move { server.pull_configuration().await });
+            }
         }
     }
 

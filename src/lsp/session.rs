@@ -131,6 +131,9 @@ impl Session {
     /// records and their diagnostics along. Returns true if a diagnostic was
     /// cleared. Synchronous: called by did_change before any await.
     pub fn apply_line_edit(&self, uri: &Uri, edit: LineEdit) -> bool {
+        // The records guard orders this against `store_result`, which maps
+        // through the log and stores under the same guard.
+        let mut records = self.records.entry(uri.clone()).or_default();
         {
             let mut log = self.edit_logs.entry(uri.clone()).or_default();
             log.edits.push(edit);
@@ -141,10 +144,8 @@ impl Session {
             }
         }
         let mut cleared = false;
-        if let Some(mut records) = self.records.get_mut(uri) {
-            for record in records.iter_mut() {
-                cleared |= record.track(&edit);
-            }
+        for record in records.iter_mut() {
+            cleared |= record.track(&edit);
         }
         cleared
     }
@@ -209,14 +210,23 @@ impl Session {
     }
 
     /// Is `path` inside a workspace folder?
+    /// Is `path` inside a workspace folder, after resolving `..` and
+    /// symbolic links on both sides?
     pub fn in_workspace(&self, path: &Path) -> bool {
-        self.folders.read().unwrap_or_else(|e| e.into_inner()).iter().any(|f| path.starts_with(f))
+        let Ok(real) = std::fs::canonicalize(path) else { return false };
+        let folders = self.folders.read().unwrap_or_else(|e| e.into_inner()).clone();
+        folders.iter().any(|f| std::fs::canonicalize(f).is_ok_and(|f| real.starts_with(f)))
     }
 
     /// The LSP diagnostics of a document, from its records.
     pub fn diagnostics(&self, uri: &Uri) -> Vec<Diagnostic> {
         let encoding = self.encoding();
-        let doc = self.document(uri);
+        // A run of a file that is not open (runLines with a path): convert
+        // columns against the file as it is on disk.
+        let doc = self.document(uri).or_else(|| {
+            let text = std::fs::read(convert::file_path(uri)?).ok()?;
+            Some(Document::new(&String::from_utf8_lossy(&text), 0))
+        });
         let mut out = Vec::new();
         for record in self.records_of(uri) {
             for spec in &record.diagnostics {

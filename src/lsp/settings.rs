@@ -77,39 +77,55 @@ impl Settings {
         if section.is_null() {
             return Ok(None);
         }
-        if !section.is_object() {
+        let Some(object) = section.as_object() else {
             return Err("the azureSandbox settings must be an object".into());
-        }
-        serde_json::from_value(section.clone()).map(Some).map_err(|e| format!("invalid azureSandbox settings: {e}"))
+        };
+        // `null` means "not set", as editors write it for cleared settings.
+        let set: serde_json::Map<String, Value> =
+            object.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        serde_json::from_value(Value::Object(set)).map(Some).map_err(|e| format!("invalid azureSandbox settings: {e}"))
     }
 
     /// Resolves the backend: explicit settings first, then the environment.
     pub fn target(&self) -> Target {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let endpoint = self.endpoint.clone().filter(|e| !e.trim().is_empty()).or_else(|| env(ENDPOINT_VAR));
+        let env_endpoint = env(ENDPOINT_VAR);
+        let endpoint = self.endpoint.clone().filter(|e| !e.trim().is_empty()).or_else(|| env_endpoint.clone());
+        // The key from the environment goes only to the endpoint from the
+        // environment: a project's settings can name an endpoint, and must
+        // not thereby receive the user's key.
+        let env_key = env(KEY_VAR).and_then(ApiKey::new).filter(|_| endpoint.is_some() && endpoint == env_endpoint);
         match (self.backend, endpoint) {
             (BackendChoice::Local, _) | (BackendChoice::Auto, None) => Target::Local,
             (_, endpoint) => Target::Azure(RemoteConfig {
                 endpoint,
-                key: self.api_key.clone().and_then(ApiKey::new).or_else(|| env(KEY_VAR).and_then(ApiKey::new)),
+                key: self.api_key.clone().and_then(ApiKey::new).or(env_key),
                 allow_insecure_http: self.allow_insecure_http
                     || env(INSECURE_VAR)
                         .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
-                run_timeout: self.run_timeout(),
+                // Applied per run, so changing it does not replace the backend.
+                run_timeout: None,
             }),
         }
     }
 
+    /// Seconds to wait for one run: the setting, else AZURE_SANDBOX_RUN_TIMEOUT.
     pub fn run_timeout(&self) -> Option<Duration> {
-        self.run_timeout.and_then(|s| parse_seconds(&s.to_string()).ok())
+        match self.run_timeout {
+            Some(seconds) => parse_seconds(&seconds.to_string()).ok(),
+            None => RemoteConfig::from_env().run_timeout,
+        }
+    }
+
+    /// A problem with the settings worth telling the user about.
+    pub fn problem(&self) -> Option<String> {
+        let pattern = self.cell_marker.as_deref().filter(|p| !p.trim().is_empty())?;
+        CellMarkers::custom(pattern).err()
     }
 
     pub fn markers(&self) -> CellMarkers {
         match self.cell_marker.as_deref().filter(|p| !p.trim().is_empty()) {
-            Some(pattern) => CellMarkers::custom(pattern).unwrap_or_else(|e| {
-                tracing::warn!("{e}; using the standard cell markers");
-                CellMarkers::Standard
-            }),
+            Some(pattern) => CellMarkers::custom(pattern).unwrap_or_default(),
             None => CellMarkers::Standard,
         }
     }
@@ -138,6 +154,10 @@ mod tests {
         assert_eq!(a.run_timeout(), Some(Duration::from_secs(5)));
         assert!(Settings::from_value(&json!({"backend": "mars"})).is_err());
         assert!(Settings::from_value(&json!(null)).unwrap().is_none());
+        let cleared = Settings::from_value(&json!({"backend": null, "allowInsecureHttp": null, "endpoint": null}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(cleared, Settings::default());
     }
 
     #[test]
@@ -149,6 +169,20 @@ mod tests {
             Settings { endpoint: Some("https://x/mcp".into()), api_key: Some("k".into()), ..Settings::default() };
         match azure.target() {
             Target::Azure(config) => assert_eq!(config.endpoint.as_deref(), Some("https://x/mcp")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_environment_key_goes_only_to_the_environment_endpoint() {
+        // With no environment endpoint (tests do not set one), a settings
+        // endpoint gets only a settings key.
+        if std::env::var(ENDPOINT_VAR).is_ok() {
+            return;
+        }
+        let project = Settings { endpoint: Some("https://attacker.example/mcp".into()), ..Settings::default() };
+        match project.target() {
+            Target::Azure(config) => assert!(config.key.is_none()),
             other => panic!("{other:?}"),
         }
     }

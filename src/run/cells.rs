@@ -67,7 +67,7 @@ impl CellMarkers {
     /// A user pattern, e.g. `^# (%%|In\[)`. Lines it matches that also say
     /// `[markdown]` are markdown cells.
     pub fn custom(pattern: &str) -> Result<Self, String> {
-        let anchored = if pattern.starts_with('^') { pattern.to_owned() } else { format!("^(?:{pattern})") };
+        let anchored = format!("^(?:{pattern})");
         regex_lite::Regex::new(&anchored)
             .map(CellMarkers::Custom)
             .map_err(|e| format!("invalid cell marker pattern: {e}"))
@@ -79,8 +79,11 @@ impl CellMarkers {
             CellMarkers::Custom(regex) => {
                 let found = regex.find(line)?;
                 let rest = line[found.end()..].trim();
-                if rest.starts_with("[markdown]") {
-                    Some((CellKind::Markdown, rest.trim_start_matches("[markdown]").trim().to_owned()))
+                if rest.starts_with("[markdown]") || rest.starts_with("[md]") {
+                    Some((
+                        CellKind::Markdown,
+                        rest.trim_start_matches("[markdown]").trim_start_matches("[md]").trim().to_owned(),
+                    ))
                 } else {
                     Some((CellKind::Code, rest.to_owned()))
                 }
