@@ -724,3 +724,20 @@ async fn run_line_on_an_indented_last_line_is_dedented() {
         f.client.run_and_wait("azureSandbox.run", json!([{"uri": f.uri, "range": range}]), &f.uri).await;
     assert_eq!(diagnostics, json!([]), "not an IndentationError");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_timeout_setting_bounds_each_run() {
+    let f =
+        fixture_with("import time\ntime.sleep(20)\n'after'\n", json!({"backend": "local", "runTimeout": 1}), json!({}))
+            .await;
+    let started = Instant::now();
+    let mark = f.client.mark();
+    f.client.run_and_wait("azureSandbox.runFile", json!([{"uri": f.uri}]), &f.uri).await;
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let message = f.client.wait_after(mark, "the timeout message", |m| m["method"] == "window/showMessage").await;
+    assert!(message["params"]["message"].as_str().unwrap().contains("within 1 s"), "{message}");
+    // The sandbox was told to stop, so the environment answers again at once.
+    let (_, diagnostics) = f.client.run_and_wait("azureSandbox.runLines", json!([f.uri, 3, 3]), &f.uri).await;
+    assert_eq!(diagnostics, json!([]));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}

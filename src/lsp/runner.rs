@@ -169,7 +169,7 @@ impl Runner {
         }
         let backend = match &target {
             Target::Local => {
-                let config = RemoteConfig { run_timeout: settings.run_timeout(), ..RemoteConfig::default() };
+                let config = RemoteConfig::default();
                 Backend::start(&config, true).await?
             }
             Target::Azure(config) if config.endpoint.is_none() => {
@@ -247,7 +247,8 @@ async fn run_python(session: &Arc<Session>, job: &Job, uri: &Uri, snippet: &Snip
     let engine = &live.backend.engine;
     let key = engine.workspace_key(job.root.clone());
     let started = Instant::now();
-    let run = engine.run(&key, snippet);
+    // Read per run, so a changed runTimeout applies without a new backend.
+    let run = engine.run_with_timeout(&key, snippet, session.settings().run_timeout());
     tokio::pin!(run);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;

@@ -104,6 +104,18 @@ impl Engine {
     /// Runs `snippet` in the workspace's environment. If the service says the
     /// environment is gone, launches a new one and runs once more there.
     pub async fn run(&self, key: &WorkspaceKey, snippet: &Snippet) -> Result<RunReport, McpError> {
+        self.run_with_timeout(key, snippet, None).await
+    }
+
+    /// [`Engine::run`], waiting `timeout` (instead of the client's run
+    /// timeout) for the run's answer.
+    pub async fn run_with_timeout(
+        &self,
+        key: &WorkspaceKey,
+        snippet: &Snippet,
+        timeout: Option<Duration>,
+    ) -> Result<RunReport, McpError> {
+        let timeout = timeout.unwrap_or(self.client.options().run_timeout);
         let started = Instant::now();
         let nonce = wrapper::new_nonce();
         let want_stderr = !self.service_returns_stderr.load(Ordering::Relaxed);
@@ -111,7 +123,7 @@ impl Engine {
         let mut assigned = self.environment(key).await?;
         let mut notices = Vec::new();
         let mut state_lost = false;
-        let output = match self.client.run_python(&assigned.id, &code).await {
+        let output = match self.client.run_python_with_timeout(&assigned.id, &code, timeout).await {
             Err(e) if e.is_environment_gone() => {
                 tracing::info!(environment = %assigned.id, "environment gone; launching a new one");
                 let stale = assigned.id.clone();
@@ -122,7 +134,7 @@ impl Engine {
                      Earlier state (variables, imports) was lost: re-run the cells it depends on."
                         .to_owned(),
                 );
-                self.client.run_python(&assigned.id, &code).await?
+                self.client.run_python_with_timeout(&assigned.id, &code, timeout).await?
             }
             other => other?,
         };
