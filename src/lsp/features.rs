@@ -115,8 +115,8 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
     let text = doc.text();
     let all = cells::cells_with(&text, &session.settings().markers());
     if all.iter().any(|c| c.marker.is_some()) {
-        if let Some(cell) =
-            cells::cell_at(&all, line as usize).filter(|c| c.kind == CellKind::Code && !c.body.is_empty())
+        if let Some(cell) = cells::cell_at(&all, line as usize)
+            .filter(|c| c.kind == CellKind::Code && c.body.clone().any(|l| !doc.line(l as u32).trim().is_empty()))
         {
             let position = json!({"uri": uri, "position": {"line": line, "character": 0}});
             actions.push(action(format!("Run cell in {sandbox}"), command::RUN_CELL, position.clone()));

@@ -33,8 +33,15 @@ impl Transcripts {
         Self { by_uri: Mutex::default(), mirror_dir }
     }
 
-    /// The output document's URI for a workspace.
+    /// The output document's URI for a workspace:
+    /// `azure-sandbox-output://<hash of the root>/<root's name>-output.txt`.
+    /// (With `//`, Vim and Neovim treat the name as a URL, not a file path.)
     pub fn uri_for(root: &Path) -> String {
+        let (hash, name) = Self::parts(root);
+        format!("{SCHEME}://{hash}/{name}-output.txt")
+    }
+
+    fn parts(root: &Path) -> (String, String) {
         let name: String = root
             .file_name()
             .map(|n| {
@@ -45,15 +52,13 @@ impl Transcripts {
             })
             .filter(|n: &String| !n.is_empty())
             .unwrap_or_else(|| "workspace".into());
-        format!("{SCHEME}:/{:012x}/{name}-output.txt", fnv1a(root.as_os_str().as_encoded_bytes()) & 0xffff_ffff_ffff)
+        (format!("{:012x}", fnv1a(root.as_os_str().as_encoded_bytes()) & 0xffff_ffff_ffff), name)
     }
 
     /// The file copy of a workspace's transcript.
     pub fn file_for(&self, root: &Path) -> Option<PathBuf> {
-        let uri = Self::uri_for(root);
-        let name = uri.rsplit('/').next().unwrap_or("output.txt");
-        let hash = uri.split('/').nth(1).unwrap_or("0");
-        Some(self.mirror_dir.as_ref()?.join(format!("{hash}-{name}")))
+        let (hash, name) = Self::parts(root);
+        Some(self.mirror_dir.as_ref()?.join(format!("{hash}-{name}-output.txt")))
     }
 
     /// The workspace whose transcript `uri` is, if any.
@@ -210,7 +215,7 @@ mod tests {
         let transcripts = Transcripts::new(Some(dir.path().join("out")));
         let root = Path::new("/work/my project");
         let uri = Transcripts::uri_for(root);
-        assert!(uri.starts_with("azure-sandbox-output:/") && uri.ends_with("/my_project-output.txt"), "{uri}");
+        assert!(uri.starts_with("azure-sandbox-output://") && uri.ends_with("/my_project-output.txt"), "{uri}");
         for i in 0..50 {
             transcripts.append(root, format!("=== run {i} ===\n{}\n", "x".repeat(100)), 1000);
         }

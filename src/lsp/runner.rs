@@ -88,6 +88,8 @@ pub struct Live {
     target: Target,
 }
 
+const MAX_RECORDS_PER_DOCUMENT: usize = 500;
+
 /// A workspace's queue and how many jobs wait in it.
 type Queue = (mpsc::UnboundedSender<Job>, Arc<AtomicUsize>);
 
@@ -349,6 +351,7 @@ async fn finish(
             };
             let mut closed = RunRecord::new(job.id, 0, 0, label);
             closed.state = state;
+            closed.sandbox = session.sandbox_name();
             closed
         }
     };
@@ -496,6 +499,9 @@ async fn install(session: &Arc<Session>, job: &Job, uri: &Uri, package: &str, re
 }
 
 async fn restart(session: &Arc<Session>, job: &Job, uri: &Uri) {
+    if job.control.is_cancelled() {
+        return;
+    }
     let live = match session.runner.live(session).await {
         Ok(live) => live,
         Err(why) => {
@@ -528,7 +534,18 @@ pub fn submit_python(session: &Arc<Session>, uri: Uri, snippet: Snippet, first: 
     let mut record = RunRecord::new(id, first, last, label.clone());
     record.snippet = Some(snippet.clone());
     record.sandbox = session.sandbox_name();
-    session.records.entry(uri.clone()).or_default().push(record);
+    {
+        let mut records = session.records.entry(uri.clone()).or_default();
+        records.push(record);
+        // Files run without being open keep their records until they are;
+        // bound them (the oldest finished ones go).
+        while records.len() > MAX_RECORDS_PER_DOCUMENT {
+            match records.iter().position(|r| !matches!(r.state, RunState::Queued | RunState::Running)) {
+                Some(oldest) => drop(records.remove(oldest)),
+                None => break,
+            }
+        }
+    }
     let root = session.workspace_of(&uri);
     let edits_seen = session.edits_seen(&uri);
     let job = Job {

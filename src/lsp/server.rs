@@ -93,7 +93,10 @@ impl SandboxServer {
                 return;
             }
         };
-        if let Some(problem) = settings.problem() {
+        // Only for a pattern that changed: the pull after `initialized`
+        // repeats the initializationOptions, already warned about.
+        let marker_changed = settings.cell_marker != self.session.settings().cell_marker;
+        if let Some(problem) = settings.problem().filter(|_| marker_changed) {
             let message = format!("Azure sandbox: {problem}; using the standard cell markers");
             self.session.client.show_message(MessageType::WARNING, message).await;
         }

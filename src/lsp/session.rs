@@ -131,7 +131,7 @@ impl Session {
     /// records and their diagnostics along. Returns true if a diagnostic was
     /// cleared. Synchronous: called by did_change before any await.
     pub fn apply_line_edit(&self, uri: &Uri, edit: LineEdit) -> bool {
-        // The records guard orders this against `store_result`, which maps
+        // The records guard orders this against `runner::finish`, which maps
         // through the log and stores under the same guard.
         let mut records = self.records.entry(uri.clone()).or_default();
         {
@@ -201,7 +201,11 @@ impl Session {
         match convert::file_path(uri) {
             Some(path) => folders
                 .iter()
-                .filter(|folder| path.starts_with(folder))
+                // Compare resolved paths too, as `in_workspace` does.
+                .filter(|folder| {
+                    let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                    path.starts_with(folder) || std::fs::canonicalize(folder).is_ok_and(|f| real.starts_with(f))
+                })
                 .max_by_key(|folder| folder.as_os_str().len())
                 .cloned()
                 .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"))),
@@ -209,7 +213,6 @@ impl Session {
         }
     }
 
-    /// Is `path` inside a workspace folder?
     /// Is `path` inside a workspace folder, after resolving `..` and
     /// symbolic links on both sides?
     pub fn in_workspace(&self, path: &Path) -> bool {

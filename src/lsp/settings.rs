@@ -94,13 +94,16 @@ impl Settings {
         // The key from the environment goes only to the endpoint from the
         // environment: a project's settings can name an endpoint, and must
         // not thereby receive the user's key.
-        let env_key = env(KEY_VAR).and_then(ApiKey::new).filter(|_| endpoint.is_some() && endpoint == env_endpoint);
+        let users_own_endpoint = endpoint.is_some() && endpoint == env_endpoint;
+        let env_key = env(KEY_VAR).and_then(ApiKey::new).filter(|_| users_own_endpoint);
         match (self.backend, endpoint) {
             (BackendChoice::Local, _) | (BackendChoice::Auto, None) => Target::Local,
             (_, endpoint) => Target::Azure(RemoteConfig {
                 endpoint,
                 key: self.api_key.clone().and_then(ApiKey::new).or(env_key),
-                allow_insecure_http: self.allow_insecure_http
+                // A project's setting may allow clear text only to the
+                // endpoint it names itself, not to the user's own.
+                allow_insecure_http: (self.allow_insecure_http && !users_own_endpoint)
                     || env(INSECURE_VAR)
                         .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
                 // Applied per run, so changing it does not replace the backend.

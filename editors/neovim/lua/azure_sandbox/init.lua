@@ -1,0 +1,379 @@
+-- azure-sandbox: run Python from Neovim in an Azure Container Apps sandbox
+-- (or the local stand-in) through the azure-sandbox-lsp language server.
+-- The server does the work; this plugin starts it, passes settings, keeps
+-- code lenses fresh, shows diagnostics inline and opens the output document.
+-- Supports Neovim 0.7 to 0.11.
+
+local M = {}
+
+local defaults = {
+  -- The server command; `azure-sandbox-lsp` on PATH by default.
+  cmd = nil,
+  -- The `azureSandbox` settings: endpoint, backend ("auto"|"azure"|"local"),
+  -- runTimeout, hoverOutputLimit, transcriptLimit, cellMarker, apiKey.
+  -- Prefer AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY in the
+  -- environment over putting a key here.
+  settings = {},
+  filetypes = { "python" },
+  root_markers = { ".git", "pyproject.toml", "setup.py", "setup.cfg" },
+  -- Show our diagnostics as virtual text (0.11 turns it off by default).
+  virtual_text = true,
+  -- Milliseconds to wait after an edit before asking for lenses again.
+  lens_debounce_ms = 300,
+}
+
+M.config = nil
+local clients_by_root = {} -- 0.7: one client per root, reused by hand
+local warned_missing = false
+
+local function has(version)
+  return vim.fn.has("nvim-" .. version) == 1
+end
+
+local function notify(message, level)
+  vim.schedule(function()
+    vim.notify("azure-sandbox: " .. message, level or vim.log.levels.INFO)
+  end)
+end
+
+-- Client methods became `client:method()` in 0.11; older ones are fields.
+local function request(client, method, params, handler, bufnr)
+  if has("0.11") then
+    return client:request(method, params, handler, bufnr)
+  end
+  return client.request(method, params, handler, bufnr)
+end
+
+local function request_sync(client, method, params, timeout, bufnr)
+  if has("0.11") then
+    return client:request_sync(method, params, timeout, bufnr)
+  end
+  return client.request_sync(method, params, timeout, bufnr)
+end
+
+--- The azure-sandbox client attached to `bufnr` (or any, for `bufnr` nil).
+function M.client(bufnr)
+  local list
+  if vim.lsp.get_clients then
+    list = vim.lsp.get_clients({ name = "azure_sandbox", bufnr = bufnr })
+  elseif has("0.8") then
+    list = vim.lsp.get_active_clients({ name = "azure_sandbox", bufnr = bufnr })
+  else
+    list = {}
+    local source = bufnr and vim.lsp.buf_get_clients(bufnr) or vim.lsp.get_active_clients()
+    for _, client in pairs(source) do
+      if client.name == "azure_sandbox" then
+        table.insert(list, client)
+      end
+    end
+  end
+  return list[1]
+end
+
+local function find_root(bufnr)
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  local dir = vim.fn.fnamemodify(name, ":p:h")
+  for _, marker in ipairs(M.config.root_markers) do
+    local found = vim.fn.finddir(marker, dir .. ";")
+    if found ~= "" then
+      return vim.fn.fnamemodify(found, ":p:h:h")
+    end
+    found = vim.fn.findfile(marker, dir .. ";")
+    if found ~= "" then
+      return vim.fn.fnamemodify(found, ":p:h")
+    end
+  end
+  return dir
+end
+
+local function attached_buffers(client)
+  local buffers = {}
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.lsp.buf_is_attached(bufnr, client.id) then
+      table.insert(buffers, bufnr)
+    end
+  end
+  return buffers
+end
+
+--- Asks for code lenses again. Neovim up to 0.11 draws lenses only on an
+--- explicit refresh and ignores the server's workspace/codeLens/refresh.
+function M.refresh_lenses(bufnr)
+  if not vim.api.nvim_buf_is_loaded(bufnr) then
+    return
+  end
+  if has("0.10") then
+    pcall(vim.lsp.codelens.refresh, { bufnr = bufnr })
+  else
+    vim.api.nvim_buf_call(bufnr, function()
+      pcall(vim.lsp.codelens.refresh)
+    end)
+  end
+end
+
+local pending_refresh = {}
+local function refresh_lenses_later(bufnr)
+  pending_refresh[bufnr] = (pending_refresh[bufnr] or 0) + 1
+  local generation = pending_refresh[bufnr]
+  vim.defer_fn(function()
+    if pending_refresh[bufnr] == generation then
+      M.refresh_lenses(bufnr)
+    end
+  end, M.config.lens_debounce_ms)
+end
+
+local function fill_output(bufnr, text)
+  if not vim.api.nvim_buf_is_valid(bufnr) then
+    return
+  end
+  vim.api.nvim_buf_set_option(bufnr, "modifiable", true)
+  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, vim.split(text, "\n", { plain = true }))
+  vim.api.nvim_buf_set_option(bufnr, "modifiable", false)
+  vim.api.nvim_buf_set_option(bufnr, "modified", false)
+  -- Keep the newest run in view in windows showing the transcript.
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_buf(win) == bufnr then
+      vim.api.nvim_win_set_cursor(win, { vim.api.nvim_buf_line_count(bufnr), 0 })
+    end
+  end
+end
+
+--- BufReadCmd for azure-sandbox-output: buffers (see plugin/azure_sandbox.lua).
+function M.read_output(bufnr)
+  local uri = vim.api.nvim_buf_get_name(bufnr)
+  vim.api.nvim_buf_set_option(bufnr, "buftype", "nofile")
+  vim.api.nvim_buf_set_option(bufnr, "bufhidden", "hide")
+  vim.api.nvim_buf_set_option(bufnr, "swapfile", false)
+  vim.api.nvim_buf_set_option(bufnr, "filetype", "azuresandboxoutput")
+  local client = M.client()
+  if not client then
+    fill_output(bufnr, "No azure-sandbox language server is running.")
+    return
+  end
+  local response = request_sync(client, "azureSandbox/output", { uri = uri }, 5000)
+  if response and response.result then
+    fill_output(bufnr, response.result.text)
+  else
+    local err = response and (response.err or response.error)
+    fill_output(bufnr, "Could not read the output: " .. (err and err.message or "no answer"))
+  end
+end
+
+local function refresh_output(client, uri)
+  local bufnr = vim.fn.bufnr(uri)
+  if bufnr == -1 or not vim.api.nvim_buf_is_loaded(bufnr) then
+    return
+  end
+  request(client, "azureSandbox/output", { uri = uri }, function(err, result)
+    if not err and result then
+      fill_output(bufnr, result.text)
+    end
+  end)
+end
+
+local handlers = {
+  ["workspace/codeLens/refresh"] = function(_, _, ctx)
+    local client = vim.lsp.get_client_by_id(ctx.client_id)
+    if client then
+      for _, bufnr in ipairs(attached_buffers(client)) do
+        M.refresh_lenses(bufnr)
+      end
+    end
+    return vim.NIL
+  end,
+  ["azureSandbox/outputChanged"] = function(_, params, ctx)
+    local client = vim.lsp.get_client_by_id(ctx.client_id)
+    if client and params and params.uri then
+      refresh_output(client, params.uri)
+      for _, bufnr in ipairs(attached_buffers(client)) do
+        M.refresh_lenses(bufnr)
+      end
+    end
+  end,
+}
+
+-- Neovim handles window/showDocument from 0.9; before that, do it here.
+if not has("0.9") then
+  handlers["window/showDocument"] = function(_, params)
+    vim.schedule(function()
+      local name = params.uri:match("^file://") and vim.uri_to_fname(params.uri) or params.uri
+      vim.cmd("split " .. vim.fn.fnameescape(name))
+    end)
+    return { success = true }
+  end
+end
+
+local function on_attach(client, bufnr)
+  if M.config.virtual_text then
+    local namespace = vim.lsp.diagnostic.get_namespace(client.id)
+    vim.diagnostic.config({ virtual_text = true }, namespace)
+  end
+  M.refresh_lenses(bufnr)
+  local group = vim.api.nvim_create_augroup("azure_sandbox_buffer_" .. bufnr, { clear = true })
+  vim.api.nvim_create_autocmd({ "BufEnter", "InsertLeave", "TextChanged" }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      refresh_lenses_later(bufnr)
+    end,
+  })
+  if vim.lsp.inlay_hint and vim.lsp.inlay_hint.enable then
+    pcall(vim.lsp.inlay_hint.enable, true, { bufnr = bufnr })
+  end
+end
+
+local function capabilities()
+  local caps = vim.lsp.protocol.make_client_capabilities()
+  caps.workspace = caps.workspace or {}
+  -- This plugin answers workspace/codeLens/refresh itself.
+  caps.workspace.codeLens = { refreshSupport = true }
+  caps.window = caps.window or {}
+  caps.window.showDocument = { support = true }
+  return caps
+end
+
+--- The client configuration (also used by lsp/azure_sandbox.lua).
+function M.client_config(root)
+  local config = M.config or vim.tbl_deep_extend("force", {}, defaults)
+  local settings = config.settings or {}
+  return {
+    name = "azure_sandbox",
+    cmd = config.cmd or { "azure-sandbox-lsp" },
+    root_dir = root,
+    workspace_folders = root and { { uri = vim.uri_from_fname(root), name = root } } or nil,
+    init_options = settings,
+    settings = { azureSandbox = settings },
+    capabilities = capabilities(),
+    handlers = handlers,
+    on_attach = on_attach,
+  }
+end
+
+--- Starts (or reuses) the server for `bufnr` and attaches it.
+function M.attach(bufnr)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  local config = M.client_config(find_root(bufnr))
+  if vim.fn.executable(config.cmd[1]) == 0 then
+    if not warned_missing then
+      warned_missing = true
+      notify(
+        config.cmd[1]
+          .. " was not found. Install it (cargo install --path <repo>) or pass cmd = { '/path/to/azure-sandbox-lsp' } to setup().",
+        vim.log.levels.ERROR
+      )
+    end
+    return nil
+  end
+  if vim.lsp.start then
+    return vim.lsp.start(config, { bufnr = bufnr })
+  end
+  local id = clients_by_root[config.root_dir]
+  if not id or not vim.lsp.get_client_by_id(id) then
+    id = vim.lsp.start_client(config)
+    clients_by_root[config.root_dir] = id
+  end
+  if id then
+    vim.lsp.buf_attach_client(bufnr, id)
+  end
+  return id
+end
+
+-- Commands ------------------------------------------------------------------
+
+local function execute(command, arguments, bufnr)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  local client = M.client(bufnr)
+  if not client then
+    notify("no azure-sandbox server is attached to this buffer", vim.log.levels.WARN)
+    return
+  end
+  request(client, "workspace/executeCommand", { command = command, arguments = arguments }, function(err)
+    if err then
+      notify(err.message, vim.log.levels.ERROR)
+    end
+  end, bufnr)
+end
+
+local function here(bufnr)
+  return vim.uri_from_bufnr(bufnr or vim.api.nvim_get_current_buf())
+end
+
+--- Runs lines `first`..`last` (1-based, inclusive) of the current buffer.
+function M.run_lines(first, last)
+  local range = { start = { line = first - 1, character = 0 }, ["end"] = { line = last, character = 0 } }
+  execute("azureSandbox.run", { { uri = here(), range = range } })
+end
+
+function M.run_cell()
+  local line = vim.api.nvim_win_get_cursor(0)[1] - 1
+  execute("azureSandbox.runCell", { { uri = here(), position = { line = line, character = 0 } } })
+end
+
+function M.run_above()
+  local line = vim.api.nvim_win_get_cursor(0)[1] - 1
+  execute("azureSandbox.runAbove", { { uri = here(), position = { line = line, character = 0 } } })
+end
+
+function M.run_file()
+  execute("azureSandbox.runFile", { { uri = here() } })
+end
+
+function M.restart()
+  execute("azureSandbox.restart", { { uri = here() } })
+end
+
+function M.cancel()
+  execute("azureSandbox.cancel", { { uri = here() } })
+end
+
+--- Opens the workspace's output document in a split.
+function M.output()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = M.client(bufnr)
+  if not client then
+    notify("no azure-sandbox server is attached to this buffer", vim.log.levels.WARN)
+    return
+  end
+  local response = request_sync(client, "azureSandbox/output", { uri = here(bufnr) }, 5000, bufnr)
+  if not (response and response.result) then
+    local err = response and (response.err or response.error)
+    notify("could not get the output: " .. (err and err.message or "no answer"), vim.log.levels.ERROR)
+    return
+  end
+  local uri = response.result.uri
+  local out = vim.fn.bufnr(uri)
+  if out == -1 then
+    out = vim.api.nvim_create_buf(true, true)
+    vim.api.nvim_buf_set_name(out, uri)
+    vim.api.nvim_buf_set_option(out, "bufhidden", "hide")
+    vim.api.nvim_buf_set_option(out, "filetype", "azuresandboxoutput")
+  end
+  local window = vim.fn.bufwinnr(out)
+  if window ~= -1 then
+    vim.cmd(window .. "wincmd w")
+  else
+    vim.cmd("sbuffer " .. out)
+  end
+  fill_output(out, response.result.text)
+end
+
+--- Sets the plugin up; with no arguments when azure-sandbox-lsp is on PATH.
+function M.setup(opts)
+  M.config = vim.tbl_deep_extend("force", {}, defaults, opts or {})
+  local group = vim.api.nvim_create_augroup("azure_sandbox", { clear = true })
+  vim.api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = M.config.filetypes,
+    callback = function(args)
+      M.attach(args.buf)
+    end,
+  })
+  -- Buffers already open when setup() runs.
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype) then
+      M.attach(bufnr)
+    end
+  end
+end
+
+return M

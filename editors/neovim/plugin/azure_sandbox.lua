@@ -1,0 +1,40 @@
+-- Commands and the output document's reader. The language server starts
+-- only after require("azure_sandbox").setup().
+if vim.g.loaded_azure_sandbox then
+  return
+end
+vim.g.loaded_azure_sandbox = true
+
+local function sandbox()
+  return require("azure_sandbox")
+end
+
+vim.api.nvim_create_user_command("AzureSandboxRun", function(opts)
+  sandbox().run_lines(opts.line1, opts.line2)
+end, { range = true, desc = "Run the given lines (default: the current line) in the sandbox" })
+vim.api.nvim_create_user_command("AzureSandboxRunCell", function()
+  sandbox().run_cell()
+end, { desc = "Run the # %% cell under the cursor in the sandbox" })
+vim.api.nvim_create_user_command("AzureSandboxRunAbove", function()
+  sandbox().run_above()
+end, { desc = "Run the cells above the cursor's cell in the sandbox" })
+vim.api.nvim_create_user_command("AzureSandboxRunFile", function()
+  sandbox().run_file()
+end, { desc = "Run the whole file in the sandbox" })
+vim.api.nvim_create_user_command("AzureSandboxOutput", function()
+  sandbox().output()
+end, { desc = "Open the sandbox output transcript in a split" })
+vim.api.nvim_create_user_command("AzureSandboxRestart", function()
+  sandbox().restart()
+end, { desc = "Start a new sandbox environment for this workspace" })
+vim.api.nvim_create_user_command("AzureSandboxCancel", function()
+  sandbox().cancel()
+end, { desc = "Cancel the running and queued runs of this workspace" })
+
+vim.api.nvim_create_autocmd("BufReadCmd", {
+  group = vim.api.nvim_create_augroup("azure_sandbox_output", { clear = true }),
+  pattern = "azure-sandbox-output://*",
+  callback = function(args)
+    sandbox().read_output(args.buf)
+  end,
+})

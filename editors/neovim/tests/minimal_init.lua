@@ -1,0 +1,10 @@
+-- Test init: this plugin from the repository, the server under test.
+local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
+vim.opt.runtimepath:prepend(here .. "..")
+vim.opt.swapfile = false
+vim.opt.shortmess:append("F")
+require("azure_sandbox").setup({
+  cmd = { (assert(os.getenv("AZURE_SANDBOX_LSP_BIN"), "set AZURE_SANDBOX_LSP_BIN")) },
+  settings = { backend = "local" },
+  lens_debounce_ms = 50,
+})

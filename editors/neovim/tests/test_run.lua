@@ -1,0 +1,96 @@
+-- Headless end-to-end test: attach, lenses, run cells, a diagnostic on the
+-- right line, hover text, the output buffer and its refresh. Same script on
+-- Neovim 0.7 and 0.11. Exits 0 on success, 1 (with the reason) on failure.
+local sandbox = require("azure_sandbox")
+
+local function wait(what, ms, predicate)
+  if not vim.wait(ms, predicate, 50) then
+    error("timed out waiting for " .. what, 2)
+  end
+end
+
+local function lens_titles(buf)
+  local titles = {}
+  for _, lens in ipairs(vim.lsp.codelens.get(buf)) do
+    if lens.command then
+      table.insert(titles, lens.command.title)
+    end
+  end
+  return titles
+end
+
+local function output_text(client, buf)
+  local request_sync = vim.fn.has("nvim-0.11") == 1 and function(...) return client:request_sync(...) end
+    or function(...) return client.request_sync(...) end
+  local response = request_sync("azureSandbox/output", { uri = vim.uri_from_bufnr(buf) }, 5000, buf)
+  return response and response.result and response.result.text or ""
+end
+
+local function test()
+  local buf = vim.api.nvim_get_current_buf()
+  assert(vim.bo.filetype == "python", "the fixture opens as Python, got " .. vim.bo.filetype)
+  wait("the client to attach", 15000, function() return sandbox.client(buf) ~= nil end)
+  local client = sandbox.client(buf)
+
+  -- Lenses on both cells, titled for the local sandbox.
+  wait("code lenses", 15000, function()
+    sandbox.refresh_lenses(buf)
+    return #lens_titles(buf) >= 4
+  end)
+  local titles = table.concat(lens_titles(buf), " | ")
+  assert(titles:find("▶ Run in local sandbox", 1, true), "lens titles: " .. titles)
+
+  -- Cell 1 defines the function; cell 2 calls it and raises.
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  vim.cmd("AzureSandboxRunCell")
+  wait("the first cell to run", 30000, function() return output_text(client, buf):find("| ✓", 1, true) ~= nil end)
+  vim.api.nvim_win_set_cursor(0, { 9, 0 })
+  vim.cmd("AzureSandboxRunCell")
+  wait("the diagnostic", 30000, function() return #vim.diagnostic.get(buf) > 0 end)
+  local diagnostic = vim.diagnostic.get(buf)[1]
+  assert(diagnostic.lnum == 4, "the diagnostic is on line 5 (lnum 4), got lnum " .. diagnostic.lnum)
+  assert(diagnostic.message == "ZeroDivisionError: division by zero", "message: " .. diagnostic.message)
+  assert(diagnostic.source == "azure-sandbox", "source: " .. tostring(diagnostic.source))
+  local namespace = vim.lsp.diagnostic.get_namespace(client.id)
+  assert(vim.diagnostic.config(nil, namespace).virtual_text, "virtual text is on for our diagnostics")
+
+  -- Hover on the line that ran shows its output.
+  local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+  local responses = vim.lsp.buf_request_sync(buf, "textDocument/hover", params, 5000) or {}
+  local hover = ""
+  for _, response in pairs(responses) do
+    if response.result and response.result.contents then
+      hover = hover .. (response.result.contents.value or "")
+    end
+  end
+  assert(hover:find("héllo", 1, true) and hover:find("ZeroDivisionError", 1, true), "hover: " .. hover)
+
+  -- The cell's lens shows the outcome.
+  wait("the outcome lens", 10000, function()
+    sandbox.refresh_lenses(buf)
+    return table.concat(lens_titles(buf), " | "):find("✗ ZeroDivisionError", 1, true) ~= nil
+  end)
+
+  -- The output document opens in a split and follows new runs.
+  vim.cmd("AzureSandboxOutput")
+  local out = vim.api.nvim_get_current_buf()
+  assert(out ~= buf, "the output opened in another buffer")
+  assert(vim.api.nvim_buf_get_name(out):find("^azure%-sandbox%-output:"), "output name: " .. vim.api.nvim_buf_get_name(out))
+  local text = table.concat(vim.api.nvim_buf_get_lines(out, 0, -1, false), "\n")
+  assert(text:find("ZeroDivisionError", 1, true), "output: " .. text)
+  vim.cmd("wincmd p")
+  vim.cmd("2,2AzureSandboxRun")
+  wait("the output buffer to refresh", 30000, function()
+    local lines = table.concat(vim.api.nvim_buf_get_lines(out, 0, -1, false), "\n")
+    return lines:find("main.py:2 |", 1, true) ~= nil
+  end)
+end
+
+local ok, err = pcall(test)
+if ok then
+  io.stderr:write("neovim " .. tostring(vim.version().major) .. "." .. tostring(vim.version().minor) .. ": ok\n")
+  vim.cmd("qa!")
+else
+  io.stderr:write("neovim " .. tostring(vim.version().major) .. "." .. tostring(vim.version().minor) .. ": FAIL: " .. tostring(err) .. "\n")
+  vim.cmd("cquit 1")
+end
