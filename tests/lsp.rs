@@ -741,3 +741,16 @@ async fn run_timeout_setting_bounds_each_run() {
     assert_eq!(diagnostics, json!([]));
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 }
+
+/// Helix 25.01 cannot pass arguments to `:lsp-workspace-command`: commands
+/// without them act on the document last sent or asked about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_without_arguments_use_the_last_document() {
+    let f = fixture("answer = 6 * 7\nanswer\n", json!({})).await;
+    let (_, diagnostics) = f.client.run_and_wait("azureSandbox.runFile", json!([]), &f.uri).await;
+    assert_eq!(diagnostics, json!([]));
+    let output = f.client.result("azureSandbox/output", json!({"uri": f.uri})).await;
+    assert!(output["text"].as_str().unwrap().contains("=== main.py:1-2 |"), "{output}");
+    let shown = f.client.result("workspace/executeCommand", json!({"command": "azureSandbox.showOutput", "arguments": []})).await;
+    assert!(shown["uri"].is_string(), "{shown}");
+}

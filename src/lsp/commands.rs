@@ -23,9 +23,13 @@ struct UriArg {
     uri: Uri,
 }
 
-/// `{uri}`, or (for Helix's `:lsp-workspace-command`) a URI or path string.
+/// `{uri}`, or (for Helix's `:lsp-workspace-command`) a URI or path string,
+/// or nothing: the document the editor last sent or asked about.
 fn uri_arg(session: &Session, arguments: &[Value]) -> Result<Uri> {
     match arguments.first() {
+        None => session
+            .last_document()
+            .ok_or_else(|| invalid("no document is open; pass [{uri}] or a path")),
         Some(Value::String(target)) => resolve_target(session, target),
         _ => first::<UriArg>(arguments, "{uri} or a path").map(|a| a.uri),
     }
@@ -110,7 +114,9 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
         command::RUN_FILE => {
             let uri = uri_arg(session, arguments)?;
             let doc = document(session, &uri)?;
-            let last = doc.line_count().saturating_sub(1);
+            // Up to the last line with something on it (not the empty line
+            // after a final newline).
+            let last = (0..doc.line_count()).rev().find(|&l| !doc.line(l).trim().is_empty()).unwrap_or(0);
             run_lines(session, uri, &doc, 0, last)
         }
         command::RUN_LINES => {

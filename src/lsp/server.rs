@@ -236,6 +236,7 @@ impl LanguageServer for SandboxServer {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
         self.session.documents.insert(doc.uri.clone(), crate::text::Document::new(&doc.text, doc.version));
+        self.session.touch(&doc.uri);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -260,6 +261,7 @@ impl LanguageServer for SandboxServer {
                 edits.push(doc.replace(range, &change.text, encoding, params.text_document.version));
             }
         }
+        self.session.touch(&uri);
         let mut cleared = false;
         for edit in edits {
             cleared |= self.session.apply_line_edit(&uri, edit);
@@ -305,15 +307,18 @@ impl LanguageServer for SandboxServer {
     }
 
     async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        self.session.touch(&params.text_document.uri);
         Ok(Some(features::code_lenses(&self.session, &params.text_document.uri)))
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        self.session.touch(&params.text_document.uri);
         Ok(Some(features::code_actions(&self.session, &params)))
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let at = params.text_document_position_params;
+        self.session.touch(&at.text_document.uri);
         Ok(features::hover(&self.session, &at.text_document.uri, at.position))
     }
 

@@ -85,6 +85,10 @@ pub struct Session {
     edit_logs: DashMap<Uri, EditLog>,
     next_run: AtomicU64,
     pub local_notice_shown: AtomicBool,
+    /// The document the editor last sent or asked about: what a command
+    /// without arguments means (Helix 25.01's `:lsp-workspace-command`
+    /// cannot pass any).
+    last_document: std::sync::Mutex<Option<Uri>>,
 }
 
 impl Session {
@@ -103,7 +107,18 @@ impl Session {
             edit_logs: DashMap::new(),
             next_run: AtomicU64::new(1),
             local_notice_shown: AtomicBool::new(false),
+            last_document: std::sync::Mutex::new(None),
         }
+    }
+
+    pub fn touch(&self, uri: &Uri) {
+        *self.last_document.lock().unwrap_or_else(|e| e.into_inner()) = Some(uri.clone());
+    }
+
+    /// The document last touched, if it is still open.
+    pub fn last_document(&self) -> Option<Uri> {
+        let last = self.last_document.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        self.documents.contains_key(&last).then_some(last)
     }
 
     pub fn flags(&self) -> ClientFlags {

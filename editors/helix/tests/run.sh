@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Drives real Helix (TUI, in tmux) with the shipped config.toml keybindings
+# against the server in AZURE_SANDBOX_LSP_BIN: a selection run through the
+# code-action menu, a cell run, the diagnostic on the right line, hover
+# output, and the transcript opened by the `space r o` keybinding.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+: "${AZURE_SANDBOX_LSP_BIN:?set AZURE_SANDBOX_LSP_BIN to the server binary}"
+read -r hx runtime < <("$here/get-helix.sh") || { echo "helix: 0 passed, 1 failed (no Helix)"; exit 1; }
+
+work="$(mktemp -d)"
+socket="azsb-helix-$$"
+cleanup() { tmux -L "$socket" kill-server 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+mkdir -p "$work/project/.git" "$work/config/helix" "$work/cache"
+cp "$here/fixture.py" "$work/project/main.py"
+cp "$here/../config.toml" "$work/config/helix/config.toml"
+cat >"$work/config/helix/languages.toml" <<TOML
+[language-server.azure-sandbox]
+command = "$AZURE_SANDBOX_LSP_BIN"
+config = { azureSandbox = { backend = "local" } }
+
+[[language]]
+name = "python"
+language-servers = ["azure-sandbox"]
+TOML
+
+tmux -L "$socket" -f /dev/null new-session -d -s t -x 150 -y 40 \
+    -e "XDG_CONFIG_HOME=$work/config" -e "HELIX_RUNTIME=$runtime" -e "AZURE_SANDBOX_CACHE_DIR=$work/cache" \
+    -e "LANG=C.UTF-8" -c "$work/project" "$hx main.py"
+
+screen() { tmux -L "$socket" capture-pane -p -t t; }
+# One key (or string) at a time, with a pause: Escape followed at once by
+# another key reads as Alt+key in a terminal.
+keys() { for key in "$@"; do tmux -L "$socket" send-keys -t t "$key"; sleep 0.3; done; }
+failures=()
+wait_for() { # pattern seconds what
+    for _ in $(seq 1 $(($2 * 10))); do
+        screen | grep -qF -- "$1" && return 0
+        sleep 0.1
+    done
+    failures+=("$3")
+    echo "--- timed out waiting for $3 ($1); the screen was:" >&2
+    screen >&2
+    return 1
+}
+
+wait_for "ratio(1, 0)" 20 "the file to open"
+sleep 1 # the server's initialize
+
+# Lines 2-5 (cell 1's code) selected, run from the code-action menu.
+keys ":2" Enter
+keys x x x x
+keys Space a
+wait_for "Run selection in local sandbox" 20 "the code-action menu"
+keys Enter
+sleep 2
+
+# The cursor in cell 2 (no selection): the first action runs the cell.
+keys Escape ":9" Enter
+keys Space a
+wait_for "Run cell in local sandbox" 20 "the cell action"
+keys Enter
+wait_for "ZeroDivisionError" 30 "the diagnostic"
+if ! screen | grep -E "^ *[^ ]* *5 .*return a / b.*ZeroDivisionError" >/dev/null; then
+    # The error is shown at the end of line 5, where it was raised.
+    screen | grep -F "ZeroDivisionError" >&2
+    failures+=("the diagnostic on line 5")
+fi
+
+# Hover on the cell's last line shows its output.
+keys ":9" Enter
+keys Space k
+wait_for "héllo →" 20 "the hover output"
+keys Escape
+
+# The shipped keybindings: space r f runs the file with no arguments (the
+# server takes the document last worked in), space r o opens the transcript
+# file through window/showDocument.
+keys Space r f
+sleep 3
+keys Space r o
+wait_for "Azure sandbox output for" 20 "the transcript"
+wait_for "main.py:1-9 |" 20 "the keybinding's file run in the transcript"
+
+keys ":qa!" Enter
+if [ ${#failures[@]} -eq 0 ]; then
+    echo "helix: 1 passed, 0 failed"
+else
+    printf 'helix failed: %s\n' "${failures[@]}" >&2
+    echo "helix: 0 passed, 1 failed"
+    exit 1
+fi

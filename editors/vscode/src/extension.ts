@@ -1,0 +1,324 @@
+// The VS Code client for azure-sandbox-lsp. The server does the work: this
+// extension starts it (one client per window, for every folder), hands it
+// settings and the API key from VS Code's secret storage, shows the output
+// document, and keeps a status bar item in step with the runs.
+
+import * as fs from "fs";
+import * as path from "path";
+import * as vscode from "vscode";
+// Commands in the server's executeCommandProvider (azureSandbox.run, ...) are
+// registered by vscode-languageclient and forwarded as workspace/executeCommand;
+// this extension's own commands use other ids.
+import {
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+} from "vscode-languageclient/node";
+
+const OUTPUT_SCHEME = "azure-sandbox-output";
+const SECRET_KEY = "azureSandbox.apiKey";
+
+let client: LanguageClient | undefined;
+let status: vscode.StatusBarItem;
+let running = 0;
+let lastNotice = "";
+const outputChanged = new vscode.EventEmitter<vscode.Uri>();
+
+/** The server binary: the setting, else azure-sandbox-lsp on PATH. */
+function findServer(): string | undefined {
+  const configured = vscode.workspace.getConfiguration("azureSandbox").get<string>("server.path", "").trim();
+  if (configured) {
+    return fs.existsSync(configured) ? configured : undefined;
+  }
+  const names = process.platform === "win32" ? ["azure-sandbox-lsp.exe"] : ["azure-sandbox-lsp"];
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    for (const name of names) {
+      const candidate = path.join(dir, name);
+      try {
+        fs.accessSync(candidate, fs.constants.X_OK);
+        return candidate;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The `azureSandbox` settings the server reads (never the key). */
+function serverSettings(): Record<string, unknown> {
+  const config = vscode.workspace.getConfiguration("azureSandbox");
+  const settings: Record<string, unknown> = {
+    backend: config.get("backend", "auto"),
+    runTimeout: config.get("runTimeout", 230),
+    hoverOutputLimit: config.get("hoverOutputLimit", 3000),
+    transcriptLimit: config.get("transcriptLimit", 2097152),
+    allowInsecureHttp: config.get("allowInsecureHttp", false),
+  };
+  const endpoint = config.get<string>("endpoint", "").trim();
+  if (endpoint) {
+    settings.endpoint = endpoint;
+  }
+  const marker = config.get<string>("cellMarker", "").trim();
+  if (marker) {
+    settings.cellMarker = marker;
+  }
+  return settings;
+}
+
+function isLocal(): boolean {
+  const config = vscode.workspace.getConfiguration("azureSandbox");
+  const backend = config.get<string>("backend", "auto");
+  const endpoint = config.get<string>("endpoint", "").trim() || process.env.AZURE_SANDBOX_MCP_ENDPOINT || "";
+  return backend === "local" || (backend === "auto" && endpoint === "");
+}
+
+function updateStatus(): void {
+  const where = isLocal() ? "local" : "Azure";
+  if (!client || client.state !== State.Running) {
+    status.text = `$(circle-slash) ${where} sandbox: stopped`;
+  } else if (running > 0) {
+    status.text = `$(sync~spin) ${where} sandbox: running${running > 1 ? ` (${running})` : ""}`;
+  } else if (lastNotice) {
+    status.text = `$(warning) ${where} sandbox: ${lastNotice}`;
+  } else {
+    status.text = `$(cloud) ${where} sandbox: idle`;
+  }
+  status.tooltip = "Azure Sandbox: show the output document";
+  status.show();
+}
+
+async function startClient(context: vscode.ExtensionContext): Promise<void> {
+  const server = findServer();
+  if (!server) {
+    const choice = await vscode.window.showErrorMessage(
+      "Azure Sandbox: the azure-sandbox-lsp binary was not found. Install it (cargo install --path <repository>) " +
+        "so it is on PATH, or set azureSandbox.server.path.",
+      "Open Settings",
+    );
+    if (choice === "Open Settings") {
+      await vscode.commands.executeCommand("workbench.action.openSettings", "azureSandbox.server.path");
+    }
+    return;
+  }
+  // The key goes to the server in its environment, beside the endpoint it
+  // belongs to: the server sends AZURE_SANDBOX_API_KEY only to
+  // AZURE_SANDBOX_MCP_ENDPOINT, and environments are not logged.
+  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+  const endpoint = vscode.workspace.getConfiguration("azureSandbox").get<string>("endpoint", "").trim();
+  const key = await context.secrets.get(SECRET_KEY);
+  if (endpoint) {
+    env.AZURE_SANDBOX_MCP_ENDPOINT = endpoint;
+  }
+  if (key) {
+    env.AZURE_SANDBOX_API_KEY = key;
+  }
+  const serverOptions: ServerOptions = { command: server, args: ["lsp"], options: { env } };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [
+      { scheme: "file", language: "python" },
+      { scheme: "untitled", language: "python" },
+    ],
+    initializationOptions: { azureSandbox: serverSettings() },
+    outputChannelName: "Azure Sandbox",
+    synchronize: { configurationSection: "azureSandbox" },
+    middleware: {
+      executeCommand: async (command, args, next) => {
+        const counts = command.startsWith("azureSandbox.run");
+        if (counts) {
+          running += 1;
+          updateStatus();
+        }
+        try {
+          return await next(command, args);
+        } catch (error) {
+          if (counts) {
+            running = Math.max(0, running - 1);
+            updateStatus();
+          }
+          throw error;
+        }
+      },
+    },
+  };
+  client = new LanguageClient("azureSandbox", "Azure Sandbox", serverOptions, clientOptions);
+  client.onDidChangeState(() => updateStatus());
+  await client.start();
+  client.onNotification("azureSandbox/outputChanged", (params: { uri: string }) => {
+    running = Math.max(0, running - 1);
+    outputChanged.fire(vscode.Uri.parse(params.uri));
+    void noticeFromTranscript(params.uri);
+    updateStatus();
+  });
+  updateStatus();
+}
+
+/** Marks the status when the last run had to relaunch an expired environment. */
+async function noticeFromTranscript(uri: string): Promise<void> {
+  if (!client) {
+    return;
+  }
+  try {
+    const result: { text: string } = await client.sendRequest("azureSandbox/output", { uri });
+    const last = result.text.slice(result.text.lastIndexOf("\n=== ") + 1);
+    lastNotice = last.includes("had expired") ? "expired, relaunched" : "";
+  } catch {
+    lastNotice = "";
+  }
+  updateStatus();
+}
+
+async function restartClient(context: vscode.ExtensionContext): Promise<void> {
+  if (client) {
+    const old = client;
+    client = undefined;
+    running = 0;
+    await old.stop().catch(() => undefined);
+  }
+  await startClient(context);
+}
+
+/** Runs one of the server's commands for the active editor. */
+async function serverCommand(command: string, ...args: unknown[]): Promise<void> {
+  if (!client || client.state !== State.Running) {
+    void vscode.window.showWarningMessage("Azure Sandbox: the language server is not running.");
+    return;
+  }
+  try {
+    await vscode.commands.executeCommand(command, ...args);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`Azure Sandbox: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function activeEditor(): vscode.TextEditor | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.document.languageId !== "python") {
+    void vscode.window.showInformationMessage("Azure Sandbox: open a Python file first.");
+    return undefined;
+  }
+  return editor;
+}
+
+function position(pos: vscode.Position) {
+  return { line: pos.line, character: pos.character };
+}
+
+async function showOutput(): Promise<void> {
+  if (!client) {
+    return;
+  }
+  const editor = vscode.window.activeTextEditor;
+  const from = editor ? editor.document.uri.toString() : vscode.workspace.workspaceFolders?.[0]?.uri.toString();
+  if (!from) {
+    return;
+  }
+  const result: { uri: string } = await client.sendRequest("azureSandbox/output", { uri: from });
+  const document = await vscode.workspace.openTextDocument(vscode.Uri.parse(result.uri));
+  await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
+  status.command = "azureSandbox.showOutputBeside";
+  context.subscriptions.push(status, outputChanged);
+
+  context.subscriptions.push(
+    vscode.workspace.registerTextDocumentContentProvider(OUTPUT_SCHEME, {
+      onDidChange: outputChanged.event,
+      provideTextDocumentContent: async (uri) => {
+        if (!client) {
+          return "The Azure Sandbox language server is not running.";
+        }
+        const result: { text: string } = await client.sendRequest("azureSandbox/output", { uri: uri.toString() });
+        return result.text;
+      },
+    }),
+  );
+
+  const register = (id: string, run: () => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, run));
+  register("azureSandbox.runCellAtCursor", () => {
+    const editor = activeEditor();
+    if (editor) {
+      return serverCommand("azureSandbox.runCell", {
+        uri: editor.document.uri.toString(),
+        position: position(editor.selection.active),
+      });
+    }
+  });
+  register("azureSandbox.runSelectionOrLine", () => {
+    const editor = activeEditor();
+    if (!editor) {
+      return;
+    }
+    const selection = editor.selection;
+    const range = selection.isEmpty
+      ? new vscode.Range(selection.active.line, 0, selection.active.line + 1, 0)
+      : new vscode.Range(selection.start, selection.end);
+    return serverCommand("azureSandbox.run", {
+      uri: editor.document.uri.toString(),
+      range: { start: position(range.start), end: position(range.end) },
+    });
+  });
+  register("azureSandbox.runCurrentFile", () => {
+    const editor = activeEditor();
+    if (editor) {
+      return serverCommand("azureSandbox.runFile", { uri: editor.document.uri.toString() });
+    }
+  });
+  register("azureSandbox.restartEnvironment", () => {
+    const editor = activeEditor();
+    if (editor) {
+      return serverCommand("azureSandbox.restart", { uri: editor.document.uri.toString() });
+    }
+  });
+  register("azureSandbox.cancelRuns", async () => {
+    await serverCommand("azureSandbox.cancel");
+    running = 0;
+    updateStatus();
+  });
+  register("azureSandbox.showOutputBeside", () => showOutput());
+  register("azureSandbox.setApiKey", async () => {
+    const key = await vscode.window.showInputBox({
+      title: "Azure Sandbox API key",
+      prompt: "The key from fetchMCPServerCredentials. It is kept in VS Code's secret storage, not in settings.",
+      password: true,
+      ignoreFocusOut: true,
+    });
+    if (key === undefined) {
+      return;
+    }
+    if (key.trim() === "") {
+      await context.secrets.delete(SECRET_KEY);
+    } else {
+      await context.secrets.store(SECRET_KEY, key.trim());
+    }
+    await restartClient(context);
+    void vscode.window.showInformationMessage("Azure Sandbox: API key saved; the language server was restarted.");
+  });
+  register("azureSandbox.clearApiKey", async () => {
+    await context.secrets.delete(SECRET_KEY);
+    await restartClient(context);
+    void vscode.window.showInformationMessage("Azure Sandbox: API key removed.");
+  });
+
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration(async (event) => {
+      // The endpoint and server path are handed over at start: restart for them.
+      if (event.affectsConfiguration("azureSandbox.server.path") || event.affectsConfiguration("azureSandbox.endpoint")) {
+        await restartClient(context);
+      } else if (event.affectsConfiguration("azureSandbox")) {
+        updateStatus();
+      }
+    }),
+  );
+
+  await startClient(context);
+}
+
+export async function deactivate(): Promise<void> {
+  if (client) {
+    await client.stop().catch(() => undefined);
+  }
+}
