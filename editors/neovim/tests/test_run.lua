@@ -84,6 +84,22 @@ local function test()
     local lines = table.concat(vim.api.nvim_buf_get_lines(out, 0, -1, false), "\n")
     return lines:find("main.py:2 |", 1, true) ~= nil
   end)
+
+  -- Opening the output URI itself (as window/showDocument or :edit would)
+  -- goes through the BufReadCmd.
+  local uri = vim.api.nvim_buf_get_name(out)
+  vim.cmd("bwipeout! " .. out)
+  vim.cmd("split " .. vim.fn.fnameescape(uri))
+  local reread = vim.api.nvim_get_current_buf()
+  assert(vim.api.nvim_buf_get_name(reread) == uri, "reopened as " .. vim.api.nvim_buf_get_name(reread))
+  local again = table.concat(vim.api.nvim_buf_get_lines(reread, 0, -1, false), "\n")
+  assert(again:find("main.py:2 |", 1, true), "BufReadCmd filled the buffer: " .. again)
+  assert(vim.bo[reread].buftype == "nofile", "the output is not a file buffer")
+
+  -- :checkhealth reports the server and the backend.
+  vim.cmd("checkhealth azure_sandbox")
+  local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  assert(report:find("server: ", 1, true) and report:find("local sandbox", 1, true), "health: " .. report)
 end
 
 local ok, err = pcall(test)
