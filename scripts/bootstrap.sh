@@ -13,13 +13,13 @@ if [ "${AZURE_SANDBOX_EDITOR_TOOLS:-0}" = 1 ]; then
     # Real editors for the editor-client tests.
     command -v nvim >/dev/null 2>&1 || missing+=(neovim)      # Neovim 0.7.2 (Debian's)
     command -v tmux >/dev/null 2>&1 || missing+=(tmux)        # drives TUI editors
-    python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)  # Neovim 0.11 comes from PyPI
+    python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)  # Neovim 0.11 comes from PyPI
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # VS Code's workbench, driven by playwright
     command -v rg >/dev/null 2>&1 || missing+=(ripgrep)       # code-server's search, seeded offline
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     [ -e /usr/include/gssapi/gssapi.h ] || missing+=(libkrb5-dev)  # code-server's kerberos module
     command -v curl >/dev/null 2>&1 || missing+=(curl)
-    command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+    command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)   # Node 20 itself: see editor-tests.sh
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then

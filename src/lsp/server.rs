@@ -73,7 +73,7 @@ impl SandboxServer {
     /// configuration. The backend is replaced only if it is a different one.
     async fn apply_settings(&self, value: &Value) {
         let section = value.get("azureSandbox").unwrap_or(value);
-        if section.is_null() {
+        if section.is_null() || section.as_array().is_some_and(Vec::is_empty) {
             return;
         }
         let mut merged = self.session.init_settings.read().unwrap_or_else(|e| e.into_inner()).clone();

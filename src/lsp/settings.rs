@@ -74,7 +74,8 @@ impl Settings {
             Some(inner) => inner,
             None => value,
         };
-        if section.is_null() {
+        if section.is_null() || section.as_array().is_some_and(Vec::is_empty) {
+            // Lua has one empty table for both: `[]` means "nothing set".
             return Ok(None);
         }
         let Some(object) = section.as_object() else {

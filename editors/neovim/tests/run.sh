@@ -7,15 +7,24 @@ here="$(cd "$(dirname "$0")" && pwd)"
 : "${NVIMS:?set NVIMS to the nvim binaries to test}"
 passed=0 failed=0
 for nvim in $NVIMS; do
+    nvim="$(command -v "$nvim" || true)"; nvim="$(realpath "${nvim:-/nonexistent}" 2>/dev/null || echo "$nvim")"
     work="$(mktemp -d)"
     mkdir -p "$work/project/.git"
     cp "$here/fixture.py" "$work/project/main.py"
-    (
-        cd "$work/project" &&
-        AZURE_SANDBOX_CACHE_DIR="$work/cache" XDG_STATE_HOME="$work/state" XDG_DATA_HOME="$work/data" \
-            timeout 120 "$nvim" --headless -u "$here/minimal_init.lua" main.py -c "luafile $here/test_run.lua"
-    )
-    if [ $? -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED with $nvim" >&2; fi
+    tests=("minimal_init.lua test_run.lua")
+    # vim.lsp.config / vim.lsp.enable exist from Neovim 0.11.
+    if "$nvim" --version | head -1 | grep -qE 'v0\.(1[1-9]|[2-9][0-9])|v[1-9]'; then
+        tests+=("enable_init.lua test_enable.lua")
+    fi
+    for test in "${tests[@]}"; do
+        set -- $test
+        (
+            cd "$work/project" &&
+            AZURE_SANDBOX_CACHE_DIR="$work/cache" XDG_STATE_HOME="$work/state" XDG_DATA_HOME="$work/data" \
+                timeout 120 "$nvim" --headless -u "$here/$1" main.py -c "luafile $here/$2"
+        )
+        if [ $? -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $2 with $nvim" >&2; fi
+    done
     rm -rf "$work"
 done
 echo "neovim: $passed passed, $failed failed"

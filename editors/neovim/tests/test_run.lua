@@ -96,6 +96,17 @@ local function test()
   assert(again:find("main.py:2 |", 1, true), "BufReadCmd filled the buffer: " .. again)
   assert(vim.bo[reread].buftype == "nofile", "the output is not a file buffer")
 
+  -- A lens's "show output" command is handled by the plugin (the live
+  -- document), not sent to the server (its file copy). Client:exec_cmd
+  -- consults the client's own commands first (0.11).
+  if vim.fn.has("nvim-0.11") == 1 then
+    vim.cmd("wincmd p")
+    vim.cmd("only")
+    client:exec_cmd({ title = "output", command = "azureSandbox.showOutput", arguments = { { uri = vim.uri_from_bufnr(buf) } } }, { bufnr = buf })
+    local shown = vim.api.nvim_buf_get_name(vim.api.nvim_get_current_buf())
+    assert(shown:find("^azure%-sandbox%-output://"), "the plugin opened " .. shown)
+  end
+
   -- :checkhealth reports the server and the backend.
   vim.cmd("checkhealth azure_sandbox")
   local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")

@@ -125,7 +125,14 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     synchronize: { configurationSection: "azureSandbox" },
     middleware: {
       executeCommand: async (command, args, next) => {
-        const counts = command.startsWith("azureSandbox.run");
+        if (command === "azureSandbox.showOutput") {
+          // From a lens or code action: open the live output document here
+          // rather than the server's file copy.
+          await showOutput();
+          return null;
+        }
+        // Every command that ends with azureSandbox/outputChanged is counted.
+        const counts = command.startsWith("azureSandbox.run") || command === "azureSandbox.installPackage";
         if (counts) {
           running += 1;
           updateStatus();
@@ -314,7 +321,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
 
-  await startClient(context);
+  if (vscode.workspace.isTrusted) {
+    await startClient(context);
+  } else {
+    // Running code from an untrusted folder is what trust is for.
+    updateStatus();
+    context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => startClient(context)));
+  }
 }
 
 export async function deactivate(): Promise<void> {

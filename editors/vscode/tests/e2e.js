@@ -78,6 +78,15 @@ async function visible(locator, timeout) {
     await page.mouse.move(1400, 900);
     await page.keyboard.press("Escape");
 
+    // The outcome lens opens the live output document (the virtual one, not
+    // the server's file copy, whose name starts with a hash).
+    await failedLens.locator("a", { hasText: "✗ ZeroDivisionError" }).first().click();
+    const virtualTab = page.locator(".tabs-container .tab", { hasText: "workspace-output.txt" });
+    check("the outcome lens opens the live output document", await visible(virtualTab, 30000));
+    const fileTab = page.locator(".tabs-container .tab", { hasText: /[0-9a-f]{12}-workspace-output/ });
+    check("not the file copy", (await fileTab.count()) === 0);
+    await page.locator(".tabs-container .tab", { hasText: "main.py" }).first().click();
+
     // The status bar says where code runs.
     const status = page.locator(".statusbar-item", { hasText: "local sandbox" });
     check("the status bar shows the local sandbox", await visible(status, 10000));

@@ -23,7 +23,13 @@ local defaults = {
 }
 
 M.config = nil
-local clients_by_root = {} -- 0.7: one client per root, reused by hand
+local clients_by_root = {}
+
+-- The options in force: setup()'s, or the defaults (vim.lsp.enable users
+-- may never call setup()).
+local function options()
+  return M.config or defaults
+end -- 0.7: one client per root, reused by hand
 local warned_missing = false
 
 local function has(version)
@@ -73,7 +79,7 @@ end
 local function find_root(bufnr)
   local name = vim.api.nvim_buf_get_name(bufnr)
   local dir = vim.fn.fnamemodify(name, ":p:h")
-  for _, marker in ipairs(M.config.root_markers) do
+  for _, marker in ipairs(options().root_markers) do
     local found = vim.fn.finddir(marker, dir .. ";")
     if found ~= "" then
       return vim.fn.fnamemodify(found, ":p:h:h")
@@ -119,7 +125,7 @@ local function refresh_lenses_later(bufnr)
     if pending_refresh[bufnr] == generation then
       M.refresh_lenses(bufnr)
     end
-  end, M.config.lens_debounce_ms)
+  end, options().lens_debounce_ms)
 end
 
 local function fill_output(bufnr, text)
@@ -204,7 +210,7 @@ if not has("0.9") then
 end
 
 local function on_attach(client, bufnr)
-  if M.config.virtual_text then
+  if options().virtual_text then
     local namespace = vim.lsp.diagnostic.get_namespace(client.id)
     vim.diagnostic.config({ virtual_text = true }, namespace)
   end
@@ -234,8 +240,9 @@ end
 
 --- The client configuration (also used by lsp/azure_sandbox.lua).
 function M.client_config(root)
-  local config = M.config or vim.tbl_deep_extend("force", {}, defaults)
-  local settings = config.settings or {}
+  local config = options()
+  -- An empty Lua table would go out as a JSON array.
+  local settings = next(config.settings or {}) and config.settings or vim.empty_dict()
   return {
     name = "azure_sandbox",
     cmd = config.cmd or { "azure-sandbox-lsp" },
@@ -246,6 +253,13 @@ function M.client_config(root)
     capabilities = capabilities(),
     handlers = handlers,
     on_attach = on_attach,
+    -- The lens and action "show output" open the live output document here,
+    -- instead of the server's file copy.
+    commands = {
+      ["azureSandbox.showOutput"] = function()
+        M.output()
+      end,
+    },
   }
 end
 
