@@ -43,6 +43,9 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RemoteConfig {
     pub endpoint: Option<String>,
+    /// A session pool to resolve the endpoint and key from (when no
+    /// endpoint is given): an ARM id or `subscription/group/name`.
+    pub pool: Option<String>,
     pub key: Option<ApiKey>,
     pub allow_insecure_http: bool,
     pub run_timeout: Option<Duration>,
@@ -52,6 +55,7 @@ impl RemoteConfig {
     pub fn from_env() -> Self {
         Self {
             endpoint: std::env::var(ENDPOINT_VAR).ok().filter(|s| !s.trim().is_empty()),
+            pool: std::env::var(crate::azure::POOL_VAR).ok().filter(|s| !s.trim().is_empty()),
             key: std::env::var(KEY_VAR).ok().and_then(ApiKey::new),
             allow_insecure_http: std::env::var(INSECURE_VAR)
                 .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
@@ -85,17 +89,25 @@ impl Backend {
     /// Connects to the configured endpoint, or starts the embedded local
     /// sandbox when none is configured or `force_local` is set.
     pub async fn start(config: &RemoteConfig, force_local: bool) -> Result<Self, String> {
-        match (&config.endpoint, force_local) {
-            (Some(endpoint), false) => {
-                let client = McpClient::new(endpoint, config.key.clone(), config.client_options())
-                    .map_err(|e: McpError| e.to_string())?;
+        let remote = match (&config.endpoint, &config.pool, force_local) {
+            (_, _, true) | (None, None, _) => None,
+            (Some(endpoint), _, false) => Some(
+                McpClient::new(endpoint, config.key.clone(), config.client_options())
+                    .map_err(|e: McpError| e.to_string())?,
+            ),
+            (None, Some(pool), false) => {
+                Some(crate::azure::connect(pool, config.client_options()).await.map_err(|e| e.to_string())?)
+            }
+        };
+        match remote {
+            Some(client) => {
                 let registry = match Registry::default_file() {
                     Some(file) => Registry::persistent(file),
                     None => Registry::in_memory(),
                 };
                 Ok(Self { engine: Engine::new(client, std::sync::Arc::new(registry)), local: None })
             }
-            _ => {
+            None => {
                 let local = LocalSandbox::start(SandboxConfig::default(), None).await?;
                 let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options())
                     .map_err(|e| e.to_string())?;

@@ -6,6 +6,7 @@
 // through explicit handles): no stray prints.
 #![deny(clippy::print_stdout, clippy::dbg_macro)]
 
+pub mod azure;
 pub mod cli;
 pub mod config;
 pub mod lsp;

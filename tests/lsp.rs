@@ -751,6 +751,9 @@ async fn commands_without_arguments_use_the_last_document() {
     assert_eq!(diagnostics, json!([]));
     let output = f.client.result("azureSandbox/output", json!({"uri": f.uri})).await;
     assert!(output["text"].as_str().unwrap().contains("=== main.py:1-2 |"), "{output}");
-    let shown = f.client.result("workspace/executeCommand", json!({"command": "azureSandbox.showOutput", "arguments": []})).await;
+    let shown = f
+        .client
+        .result("workspace/executeCommand", json!({"command": "azureSandbox.showOutput", "arguments": []}))
+        .await;
     assert!(shown["uri"].is_string(), "{shown}");
 }

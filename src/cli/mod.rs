@@ -1,5 +1,6 @@
 //! The command line. `main.rs` only calls [`main`].
 
+mod doctor;
 mod run;
 mod serve_local;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Serve the local sandbox: an MCP endpoint like Azure's that runs Python on this machine
     ServeLocal(serve_local::ServeLocalArgs),
+    /// Check the configuration and the sandbox step by step: endpoint, key, launch, run
+    Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +86,10 @@ pub fn main() -> i32 {
         Some(Command::Run(args)) => {
             init_logging("warn");
             runtime.block_on(run::run(args))
+        }
+        Some(Command::Doctor(args)) => {
+            init_logging("warn");
+            runtime.block_on(doctor::doctor(args))
         }
         Some(Command::ServeLocal(args)) => {
             init_logging("info");

@@ -27,9 +27,7 @@ struct UriArg {
 /// or nothing: the document the editor last sent or asked about.
 fn uri_arg(session: &Session, arguments: &[Value]) -> Result<Uri> {
     match arguments.first() {
-        None => session
-            .last_document()
-            .ok_or_else(|| invalid("no document is open; pass [{uri}] or a path")),
+        None => session.last_document().ok_or_else(|| invalid("no document is open; pass [{uri}] or a path")),
         Some(Value::String(target)) => resolve_target(session, target),
         _ => first::<UriArg>(arguments, "{uri} or a path").map(|a| a.uri),
     }

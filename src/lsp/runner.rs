@@ -174,9 +174,9 @@ impl Runner {
                 let config = RemoteConfig::default();
                 Backend::start(&config, true).await?
             }
-            Target::Azure(config) if config.endpoint.is_none() => {
+            Target::Azure(config) if config.endpoint.is_none() && config.pool.is_none() => {
                 return Err("the backend is set to Azure but no endpoint is configured: set azureSandbox.endpoint \
-                            or AZURE_SANDBOX_MCP_ENDPOINT"
+                            (or AZURE_SANDBOX_MCP_ENDPOINT) or azureSandbox.pool (or AZURE_SANDBOX_POOL)"
                     .into());
             }
             Target::Azure(config) => Backend::start(config, false).await?,

@@ -27,6 +27,9 @@ pub enum BackendChoice {
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     pub endpoint: Option<String>,
+    /// A session pool to resolve the endpoint and key from (ARM id or
+    /// `subscription/group/name`), when no endpoint is given.
+    pub pool: Option<String>,
     /// Accepted, but the documented places for the key are the environment
     /// variable and the editor's secret store (the clients pass it here).
     pub api_key: Option<String>,
@@ -92,14 +95,16 @@ impl Settings {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let env_endpoint = env(ENDPOINT_VAR);
         let endpoint = self.endpoint.clone().filter(|e| !e.trim().is_empty()).or_else(|| env_endpoint.clone());
+        let pool = self.pool.clone().filter(|p| !p.trim().is_empty()).or_else(|| env(crate::azure::POOL_VAR));
         // The key from the environment goes only to the endpoint from the
         // environment: a project's settings can name an endpoint, and must
         // not thereby receive the user's key.
         let users_own_endpoint = endpoint.is_some() && endpoint == env_endpoint;
         let env_key = env(KEY_VAR).and_then(ApiKey::new).filter(|_| users_own_endpoint);
-        match (self.backend, endpoint) {
-            (BackendChoice::Local, _) | (BackendChoice::Auto, None) => Target::Local,
-            (_, endpoint) => Target::Azure(RemoteConfig {
+        match (self.backend, endpoint, pool) {
+            (BackendChoice::Local, _, _) | (BackendChoice::Auto, None, None) => Target::Local,
+            (_, endpoint, pool) => Target::Azure(RemoteConfig {
+                pool: if endpoint.is_some() { None } else { pool },
                 endpoint,
                 key: self.api_key.clone().and_then(ApiKey::new).or(env_key),
                 // A project's setting may allow clear text only to the

@@ -14,6 +14,8 @@
 //! Architecture invariant: this module is the only one that speaks HTTP to
 //! the sandbox, and the only one (with the local sandbox) that reads the key.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -75,6 +77,11 @@ struct Session {
     info: ServerInfo,
 }
 
+/// Fetches the key again when the service refuses it (keys rotate).
+pub trait KeyRefresher: Send + Sync {
+    fn refresh(&self) -> Pin<Box<dyn Future<Output = Result<ApiKey, String>> + Send + '_>>;
+}
+
 /// A cheap-to-clone handle to one endpoint.
 #[derive(Clone)]
 pub struct McpClient {
@@ -84,7 +91,10 @@ pub struct McpClient {
 struct Inner {
     http: reqwest::Client,
     endpoint: Endpoint,
-    key: Option<ApiKey>,
+    key: std::sync::RwLock<Option<ApiKey>>,
+    refresher: Option<Arc<dyn KeyRefresher>>,
+    /// One refresh at a time; runs that failed together retry with its key.
+    refreshing: Mutex<()>,
     options: ClientOptions,
     next_id: AtomicU64,
     session: Mutex<Option<Session>>,
@@ -108,10 +118,7 @@ struct RawReply {
 
 impl std::fmt::Debug for McpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("McpClient")
-            .field("endpoint", &self.inner.endpoint.display())
-            .field("key", &self.inner.key)
-            .finish()
+        f.debug_struct("McpClient").field("endpoint", &self.inner.endpoint.display()).field("key", &self.key()).finish()
     }
 }
 
@@ -119,6 +126,16 @@ impl McpClient {
     /// A client for `endpoint`. Fails for a bad URL, for plain http to a
     /// remote host (unless allowed), and for a remote endpoint without a key.
     pub fn new(endpoint: &str, key: Option<ApiKey>, options: ClientOptions) -> Result<Self, McpError> {
+        Self::with_refresher(endpoint, key, options, None)
+    }
+
+    /// [`McpClient::new`], with a way to fetch the key again after a 401.
+    pub fn with_refresher(
+        endpoint: &str,
+        key: Option<ApiKey>,
+        options: ClientOptions,
+        refresher: Option<Arc<dyn KeyRefresher>>,
+    ) -> Result<Self, McpError> {
         let endpoint = Endpoint::parse(endpoint, options.allow_insecure_http)?;
         if key.is_none() && !endpoint.is_loopback() {
             return Err(McpError::MissingKey);
@@ -135,7 +152,9 @@ impl McpClient {
             inner: Arc::new(Inner {
                 http,
                 endpoint,
-                key,
+                key: std::sync::RwLock::new(key),
+                refresher,
+                refreshing: Mutex::new(()),
                 options,
                 next_id: AtomicU64::new(1),
                 session: Mutex::new(None),
@@ -359,6 +378,36 @@ impl McpClient {
     }
 
     async fn exchange(&self, id: u64, method: &str, params: Option<Value>) -> Result<Value, McpError> {
+        let used = self.key();
+        match self.exchange_once(id, method, params.clone()).await {
+            Err(McpError::Unauthorized { .. }) if self.inner.refresher.is_some() => {
+                self.refresh_key(used.as_ref()).await?;
+                self.exchange_once(id, method, params).await
+            }
+            other => other,
+        }
+    }
+
+    /// Fetches a new key unless another call already did since `used` failed.
+    async fn refresh_key(&self, used: Option<&ApiKey>) -> Result<(), McpError> {
+        let Some(refresher) = &self.inner.refresher else { return Ok(()) };
+        let _one_at_a_time = self.inner.refreshing.lock().await;
+        if self.key().as_ref() != used {
+            return Ok(());
+        }
+        tracing::info!("the sandbox refused the key; fetching it again");
+        let key = refresher.refresh().await.map_err(|detail| McpError::Unauthorized { detail })?;
+        *self.inner.key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        // A new key is a new session as far as the server knows.
+        *self.inner.session.lock().await = None;
+        Ok(())
+    }
+
+    fn key(&self) -> Option<ApiKey> {
+        self.inner.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn exchange_once(&self, id: u64, method: &str, params: Option<Value>) -> Result<Value, McpError> {
         let body = jsonrpc::request(id, method, params);
         let session = self.session().await?;
         let reply = self.post(&body, Some(&session)).await?;
@@ -442,7 +491,7 @@ impl McpClient {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
             .body(serde_json::to_vec(body).unwrap_or_default());
-        if let Some(key) = &inner.key {
+        if let Some(key) = &self.key() {
             let mut value = reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| McpError::Protocol {
                 detail: "the API key contains characters not allowed in an HTTP header".into(),
             })?;
@@ -500,7 +549,7 @@ impl McpClient {
     }
 
     fn redact(&self, text: &str) -> String {
-        redact(text, self.inner.key.as_ref())
+        redact(text, self.key().as_ref())
     }
 
     fn next_id(&self) -> u64 {

@@ -11,7 +11,7 @@ pub mod jsonrpc;
 pub mod sse;
 pub mod tools;
 
-pub use client::{ClientOptions, McpClient, ServerInfo};
+pub use client::{ClientOptions, KeyRefresher, McpClient, ServerInfo};
 pub use endpoint::Endpoint;
 pub use error::McpError;
 pub use tools::{EnvironmentId, PythonOutput, ShellCommand, ShellOutput};

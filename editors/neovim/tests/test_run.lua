@@ -111,6 +111,7 @@ local function test()
   vim.cmd("checkhealth azure_sandbox")
   local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
   assert(report:find("server: ", 1, true) and report:find("local sandbox", 1, true), "health: " .. report)
+  assert(report:find("run print(1)", 1, true) and report:find("all checks passed", 1, true), "doctor in health: " .. report)
 end
 
 local ok, err = pcall(test)

@@ -3,6 +3,7 @@
 // settings and the API key from VS Code's secret storage, shows the output
 // document, and keeps a status bar item in step with the runs.
 
+import * as childProcess from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as vscode from "vscode";
@@ -71,7 +72,8 @@ function isLocal(): boolean {
   const config = vscode.workspace.getConfiguration("azureSandbox");
   const backend = config.get<string>("backend", "auto");
   const endpoint = config.get<string>("endpoint", "").trim() || process.env.AZURE_SANDBOX_MCP_ENDPOINT || "";
-  return backend === "local" || (backend === "auto" && endpoint === "");
+  const pool = config.get<string>("pool", "").trim() || process.env.AZURE_SANDBOX_POOL || "";
+  return backend === "local" || (backend === "auto" && endpoint === "" && pool === "");
 }
 
 function updateStatus(): void {
@@ -102,18 +104,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     }
     return;
   }
-  // The key goes to the server in its environment, beside the endpoint it
-  // belongs to: the server sends AZURE_SANDBOX_API_KEY only to
-  // AZURE_SANDBOX_MCP_ENDPOINT, and environments are not logged.
-  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
-  const endpoint = vscode.workspace.getConfiguration("azureSandbox").get<string>("endpoint", "").trim();
-  const key = await context.secrets.get(SECRET_KEY);
-  if (endpoint) {
-    env.AZURE_SANDBOX_MCP_ENDPOINT = endpoint;
-  }
-  if (key) {
-    env.AZURE_SANDBOX_API_KEY = key;
-  }
+  const env = await serverEnvironment(context);
   const serverOptions: ServerOptions = { command: server, args: ["lsp"], options: { env } };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
@@ -159,6 +150,58 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     updateStatus();
   });
   updateStatus();
+}
+
+/** The server's environment: the endpoint or pool from user settings and the
+ *  key from secret storage. The server sends AZURE_SANDBOX_API_KEY only to
+ *  AZURE_SANDBOX_MCP_ENDPOINT, and environments are not logged. */
+async function serverEnvironment(context: vscode.ExtensionContext): Promise<Record<string, string>> {
+  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+  const config = vscode.workspace.getConfiguration("azureSandbox");
+  const endpoint = config.get<string>("endpoint", "").trim();
+  const pool = config.get<string>("pool", "").trim();
+  const key = await context.secrets.get(SECRET_KEY);
+  if (endpoint) {
+    env.AZURE_SANDBOX_MCP_ENDPOINT = endpoint;
+  }
+  if (pool) {
+    env.AZURE_SANDBOX_POOL = pool;
+  }
+  if (key) {
+    env.AZURE_SANDBOX_API_KEY = key;
+  }
+  return env;
+}
+
+let doctorOutput: vscode.OutputChannel | undefined;
+
+/** Runs `azure-sandbox-lsp doctor` with this window's configuration. */
+async function runDoctor(context: vscode.ExtensionContext): Promise<void> {
+  const server = findServer();
+  if (!server) {
+    void vscode.window.showErrorMessage("Azure Sandbox: the azure-sandbox-lsp binary was not found.");
+    return;
+  }
+  doctorOutput ??= vscode.window.createOutputChannel("Azure Sandbox Doctor");
+  doctorOutput.clear();
+  doctorOutput.show(true);
+  const args = ["doctor"];
+  if (vscode.workspace.getConfiguration("azureSandbox").get<string>("backend", "auto") === "local") {
+    args.push("--local");
+  }
+  const env = await serverEnvironment(context);
+  const code = await new Promise<number>((resolve) => {
+    const child = childProcess.spawn(server, args, { env });
+    child.stdout.on("data", (data: Buffer) => doctorOutput?.append(data.toString()));
+    child.stderr.on("data", (data: Buffer) => doctorOutput?.append(data.toString()));
+    child.on("error", (error) => {
+      doctorOutput?.appendLine(String(error));
+      resolve(1);
+    });
+    child.on("close", (status) => resolve(status ?? 1));
+  });
+  const message = code === 0 ? "Azure Sandbox: all checks passed." : "Azure Sandbox: some checks failed; see the output.";
+  void (code === 0 ? vscode.window.showInformationMessage(message) : vscode.window.showWarningMessage(message));
 }
 
 /** Marks the status when the last run had to relaunch an expired environment. */
@@ -286,6 +329,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     updateStatus();
   });
   register("azureSandbox.showOutputBeside", () => showOutput());
+  register("azureSandbox.runDoctor", () => runDoctor(context));
   register("azureSandbox.setApiKey", async () => {
     const key = await vscode.window.showInputBox({
       title: "Azure Sandbox API key",
@@ -313,7 +357,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       // The endpoint and server path are handed over at start: restart for them.
-      if (event.affectsConfiguration("azureSandbox.server.path") || event.affectsConfiguration("azureSandbox.endpoint")) {
+      if (
+        event.affectsConfiguration("azureSandbox.server.path") ||
+        event.affectsConfiguration("azureSandbox.endpoint") ||
+        event.affectsConfiguration("azureSandbox.pool")
+      ) {
         await restartClient(context);
       } else if (event.affectsConfiguration("azureSandbox")) {
         updateStatus();

@@ -99,6 +99,14 @@ async function visible(locator, timeout) {
     check("the transcript holds the traceback", (await traceback.count()) > 0);
     await shot("4-output");
 
+    // The doctor command runs the server's checks and shows them.
+    await palette(page, "Azure Sandbox: Run Doctor");
+    const doctor = page.locator(".notifications-toasts", { hasText: "all checks passed" });
+    check("Run Doctor reports all checks passed", await visible(doctor, 60000));
+    const doctorLines = page.locator(".output-view, .panel", { hasText: "run print(1)" });
+    check("the doctor's steps are in its output channel", await visible(doctorLines, 10000));
+    await shot("5-doctor");
+
     // The API key goes to secret storage, not to settings.json.
     const sentinel = "sentinel-key-must-not-be-in-settings-5f2c";
     await palette(page, "Azure Sandbox: Set API Key");
@@ -113,7 +121,7 @@ async function visible(locator, timeout) {
     await page.locator(".monaco-editor .view-line", { hasText: "ratio(1, 0)" }).first().click();
     await runLens.nth(0).click().catch(() => {});
     check("runs work after the restart", await visible(done, 60000));
-    await shot("5-after-restart");
+    await shot("6-after-restart");
   } catch (error) {
     check("no unexpected error", false, error.stack);
     await shot("error");

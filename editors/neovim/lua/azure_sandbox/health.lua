@@ -25,7 +25,10 @@ function M.check()
   end
   local settings = config.settings or {}
   local endpoint = settings.endpoint or vim.env.AZURE_SANDBOX_MCP_ENDPOINT
-  if settings.backend == "local" or (not endpoint or endpoint == "") then
+  local pool = settings.pool or vim.env.AZURE_SANDBOX_POOL
+  if pool and pool ~= "" and (not endpoint or endpoint == "") and settings.backend ~= "local" then
+    ok("Azure session pool: " .. pool .. " (endpoint and key are read from it with the Azure CLI's sign-in)")
+  elseif settings.backend == "local" or (not endpoint or endpoint == "") then
     info("backend: the local sandbox (Python on this machine); set AZURE_SANDBOX_MCP_ENDPOINT to use Azure")
     if vim.fn.executable("python3") == 1 then
       ok("python3: " .. vim.fn.exepath("python3"))
@@ -44,6 +47,28 @@ function M.check()
       end
     else
       error("no API key: set AZURE_SANDBOX_API_KEY")
+    end
+  end
+  -- The server's own step-by-step check (never prints the key).
+  if vim.fn.executable(cmd[1]) == 1 then
+    local args = { cmd[1], "doctor" }
+    if settings.backend == "local" then
+      table.insert(args, "--local")
+    elseif settings.endpoint and settings.endpoint ~= "" then
+      vim.list_extend(args, { "--endpoint", settings.endpoint })
+    elseif settings.pool and settings.pool ~= "" then
+      vim.list_extend(args, { "--pool", settings.pool })
+    end
+    start("azure-sandbox: doctor")
+    local output = vim.fn.system(args)
+    for _, line in ipairs(vim.split(output, "\n", { plain = true })) do
+      if line:find("^%[ ok %]") then
+        ok(line:sub(8))
+      elseif line:find("^%[FAIL%]") then
+        error(line:sub(8))
+      elseif line ~= "" then
+        info(line)
+      end
     end
   end
   local client = sandbox.client()
