@@ -167,6 +167,15 @@ impl Management {
     /// The real management API (or the test-only override) and `az` on PATH.
     pub fn from_env() -> Result<Self, SetupError> {
         let base = std::env::var(MANAGEMENT_URL_VAR).ok().filter(|v| !v.trim().is_empty());
+        if let Some(base) = &base {
+            // The management token would go there: only to this machine.
+            let local = Endpoint::parse(base, false).is_ok_and(|e| e.is_loopback());
+            if !local {
+                return Err(SetupError::Unreachable(format!(
+                    "{MANAGEMENT_URL_VAR} is for tests and must point at this machine (a loopback address)"
+                )));
+            }
+        }
         Self::new(base.as_deref().unwrap_or(MANAGEMENT), find_on_path("az").ok_or(SetupError::AzMissing)?)
     }
 
@@ -380,7 +389,8 @@ fn find<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
 /// ARM refused the api-version (not offered in this region or any more):
 /// the next one may work.
 fn unknown_version(error: &SetupError, body: &Value) -> bool {
-    matches!(error, SetupError::Http { .. }) && arm_code(body).is_some_and(|c| c.contains("ApiVersion"))
+    matches!(error, SetupError::Http { .. })
+        && arm_code(body).is_some_and(|c| c.contains("ApiVersion") || c == "NoRegisteredProviderFound")
 }
 
 fn arm_code(body: &Value) -> Option<String> {

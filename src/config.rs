@@ -1,8 +1,9 @@
 //! Where the endpoint and key come from, and the backend they select.
 //!
 //! Environment variables (the editor clients pass the same values):
-//! - `AZURE_SANDBOX_MCP_ENDPOINT`: the pool's MCP endpoint. Unset: the
-//!   embedded local sandbox.
+//! - `AZURE_SANDBOX_MCP_ENDPOINT`: the pool's MCP endpoint.
+//! - `AZURE_SANDBOX_POOL`: a session pool to read endpoint and key from
+//!   (when no endpoint is set). Neither: the embedded local sandbox.
 //! - `AZURE_SANDBOX_API_KEY`: its key (never logged, never written).
 //! - `AZURE_SANDBOX_ALLOW_INSECURE_HTTP=1`: allow http:// to a remote host.
 //! - `AZURE_SANDBOX_RUN_TIMEOUT`: seconds to wait for one run (default 230).

@@ -275,3 +275,37 @@ async fn the_language_server_runs_in_the_pool() {
     assert_eq!(standin.seen.lock().unwrap().key_fetches, 1);
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_key_is_not_sent_to_another_endpoint_and_management_stays_local() {
+    // doctor --endpoint X with a key in the environment for another endpoint.
+    let sandbox = LocalSandbox::start(sandbox_config(0), None).await.unwrap();
+    let endpoint = sandbox.endpoint().to_owned();
+    let key = sandbox.api_key().expose().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_azure-sandbox-lsp"))
+            .args(["doctor", "--endpoint", &endpoint])
+            .env("AZURE_SANDBOX_MCP_ENDPOINT", "https://elsewhere.example/mcp")
+            .env("AZURE_SANDBOX_API_KEY", &key)
+            .env_remove("AZURE_SANDBOX_POOL")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("key: not sent: AZURE_SANDBOX_API_KEY goes only to AZURE_SANDBOX_MCP_ENDPOINT"), "{stdout}");
+    assert!(stdout.contains("[FAIL]"), "without the key the endpoint refuses: {stdout}");
+    assert!(sandbox.stats().unauthorized.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    // The test-only management URL must be this machine.
+    let dir = tempfile::tempdir().unwrap();
+    management::fake_az(dir.path(), true);
+    let (az_dir, cache) = (dir.path().to_path_buf(), dir.path().join("cache"));
+    let output = tokio::task::spawn_blocking(move || {
+        cli(&az_dir, "https://management.example.net", &cache).args(["doctor", "--pool", POOL_ID]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("is for tests and must point at this machine"), "{stdout}");
+}

@@ -321,7 +321,7 @@ async fn output_document_progress_and_show_output() {
         .filter(|m| m["params"]["message"].as_str().unwrap().contains("local sandbox on this machine"))
         .collect();
     assert_eq!(local.len(), 1, "{notices:?}");
-    assert!(local[0]["params"]["message"].as_str().unwrap().contains("azureSandbox.endpoint"));
+    assert!(local[0]["params"]["message"].as_str().unwrap().contains("azureSandbox.pool"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

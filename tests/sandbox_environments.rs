@@ -297,3 +297,42 @@ async fn cancelling_a_queued_run_leaves_the_running_one_alone() {
     let check = run_python(&sandbox, &env, "'ran' in globals()").await;
     assert_eq!(content(&check)["executionResult"], "False");
 }
+
+/// A new environment takes the interpreter started ahead of time, and a new
+/// spare is started for the next one.
+#[tokio::test]
+async fn new_environments_adopt_a_spare_interpreter() {
+    let sandbox = sandbox(config()).await;
+    let ready = |sandbox: &azure_sandbox_lsp::sandbox::LocalSandbox| sandbox.pool().spare_ready();
+    for _ in 0..100 {
+        if ready(&sandbox) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready(&sandbox), "a spare is started with the server");
+    let first = launch(&sandbox).await;
+    assert!(!ready(&sandbox), "the launch took it");
+    for _ in 0..100 {
+        if ready(&sandbox) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready(&sandbox), "and another was started");
+    let second = launch(&sandbox).await;
+    // Adopted spares are ordinary, separate environments.
+    run_python(&sandbox, &first, "mine = 'first'").await;
+    let reply = run_python(&sandbox, &second, "'mine' in globals(), __import__('os').getcwd()").await;
+    let value = content(&reply)["executionResult"].as_str().unwrap().to_owned();
+    assert!(value.starts_with("(False, "), "{value}");
+    let cwd = content(&run_python(&sandbox, &first, "__import__('os').getcwd()").await)["executionResult"].clone();
+    assert!(!value.contains(cwd.as_str().unwrap().trim_matches('\'')), "different directories: {value} {cwd}");
+    let off = super_sandbox_without_spare().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!off.pool().spare_ready(), "--no-spare keeps none");
+}
+
+async fn super_sandbox_without_spare() -> azure_sandbox_lsp::sandbox::LocalSandbox {
+    sandbox(SandboxConfig { spare_interpreter: false, ..config() }).await
+}

@@ -105,21 +105,22 @@ pub async fn doctor(args: DoctorArgs) -> i32 {
         local.shutdown().await;
         return finish(report);
     } else if let Some(endpoint) = &endpoint {
-        let source = if std::env::var(ENDPOINT_VAR).ok().as_deref() == Some(endpoint.as_str()) {
-            ENDPOINT_VAR
-        } else {
-            "--endpoint"
-        };
+        let from_environment = std::env::var(ENDPOINT_VAR).ok().as_deref() == Some(endpoint.as_str());
+        let source = if from_environment { ENDPOINT_VAR } else { "--endpoint" };
         report.line(&format!("  endpoint: {} (from {source})", display_endpoint(endpoint)));
-        report.line(&format!(
-            "  key: {}",
-            if config.key.is_some() {
-                format!("set (from {KEY_VAR}; not shown)")
-            } else {
-                format!("not set ({KEY_VAR})")
-            }
-        ));
-        match McpClient::new(endpoint, config.key.clone(), config.client_options()) {
+        if let Some(pool) = &pool {
+            report.line(&format!("  pool: {pool} (not used: an endpoint is set)"));
+        }
+        // As in the language server: the environment's key goes only to the
+        // environment's endpoint.
+        let key = config.key.clone().filter(|_| from_environment);
+        let key_line = match (&key, &config.key) {
+            (Some(_), _) => format!("set (from {KEY_VAR}; not shown)"),
+            (None, Some(_)) => format!("not sent: {KEY_VAR} goes only to {ENDPOINT_VAR}"),
+            (None, None) => format!("not set ({KEY_VAR})"),
+        };
+        report.line(&format!("  key: {key_line}"));
+        match McpClient::new(endpoint, key, config.client_options()) {
             Ok(client) => client,
             Err(e) => {
                 report.step(false, "check the endpoint", Duration::ZERO, &e.to_string());
@@ -156,7 +157,7 @@ pub async fn doctor(args: DoctorArgs) -> i32 {
         };
         let Some((endpoint, version)) = report
             .check("read the pool's MCP endpoint", management.endpoint(&pool, &token), |(e, v)| {
-                format!("{e} (api-version {v})")
+                format!("{} (api-version {v})", display_endpoint(e))
             })
             .await
         else {

@@ -13,8 +13,10 @@ use clap::{Parser, Subcommand};
     about = "Run Python from your editor in an Azure Container Apps dynamic-sessions sandbox, or in a local stand-in",
     long_about = "Run Python from your editor in an Azure Container Apps dynamic-sessions sandbox (through its MCP \
                   endpoint), or in a local stand-in that runs Python on this machine.\n\n\
-                  Configuration: AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY select an Azure pool; with no \
-                  endpoint the embedded local sandbox is used. AZURE_SANDBOX_LOG sets the log filter (stderr)."
+                  Configuration: AZURE_SANDBOX_POOL names a session pool (its endpoint and key are read with the \
+                  Azure CLI's sign-in), or AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY give them directly; \
+                  with neither, the embedded local sandbox is used. `azure-sandbox-lsp doctor` checks the setup. \
+                  AZURE_SANDBOX_LOG sets the log filter (stderr)."
 )]
 pub struct Cli {
     /// With no subcommand, serve the Language Server Protocol over stdio (as `lsp`).
@@ -43,7 +45,7 @@ pub enum Command {
     long_about = "Serve the Language Server Protocol over stdio: code lenses and code actions to run Python cells, \
                   selections, lines and files in the workspace's sandbox environment, with errors as diagnostics, \
                   output in hovers, inlay hints and an output document. Settings come from the editor (section \
-                  `azureSandbox`) and fall back to AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY. \
+                  `azureSandbox`) and fall back to AZURE_SANDBOX_POOL, AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY. \
                   stdout carries the protocol; logs go to stderr (AZURE_SANDBOX_LOG)."
 )]
 pub struct LspArgs {}

@@ -68,6 +68,9 @@ pub struct ServeLocalArgs {
     /// Which launcher names tools/list advertises (Azure's docs have named either): both, shell or python.
     #[arg(long, default_value = "both", value_parser = ["both", "shell", "python"])]
     launchers: String,
+    /// Do not keep an interpreter started ahead of time for the next environment.
+    #[arg(long)]
+    no_spare: bool,
     /// Run every environment as the server's own user even when root.
     #[arg(long)]
     no_user_isolation: bool,
@@ -99,6 +102,7 @@ impl ServeLocalArgs {
                 _ => Launchers::Both,
             },
             isolate_users: !self.no_user_isolation,
+            spare_interpreter: !self.no_spare,
             ..SandboxConfig::default()
         })
     }

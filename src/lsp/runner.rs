@@ -242,8 +242,9 @@ async fn run_python(session: &Arc<Session>, job: &Job, uri: &Uri, snippet: &Snip
     let implicit_local = session.settings().backend == super::settings::BackendChoice::Auto && session.is_local();
     if live.backend.is_local() && implicit_local && !session.local_notice_shown.swap(true, Ordering::SeqCst) {
         let message = "Azure sandbox: no Azure endpoint is configured, so code runs in a local sandbox on this machine \
-                       (plain processes, not Azure's isolation). To use Azure, set azureSandbox.endpoint and the API key \
-                       (or AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY).";
+                       (plain processes, not Azure's isolation). To use Azure, set azureSandbox.pool (or AZURE_SANDBOX_POOL) to read \
+                       the endpoint and key from your session pool, or set the endpoint and key \
+                       (AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY).";
         session.client.show_message(MessageType::INFO, message).await;
     }
     let engine = &live.backend.engine;

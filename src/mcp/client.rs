@@ -296,7 +296,12 @@ impl McpClient {
                 }
             }
             // Credentials and connectivity problems will not go away by guessing.
-            Err(e @ (McpError::Unauthorized { .. } | McpError::Unreachable { .. } | McpError::Timeout { .. })) => {
+            Err(
+                e @ (McpError::Unauthorized { .. }
+                | McpError::KeyRefreshFailed { .. }
+                | McpError::Unreachable { .. }
+                | McpError::Timeout { .. }),
+            ) => {
                 return Err(e);
             }
             Err(e) => {
@@ -396,7 +401,7 @@ impl McpClient {
             return Ok(());
         }
         tracing::info!("the sandbox refused the key; fetching it again");
-        let key = refresher.refresh().await.map_err(|detail| McpError::Unauthorized { detail })?;
+        let key = refresher.refresh().await.map_err(|detail| McpError::KeyRefreshFailed { detail })?;
         *self.inner.key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
         // A new key is a new session as far as the server knows.
         *self.inner.session.lock().await = None;

@@ -16,6 +16,8 @@ pub enum McpError {
     /// The environment id is unknown to the service (expired after its
     /// cool-down, or from another pool).
     EnvironmentNotFound { environment_id: String, detail: String },
+    /// The key was refused and fetching a new one (from the pool) failed.
+    KeyRefreshFailed { detail: String },
     /// The pool cannot allocate another session (maxConcurrentSessions).
     PoolFull { detail: String },
     /// No answer within the time limit. The request was cancelled remotely.
@@ -46,6 +48,9 @@ impl std::fmt::Display for McpError {
                 "the sandbox endpoint refused the API key ({detail}). Check AZURE_SANDBOX_API_KEY; \
                  keys rotate, so fetch a fresh one with `fetchMCPServerCredentials`"
             ),
+            McpError::KeyRefreshFailed { detail } => {
+                write!(f, "the sandbox refused its key, and fetching a new one from the pool failed: {detail}")
+            }
             McpError::EnvironmentNotFound { environment_id, detail } => write!(
                 f,
                 "sandbox environment {environment_id} no longer exists ({detail}); \

@@ -64,6 +64,8 @@ pub struct SandboxConfig {
     pub launchers: Launchers,
     /// Give each environment a private uid when running as root.
     pub isolate_users: bool,
+    /// Keep one interpreter started ahead of time for the next environment.
+    pub spare_interpreter: bool,
     pub first_uid: u32,
     /// Where environment directories live; a fresh temporary one when unset.
     pub root_dir: Option<PathBuf>,
@@ -88,6 +90,7 @@ impl Default for SandboxConfig {
             require_session: false,
             launchers: Launchers::Both,
             isolate_users: true,
+            spare_interpreter: true,
             first_uid: 1_500_000,
             root_dir: None,
         }
@@ -129,6 +132,7 @@ impl LocalSandbox {
         };
         let config = Arc::new(config);
         let pool = Arc::new(Pool::new(Arc::clone(&config), confinement, root.clone(), isolate));
+        pool.replenish();
         let key = key.unwrap_or_else(ApiKey::generate);
         let state = Arc::new(AppState::new(Arc::clone(&config), key.clone(), Arc::clone(&pool)));
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.host, config.port))

@@ -62,6 +62,11 @@ pub struct Pool {
     /// Owned by the run task, not the HTTP handler: a client that times out
     /// hangs up first and cancels after.
     in_flight: Mutex<Vec<Tracked>>,
+    /// An interpreter started ahead of time, in a directory (and with a uid)
+    /// of its own, for the next environment: a new environment's first run
+    /// then costs what a warm run costs.
+    spare: Mutex<Option<(Placement, Worker)>>,
+    making_spare: AtomicBool,
 }
 
 /// A Python run that a client may cancel by its JSON-RPC id.
@@ -95,7 +100,58 @@ struct Slot {
 impl Pool {
     pub fn new(config: Arc<SandboxConfig>, confinement: Confinement, root: PathBuf, isolate_uids: bool) -> Self {
         let next_uid = isolate_uids.then(|| AtomicU32::new(config.first_uid));
-        Self { config, confinement, root, next_uid, envs: Mutex::new(HashMap::new()), in_flight: Mutex::default() }
+        Self {
+            config,
+            confinement,
+            root,
+            next_uid,
+            envs: Mutex::new(HashMap::new()),
+            in_flight: Mutex::default(),
+            spare: Mutex::new(None),
+            making_spare: AtomicBool::new(false),
+        }
+    }
+
+    fn new_placement(&self) -> Result<Placement, PoolError> {
+        let suffix: u64 = rand::random();
+        let dir = self.root.join(format!("env-{suffix:016x}"));
+        let uid = self.next_uid.as_ref().map(|n| n.fetch_add(1, Ordering::Relaxed));
+        create_private_dir(&dir, uid)
+            .map_err(|e| PoolError::Internal(format!("cannot create the environment directory: {e}")))?;
+        Ok(Placement { dir, uid })
+    }
+
+    /// Starts a spare interpreter in the background, unless one exists or
+    /// is being started (or spares are off).
+    pub fn replenish(self: &Arc<Self>) {
+        if !self.config.spare_interpreter || self.making_spare.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if self.spare.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+            self.making_spare.store(false, Ordering::SeqCst);
+            return;
+        }
+        let pool = Arc::clone(self);
+        tokio::spawn(async move {
+            let made = match pool.new_placement() {
+                Ok(placement) => match Worker::spawn(&pool.confinement, &placement).await {
+                    Ok(worker) => Some((placement, worker)),
+                    Err(e) => {
+                        tracing::warn!("could not start a spare interpreter: {e}");
+                        remove_dir(&placement);
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    None
+                }
+            };
+            if let Some(spare) = made {
+                *pool.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some(spare);
+            }
+            pool.making_spare.store(false, Ordering::SeqCst);
+        });
     }
 
     pub fn isolates_users(&self) -> bool {
@@ -103,16 +159,20 @@ impl Pool {
     }
 
     /// The launcher: a new id, allocated lazily.
-    pub fn launch(&self) -> Result<String, PoolError> {
+    pub fn launch(self: &Arc<Self>) -> Result<String, PoolError> {
         let id = new_environment_id();
-        let dir = self.root.join(format!("env-{}", &id[..8]));
-        let uid = self.next_uid.as_ref().map(|n| n.fetch_add(1, Ordering::Relaxed));
-        create_private_dir(&dir, uid)
-            .map_err(|e| PoolError::Internal(format!("cannot create the environment directory: {e}")))?;
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let (placement, worker) = match spare {
+            Some((placement, worker)) => {
+                self.replenish();
+                (placement, Some(worker))
+            }
+            None => (self.new_placement()?, None),
+        };
         let env = Arc::new(Environment {
             id: id.clone(),
-            placement: Placement { dir, uid },
-            slot: tokio::sync::Mutex::new(Slot::default()),
+            placement,
+            slot: tokio::sync::Mutex::new(Slot { worker }),
             allocated: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),
             last_used: Mutex::new(Instant::now()),
@@ -375,6 +435,11 @@ impl Pool {
 
     /// Destroys every environment (server shutdown).
     pub async fn shutdown(&self) {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((placement, mut worker)) = spare {
+            worker.kill().await;
+            remove_dir(&placement);
+        }
         let all: Vec<Arc<Environment>> =
             self.envs.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, e)| e).collect();
         for env in all {
@@ -389,6 +454,11 @@ impl Pool {
             }
             destroy_files(&env);
         }
+    }
+
+    /// Is a spare interpreter waiting for the next environment?
+    pub fn spare_ready(&self) -> bool {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
     /// Counts (allocated, launched) environments.
@@ -532,12 +602,17 @@ fn create_private_dir(dir: &Path, uid: Option<u32>) -> std::io::Result<()> {
 }
 
 fn destroy_files(env: &Environment) {
-    if let Some(uid) = env.placement.uid {
+    remove_dir(&env.placement);
+}
+
+/// Kills what runs as the placement's uid and removes its directory.
+fn remove_dir(placement: &Placement) {
+    if let Some(uid) = placement.uid {
         kill_all_of_uid(uid);
     }
-    if let Err(e) = std::fs::remove_dir_all(&env.placement.dir) {
+    if let Err(e) = std::fs::remove_dir_all(&placement.dir) {
         if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!("could not remove {}: {e}", env.placement.dir.display());
+            tracing::warn!("could not remove {}: {e}", placement.dir.display());
         }
     }
 }

@@ -126,6 +126,11 @@ impl LspClient {
         client
     }
 
+    /// The server's process id, for a server started with [`LspClient::binary`].
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     /// Sends a request; returns the whole response (`result` or `error`).
     pub async fn request(&self, method: &str, params: Value) -> Value {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);

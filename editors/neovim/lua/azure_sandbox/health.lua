@@ -29,7 +29,7 @@ function M.check()
   if pool and pool ~= "" and (not endpoint or endpoint == "") and settings.backend ~= "local" then
     ok("Azure session pool: " .. pool .. " (endpoint and key are read from it with the Azure CLI's sign-in)")
   elseif settings.backend == "local" or (not endpoint or endpoint == "") then
-    info("backend: the local sandbox (Python on this machine); set AZURE_SANDBOX_MCP_ENDPOINT to use Azure")
+    info("backend: the local sandbox (Python on this machine); set AZURE_SANDBOX_POOL (or AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY) to use Azure")
     if vim.fn.executable("python3") == 1 then
       ok("python3: " .. vim.fn.exepath("python3"))
     else

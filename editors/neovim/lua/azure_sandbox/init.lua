@@ -9,10 +9,10 @@ local M = {}
 local defaults = {
   -- The server command; `azure-sandbox-lsp` on PATH by default.
   cmd = nil,
-  -- The `azureSandbox` settings: endpoint, backend ("auto"|"azure"|"local"),
-  -- runTimeout, hoverOutputLimit, transcriptLimit, cellMarker, apiKey.
-  -- Prefer AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY in the
-  -- environment over putting a key here.
+  -- The `azureSandbox` settings: pool, endpoint, backend ("auto"|"azure"|
+  -- "local"), runTimeout, hoverOutputLimit, transcriptLimit, cellMarker.
+  -- Prefer AZURE_SANDBOX_POOL (or AZURE_SANDBOX_MCP_ENDPOINT and
+  -- AZURE_SANDBOX_API_KEY) in the environment over putting a key here.
   settings = {},
   filetypes = { "python" },
   root_markers = { ".git", "pyproject.toml", "setup.py", "setup.cfg" },

@@ -1,0 +1,537 @@
+//! Benchmarks: every figure beside a reference measured in the same run.
+//!
+//! `cargo bench --bench bench -- [--smoke] [--kernel-python PATH]`
+//! (scripts/bench.sh installs the Jupyter kernel reference and runs this).
+//! Prints one Markdown table: measure, ours, reference, ratio, goal, met.
+
+#[path = "../tests/common/lsp.rs"]
+mod lsp;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
+use azure_sandbox_lsp::run::{Engine, Registry, Snippet};
+use azure_sandbox_lsp::sandbox::{LocalSandbox, SandboxConfig};
+use lsp::{LspClient, file_uri};
+use serde_json::{Value, json};
+
+struct Sizes {
+    warm_runs: usize,
+    cold_starts: usize,
+    big_prints: usize,
+    overhead_runs: usize,
+    file_lines: Vec<usize>,
+    edit_samples: usize,
+    memory_files: usize,
+    stream_mb: usize,
+    workspaces: usize,
+    runs_per_workspace: usize,
+}
+
+impl Sizes {
+    fn full() -> Self {
+        Self {
+            warm_runs: 300,
+            cold_starts: 10,
+            big_prints: 3,
+            overhead_runs: 200,
+            file_lines: vec![1_000, 10_000, 100_000],
+            edit_samples: 30,
+            memory_files: 50,
+            stream_mb: 100,
+            workspaces: 8,
+            runs_per_workspace: 50,
+        }
+    }
+
+    fn smoke() -> Self {
+        Self {
+            warm_runs: 10,
+            cold_starts: 2,
+            big_prints: 1,
+            overhead_runs: 10,
+            file_lines: vec![1_000, 10_000],
+            edit_samples: 3,
+            memory_files: 3,
+            stream_mb: 5,
+            workspaces: 2,
+            runs_per_workspace: 5,
+        }
+    }
+}
+
+struct Row {
+    measure: String,
+    ours: String,
+    reference: String,
+    ratio: Option<f64>,
+    goal: String,
+    met: Option<bool>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    if samples.is_empty() { f64::NAN } else { samples[samples.len() / 2] }
+}
+
+fn fmt_ms(value: f64) -> String {
+    if value < 1.0 {
+        format!("{:.3} ms", value)
+    } else if value < 100.0 {
+        format!("{value:.2} ms")
+    } else {
+        format!("{value:.0} ms")
+    }
+}
+
+fn fmt_mb(bytes: f64) -> String {
+    format!("{:.1} MB", bytes / 1e6)
+}
+
+fn rss_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb * 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn sandbox_config() -> SandboxConfig {
+    SandboxConfig { output_cap: 16 << 20, ..SandboxConfig::default() }
+}
+
+/// 1. The local sandbox against a Jupyter kernel.
+async fn sandbox_vs_kernel(sizes: &Sizes, kernel_python: Option<&Path>, rows: &mut Vec<Row>) {
+    let reference: Option<Value> = kernel_python.and_then(|python| {
+        let output = std::process::Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/kernel_reference.py"))
+            .args([sizes.warm_runs.to_string(), sizes.cold_starts.to_string(), sizes.big_prints.to_string()])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        serde_json::from_slice(&output.stdout).ok()
+    });
+    let kernel = |key: &str| reference.as_ref().and_then(|r| r[key].as_f64());
+
+    let sandbox = LocalSandbox::start(sandbox_config(), None).await.expect("sandbox");
+    let client = McpClient::new(sandbox.endpoint(), Some(sandbox.api_key().clone()), ClientOptions::default()).unwrap();
+    let env = client.launch().await.unwrap();
+    client.run_python(&env, "1").await.unwrap();
+    let mut warm = Vec::new();
+    for _ in 0..sizes.warm_runs {
+        let started = Instant::now();
+        client.run_python(&env, "1").await.unwrap();
+        warm.push(ms(started.elapsed()));
+    }
+    let warm = median(warm);
+    let mut cold = Vec::new();
+    for _ in 0..sizes.cold_starts {
+        // As a user meets it: the server has been up for a moment, so its
+        // spare interpreter is ready.
+        for _ in 0..200 {
+            if sandbox.pool().spare_ready() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let started = Instant::now();
+        let fresh = client.launch().await.unwrap();
+        client.run_python(&fresh, "1").await.unwrap();
+        cold.push(ms(started.elapsed()));
+    }
+    let cold = median(cold);
+    let mut big = Vec::new();
+    for _ in 0..sizes.big_prints {
+        let started = Instant::now();
+        let out = client.run_python(&env, "print('x' * 10_000_000)").await.unwrap();
+        big.push(ms(started.elapsed()));
+        assert!(out.stdout.len() > 10_000_000, "the whole 10 MB came back");
+    }
+    let big = median(big);
+    let row = |measure: &str, ours: f64, theirs: Option<f64>, goal: &str, limit: f64| Row {
+        measure: measure.into(),
+        ours: fmt_ms(ours),
+        reference: theirs.map(fmt_ms).unwrap_or_else(|| "n/a".into()),
+        ratio: theirs.map(|t| ours / t),
+        goal: goal.into(),
+        met: theirs.map(|t| ours / t <= limit),
+    };
+    rows.push(row(
+        "warm round trip, trivial statement (vs Jupyter kernel)",
+        warm,
+        kernel("warm_ms"),
+        "≤ 1/3 of the kernel",
+        1.0 / 3.0,
+    ));
+    rows.push(row(
+        "cold start: new environment + first statement (vs kernel start + first execute)",
+        cold,
+        kernel("cold_ms"),
+        "≤ 1/10 of the kernel",
+        0.1,
+    ));
+    rows.push(row("a run printing 10 MB (vs the kernel)", big, kernel("print_10mb_ms"), "≤ the kernel", 1.0));
+    sandbox.shutdown().await;
+}
+
+fn lines_with_cells(lines: usize) -> String {
+    let mut text = String::with_capacity(lines * 32);
+    for i in 0..lines {
+        if i % 50 == 0 {
+            text.push_str(&format!("# %% cell {}\n", i / 50));
+        } else {
+            text.push_str(&format!("value_{i} = {i} * 2  # some text\n"));
+        }
+    }
+    text
+}
+
+async fn start_server(root: &Path, cache: &Path) -> LspClient {
+    let client = LspClient::binary(&[("AZURE_SANDBOX_CACHE_DIR", cache.to_str().unwrap())]);
+    client.initialize(root, json!({"backend": "local"}), json!({})).await;
+    client
+}
+
+/// 2. What the language server adds to a run, against the engine alone.
+async fn lsp_overhead(sizes: &Sizes, rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let file = root.join("o.py");
+    std::fs::write(&file, "x = 1\n").unwrap();
+    let uri = file_uri(&file);
+    let client = start_server(&root, &root.join("cache")).await;
+    client.open(&uri, "x = 1\n").await;
+    client.run_and_wait("azureSandbox.runLines", json!([uri, 1, 1]), &uri).await;
+    let mut through_server = Vec::new();
+    for _ in 0..sizes.overhead_runs {
+        let started = Instant::now();
+        client.run_and_wait("azureSandbox.runLines", json!([uri, 1, 1]), &uri).await;
+        through_server.push(ms(started.elapsed()));
+    }
+    client.shutdown().await;
+
+    let sandbox = LocalSandbox::start(SandboxConfig::default(), None).await.unwrap();
+    let mcp = McpClient::new(sandbox.endpoint(), Some(sandbox.api_key().clone()), ClientOptions::default()).unwrap();
+    let engine = Engine::new(mcp, std::sync::Arc::new(Registry::in_memory()));
+    let key = engine.workspace_key(root.clone());
+    let snippet = Snippet::whole(file.to_str().unwrap(), "x = 1\n");
+    engine.run(&key, &snippet).await.unwrap();
+    let mut direct = Vec::new();
+    for _ in 0..sizes.overhead_runs {
+        let started = Instant::now();
+        engine.run(&key, &snippet).await.unwrap();
+        direct.push(ms(started.elapsed()));
+    }
+    sandbox.shutdown().await;
+    let (server, engine) = (median(through_server), median(direct));
+    rows.push(Row {
+        measure: "language server: executeCommand → publishDiagnostics (vs the engine alone)".into(),
+        ours: fmt_ms(server),
+        reference: fmt_ms(engine),
+        ratio: Some(server / engine),
+        goal: "adds < 0.5 ms, ratio < 1.1".into(),
+        met: Some(server - engine < 0.5 && server / engine < 1.1),
+    });
+    rows.push(Row {
+        measure: "  of which the server adds (median difference)".into(),
+        ours: fmt_ms(server - engine),
+        reference: String::new(),
+        ratio: None,
+        goal: String::new(),
+        met: None,
+    });
+}
+
+/// 3. Large files: lenses, a keystroke, hover, memory.
+async fn large_files(sizes: &Sizes, rows: &mut Vec<Row>) {
+    let mut keystroke_by_size = Vec::new();
+    for &lines in &sizes.file_lines {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let text = lines_with_cells(lines);
+        let file = root.join("big.py");
+        std::fs::write(&file, &text).unwrap();
+        let uri = file_uri(&file);
+        let client = start_server(&root, &root.join("cache")).await;
+        let pid = client_pid(&client);
+        let before = rss_of(pid);
+        client.open(&uri, &text).await;
+        let lenses = code_lens(&client, &uri).await;
+        assert!(lenses.as_array().unwrap().len() > lines / 50, "a lens per cell");
+        let after = rss_of(pid);
+        let mut lens_times = Vec::new();
+        let mut reference = Vec::new();
+        for _ in 0..sizes.edit_samples {
+            let started = Instant::now();
+            code_lens(&client, &uri).await;
+            lens_times.push(ms(started.elapsed()));
+            let started = Instant::now();
+            let newlines = std::hint::black_box(text.as_bytes()).iter().filter(|b| **b == b'\n').count();
+            std::hint::black_box(newlines);
+            reference.push(ms(started.elapsed()));
+        }
+        // A keystroke: a one-character edit, then the cheapest request, so
+        // the time includes applying the edit.
+        let mut keystrokes = Vec::new();
+        let mut edit_then_lens = Vec::new();
+        let mut hovers = Vec::new();
+        for version in 0..sizes.edit_samples {
+            let line = (lines / 2) as u32 + 1;
+            let change = json!({"textDocument": {"uri": uri, "version": 2 + version},
+                "contentChanges": [{"range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}, "text": "y"}]});
+            let started = Instant::now();
+            client.notify("textDocument/didChange", change).await;
+            client
+                .result(
+                    "textDocument/hover",
+                    json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}}),
+                )
+                .await;
+            keystrokes.push(ms(started.elapsed()));
+            let started = Instant::now();
+            code_lens(&client, &uri).await;
+            edit_then_lens.push(ms(started.elapsed()) + keystrokes.last().copied().unwrap_or(0.0));
+            let started = Instant::now();
+            client
+                .result(
+                    "textDocument/hover",
+                    json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": 0}}),
+                )
+                .await;
+            hovers.push(ms(started.elapsed()));
+        }
+        client.shutdown().await;
+        let (lens_ms, newline_ms) = (median(lens_times), median(reference));
+        keystroke_by_size.push((lines, median(keystrokes)));
+        rows.push(Row {
+            measure: format!("{lines} lines, {} cells: codeLens (vs one newline-counting pass)", lines / 50),
+            ours: fmt_ms(lens_ms),
+            reference: fmt_ms(newline_ms),
+            ratio: Some(lens_ms / newline_ms),
+            goal: "≤ 3× the pass".into(),
+            met: Some(lens_ms / newline_ms <= 3.0),
+        });
+        rows.push(Row {
+            measure: format!("{lines} lines: one-character didChange + codeLens"),
+            ours: fmt_ms(median(edit_then_lens)),
+            reference: String::new(),
+            ratio: None,
+            goal: String::new(),
+            met: None,
+        });
+        rows.push(Row {
+            measure: format!("{lines} lines: hover"),
+            ours: fmt_ms(median(hovers)),
+            reference: String::new(),
+            ratio: None,
+            goal: String::new(),
+            met: None,
+        });
+        let grown = (after - before).max(0.0);
+        rows.push(Row {
+            measure: format!("{lines} lines: server memory added by opening it (vs the text's size)"),
+            ours: fmt_mb(grown),
+            reference: fmt_mb(text.len() as f64),
+            ratio: Some(grown / text.len() as f64),
+            goal: "< 3× the text".into(),
+            met: Some(grown < 3.0 * text.len() as f64 || lines < 10_000),
+        });
+    }
+    if let (Some(first), Some(last)) = (keystroke_by_size.first(), keystroke_by_size.last()) {
+        rows.push(Row {
+            measure: format!("keystroke (didChange + hover) at {} lines vs at {} lines", last.0, first.0),
+            ours: fmt_ms(last.1),
+            reference: fmt_ms(first.1),
+            ratio: Some(last.1 / first.1),
+            goal: "the same (≤ 1.5×)".into(),
+            met: Some(last.1 / first.1 <= 1.5),
+        });
+    }
+}
+
+async fn code_lens(client: &LspClient, uri: &str) -> Value {
+    client.result("textDocument/codeLens", json!({"textDocument": {"uri": uri}})).await
+}
+
+fn client_pid(client: &LspClient) -> u32 {
+    client.pid().expect("a server process")
+}
+
+/// 4. Memory of the server process.
+async fn memory(sizes: &Sizes, rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let client = start_server(&root, &root.join("cache")).await;
+    let pid = client_pid(&client);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = rss_of(pid);
+    let text = lines_with_cells(10_000);
+    for i in 0..sizes.memory_files {
+        let file = root.join(format!("f{i}.py"));
+        client.open(&file_uri(&file), &text).await;
+    }
+    client.result("textDocument/codeLens", json!({"textDocument": {"uri": file_uri(&root.join("f0.py"))}})).await;
+    let opened = rss_of(pid);
+    rows.push(Row {
+        measure: "server memory, idle after initialize".into(),
+        ours: fmt_mb(idle),
+        reference: String::new(),
+        ratio: None,
+        goal: String::new(),
+        met: None,
+    });
+    rows.push(Row {
+        measure: format!("server memory after opening {} files of 10k lines (vs their text)", sizes.memory_files),
+        ours: fmt_mb(opened),
+        reference: fmt_mb((text.len() * sizes.memory_files) as f64),
+        ratio: Some((opened - idle) / (text.len() * sizes.memory_files) as f64),
+        goal: "growth < 3× the text".into(),
+        met: Some(opened - idle < 3.0 * (text.len() * sizes.memory_files) as f64),
+    });
+    // A run streaming a lot of stdout: the capture is bounded, so the
+    // server's memory must not follow the output.
+    let file = root.join("stream.py");
+    let code = format!("import sys\nfor _ in range({}):\n    sys.stdout.write('x' * 1_000_000)\n", sizes.stream_mb);
+    let uri = file_uri(&file);
+    client.open(&uri, &code).await;
+    let before = rss_of(pid);
+    let mark = client.mark();
+    client
+        .result("workspace/executeCommand", json!({"command": "azureSandbox.runFile", "arguments": [{"uri": uri}]}))
+        .await;
+    let mut peak = before;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while client.messages(mark, "textDocument/publishDiagnostics").is_empty() && Instant::now() < deadline {
+        peak = peak.max(rss_of(pid));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    peak = peak.max(rss_of(pid));
+    rows.push(Row {
+        measure: format!("server memory growth while a run writes {} MB of stdout (vs the output)", sizes.stream_mb),
+        ours: fmt_mb(peak - before),
+        reference: fmt_mb((sizes.stream_mb * 1_000_000) as f64),
+        ratio: Some((peak - before) / (sizes.stream_mb * 1_000_000) as f64),
+        goal: "bounded: does not grow with the output".into(),
+        met: Some(peak - before < 64e6),
+    });
+    client.shutdown().await;
+}
+
+/// 5. Many workspaces at once through one server.
+async fn concurrency(sizes: &Sizes, rows: &mut Vec<Row>) {
+    async fn batch(workspaces: usize, runs: usize) -> (Duration, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let folders: Vec<PathBuf> = (0..workspaces).map(|w| root.join(format!("ws{w}"))).collect();
+        for folder in &folders {
+            std::fs::create_dir_all(folder).unwrap();
+        }
+        let client = LspClient::binary(&[("AZURE_SANDBOX_CACHE_DIR", root.join("cache").to_str().unwrap())]);
+        let folder_list: Vec<Value> = folders.iter().map(|f| json!({"uri": file_uri(f), "name": "ws"})).collect();
+        client
+            .result("initialize", json!({"processId": null, "capabilities": {}, "initializationOptions": {"backend": "local"}, "workspaceFolders": folder_list}))
+            .await;
+        client.notify("initialized", json!({})).await;
+        // Line 1 starts a list; line i+2 appends i; the last line checks the order.
+        let mut text = String::from("seq = []\n");
+        for i in 0..runs {
+            text.push_str(&format!("seq.append({i})\n"));
+        }
+        text.push_str(&format!("seq == list(range({runs}))\n"));
+        let uris: Vec<String> = folders.iter().map(|f| file_uri(&f.join("w.py"))).collect();
+        for uri in &uris {
+            client.open(uri, &text).await;
+        }
+        let mark = client.mark();
+        let started = Instant::now();
+        for line in 1..=runs + 2 {
+            for uri in &uris {
+                client
+                    .result(
+                        "workspace/executeCommand",
+                        json!({"command": "azureSandbox.runLines", "arguments": [uri, line, line]}),
+                    )
+                    .await;
+            }
+        }
+        let expected = (runs + 2) * uris.len();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while client.messages(mark, "textDocument/publishDiagnostics").len() < expected && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let elapsed = started.elapsed();
+        let mut in_order = client.messages(mark, "textDocument/publishDiagnostics").len() >= expected;
+        for uri in &uris {
+            let hover = client
+                .result(
+                    "textDocument/hover",
+                    json!({"textDocument": {"uri": uri}, "position": {"line": runs + 1, "character": 0}}),
+                )
+                .await;
+            in_order &= hover["contents"]["value"].as_str().is_some_and(|t| t.contains("→ `True`"));
+        }
+        client.shutdown().await;
+        (elapsed, in_order)
+    }
+    let (parallel, ok_parallel) = batch(sizes.workspaces, sizes.runs_per_workspace).await;
+    let (serial, ok_serial) = batch(1, sizes.workspaces * sizes.runs_per_workspace).await;
+    rows.push(Row {
+        measure: format!(
+            "{} workspaces × {} runs through one server (vs {} runs in one workspace)",
+            sizes.workspaces,
+            sizes.runs_per_workspace,
+            sizes.workspaces * sizes.runs_per_workspace
+        ),
+        ours: fmt_ms(ms(parallel)),
+        reference: fmt_ms(ms(serial)),
+        ratio: Some(ms(parallel) / ms(serial)),
+        goal: "every result correct, in order per workspace; parallel not slower".into(),
+        met: Some(ok_parallel && ok_serial && parallel <= serial.mul_f64(1.1)),
+    });
+}
+
+fn print_table(rows: &[Row]) {
+    println!("| Measure | Ours | Reference | Ratio | Goal | Met |");
+    println!("|---|---|---|---|---|---|");
+    for row in rows {
+        let ratio = row.ratio.map(|r| format!("{r:.3}")).unwrap_or_default();
+        let met = match row.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "",
+        };
+        println!("| {} | {} | {} | {} | {} | {} |", row.measure, row.ours, row.reference, ratio, row.goal, met);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let kernel_python =
+        args.iter().position(|a| a == "--kernel-python").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let sizes = if smoke { Sizes::smoke() } else { Sizes::full() };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut rows = Vec::new();
+    runtime.block_on(async {
+        eprintln!("bench: local sandbox vs a Jupyter kernel");
+        sandbox_vs_kernel(&sizes, kernel_python.as_deref(), &mut rows).await;
+        eprintln!("bench: language-server overhead");
+        lsp_overhead(&sizes, &mut rows).await;
+        eprintln!("bench: large files");
+        large_files(&sizes, &mut rows).await;
+        eprintln!("bench: memory");
+        memory(&sizes, &mut rows).await;
+        eprintln!("bench: concurrency");
+        concurrency(&sizes, &mut rows).await;
+    });
+    print_table(&rows);
+    let missed = rows.iter().filter(|r| r.met == Some(false)).count();
+    eprintln!("bench: {} measures, {missed} goals missed", rows.len());
+}
