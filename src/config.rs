@@ -109,7 +109,10 @@ impl Backend {
                 Ok(Self { engine: Engine::new(client, std::sync::Arc::new(registry)), local: None })
             }
             None => {
-                let local = LocalSandbox::start(SandboxConfig::default(), None).await?;
+                // One user's workspaces, each with its environment: Azure's
+                // tutorial pool size (5) would turn a sixth folder away.
+                let sandbox = SandboxConfig { max_environments: 16, ..SandboxConfig::default() };
+                let local = LocalSandbox::start(sandbox, None).await?;
                 let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options())
                     .map_err(|e| e.to_string())?;
                 // The embedded sandbox's environments die with this process,

@@ -294,7 +294,10 @@ async fn the_environment_key_is_not_sent_to_another_endpoint_and_management_stay
     .await
     .unwrap();
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("key: not sent: AZURE_SANDBOX_API_KEY goes only to AZURE_SANDBOX_MCP_ENDPOINT"), "{stdout}");
+    assert!(
+        stdout.contains("key: not sent: AZURE_SANDBOX_API_KEY goes only to AZURE_SANDBOX_MCP_ENDPOINT"),
+        "{stdout}"
+    );
     assert!(stdout.contains("[FAIL]"), "without the key the endpoint refuses: {stdout}");
     assert!(sandbox.stats().unauthorized.load(std::sync::atomic::Ordering::Relaxed) > 0);
     // The test-only management URL must be this machine.

@@ -93,14 +93,13 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
         command::RUN_CELL => {
             let arg: PositionArg = first(arguments, "{uri, position}")?;
             let doc = document(session, &arg.uri)?;
-            let (first, last) = cell_lines(session, &doc, arg.position.line)?;
+            let (first, last) = cell_lines(session, &arg.uri, &doc, arg.position.line)?;
             run_lines(session, arg.uri, &doc, first, last)
         }
         command::RUN_ABOVE => {
             let arg: PositionArg = first(arguments, "{uri, position}")?;
             let doc = document(session, &arg.uri)?;
-            let text = doc.text();
-            let all = cells::cells_with(&text, &session.settings().markers());
+            let all = session.cells(&arg.uri, &doc);
             let start = cells::cell_at(&all, arg.position.line as usize)
                 .map(|c| c.marker.unwrap_or(c.body.start))
                 .ok_or_else(|| invalid(format!("line {} is in no cell", arg.position.line + 1)))?;
@@ -174,20 +173,8 @@ pub fn output_location(session: &Session, root: &std::path::Path) -> Option<Stri
     if flags.text_document_content {
         return Some(super::output::Transcripts::uri_for(root));
     }
-    let file = session.transcripts.file_for(root)?;
-    if !file.exists() {
-        let text = session.transcripts.text(root);
-        if let Some(dir) = file.parent() {
-            use std::os::unix::fs::DirBuilderExt;
-            let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
-        }
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Ok(mut out) = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&file)
-        {
-            let _ = out.write_all(text.as_bytes());
-        }
-    }
+    // Written now, so the file opened is the transcript as it is.
+    let file = session.transcripts.write_mirror_now(root)?;
     Uri::from_file_path(&file).map(|u| u.as_str().to_owned())
 }
 
@@ -235,9 +222,8 @@ fn positional_lines(session: &Session, arguments: &[Value]) -> Result<(Uri, u32,
 }
 
 /// Lines of the cell at `line` (its body, without the marker).
-fn cell_lines(session: &Session, doc: &Document, line: u32) -> Result<(u32, u32)> {
-    let text = doc.text();
-    let all = cells::cells_with(&text, &session.settings().markers());
+fn cell_lines(session: &Session, uri: &Uri, doc: &Document, line: u32) -> Result<(u32, u32)> {
+    let all = session.cells(uri, doc);
     if all.iter().all(|c| c.marker.is_none()) {
         return Err(invalid("the document has no cells (no cell marker lines such as `# %%`)"));
     }

@@ -33,8 +33,7 @@ pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
     let Some(doc) = session.document(uri) else { return Vec::new() };
     let sandbox = session.sandbox_name();
     let records = session.records_of(uri);
-    let text = doc.text();
-    let all = cells::cells_with(&text, &session.settings().markers());
+    let all = session.cells(uri, &doc);
     let mut lenses = vec![CodeLens {
         range: at_line(0),
         command: Some(cmd(format!("Run file in {sandbox}"), command::RUN_FILE, json!({"uri": uri}))),
@@ -112,8 +111,7 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
     if selected.chars().count() > 1 && !selected.trim().is_empty() {
         actions.push(action(format!("Run selection in {sandbox}"), command::RUN, json!({"uri": uri, "range": range})));
     }
-    let text = doc.text();
-    let all = cells::cells_with(&text, &session.settings().markers());
+    let all = session.cells(uri, &doc);
     if all.iter().any(|c| c.marker.is_some()) {
         if let Some(cell) = cells::cell_at(&all, line as usize)
             .filter(|c| c.kind == CellKind::Code && c.body.clone().any(|l| !doc.line(l as u32).trim().is_empty()))
@@ -133,7 +131,7 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
             json!({"uri": uri, "range": whole_line}),
         ));
     }
-    if let Some((start, end)) = top_level_statement(&text, line as usize).filter(|(s, e)| e > s) {
+    if let Some((start, end)) = top_level_statement(&doc.text(), line as usize).filter(|(s, e)| e > s) {
         let statement = Range::new(Position::new(start as u32, 0), Position::new(end as u32 + 1, 0));
         actions.push(action(
             format!("Run statement (lines {}-{}) in {sandbox}", start + 1, end + 1),

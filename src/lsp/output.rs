@@ -2,11 +2,11 @@
 //! served as `azure-sandbox-output:` text and mirrored to an owner-only file
 //! for clients that open only real files.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::records::{RunRecord, RunState, duration_text};
@@ -23,14 +23,20 @@ struct Transcript {
 
 /// All transcripts of this server.
 pub struct Transcripts {
-    by_uri: Mutex<HashMap<String, Transcript>>,
+    by_uri: Arc<Mutex<HashMap<String, Transcript>>>,
     mirror_dir: Option<PathBuf>,
+    /// Transcripts whose file copy is due to be rewritten.
+    mirror_due: Arc<Mutex<HashSet<PathBuf>>>,
 }
+
+/// How long the file copy may lag behind the transcript: writes are
+/// gathered, and kept off the runs' path.
+const MIRROR_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Transcripts {
     /// `mirror_dir`: where the file copies go (`None`: no files).
     pub fn new(mirror_dir: Option<PathBuf>) -> Self {
-        Self { by_uri: Mutex::default(), mirror_dir }
+        Self { by_uri: Arc::default(), mirror_dir, mirror_due: Arc::default() }
     }
 
     /// The output document's URI for a workspace:
@@ -67,10 +73,11 @@ impl Transcripts {
     }
 
     /// Adds an entry; keeps at most `limit` bytes (oldest entries go first).
-    /// Returns the transcript's URI.
+    /// Returns the transcript's URI. The file copy follows shortly after, in
+    /// the background.
     pub fn append(&self, root: &Path, entry: String, limit: usize) -> String {
         let uri = Self::uri_for(root);
-        let text = {
+        {
             let mut all = self.by_uri.lock().unwrap_or_else(|e| e.into_inner());
             let transcript = all.entry(uri.clone()).or_insert_with(|| Transcript {
                 root: root.to_path_buf(),
@@ -86,14 +93,44 @@ impl Transcripts {
                     transcript.dropped += 1;
                 }
             }
-            render(transcript)
-        };
-        if let Some(file) = self.file_for(root) {
-            if let Err(e) = write_private(&file, &text) {
-                tracing::warn!("could not mirror the output to {}: {e}", file.display());
-            }
         }
+        self.schedule_mirror(root);
         uri
+    }
+
+    fn schedule_mirror(&self, root: &Path) {
+        let Some(file) = self.file_for(root) else { return };
+        let newly_due = self.mirror_due.lock().unwrap_or_else(|e| e.into_inner()).insert(file.clone());
+        if !newly_due {
+            return; // a write is already on its way and will take this entry
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.mirror_due.lock().unwrap_or_else(|e| e.into_inner()).remove(&file);
+            self.write_mirror_now(root);
+            return;
+        };
+        let (by_uri, due, uri) = (Arc::clone(&self.by_uri), Arc::clone(&self.mirror_due), Self::uri_for(root));
+        runtime.spawn(async move {
+            tokio::time::sleep(MIRROR_DELAY).await;
+            due.lock().unwrap_or_else(|e| e.into_inner()).remove(&file);
+            let text = by_uri.lock().unwrap_or_else(|e| e.into_inner()).get(&uri).map(render);
+            if let Some(text) = text {
+                let written =
+                    tokio::task::spawn_blocking(move || write_private(&file, &text).map_err(|e| (file, e))).await;
+                if let Ok(Err((file, e))) = written {
+                    tracing::warn!("could not mirror the output to {}: {e}", file.display());
+                }
+            }
+        });
+    }
+
+    /// Writes the file copy now (before it is opened).
+    pub fn write_mirror_now(&self, root: &Path) -> Option<PathBuf> {
+        let file = self.file_for(root)?;
+        if let Err(e) = write_private(&file, &self.text(root)) {
+            tracing::warn!("could not mirror the output to {}: {e}", file.display());
+        }
+        Some(file)
     }
 
     /// The transcript text of a workspace (an explanatory line when empty).
@@ -222,6 +259,7 @@ mod tests {
         let text = transcripts.text(root);
         assert!(text.contains("run 49") && !text.contains("run 0 ") && text.contains("older runs dropped"));
         assert_eq!(transcripts.root_of(&uri).as_deref(), Some(root));
+        // Outside a runtime the copy is written at once.
         let file = transcripts.file_for(root).unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);

@@ -235,6 +235,7 @@ impl LanguageServer for SandboxServer {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
+        self.session.text_changed(&doc.uri);
         self.session.documents.insert(doc.uri.clone(), crate::text::Document::new(&doc.text, doc.version));
         self.session.touch(&doc.uri);
     }
@@ -261,6 +262,7 @@ impl LanguageServer for SandboxServer {
                 edits.push(doc.replace(range, &change.text, encoding, params.text_document.version));
             }
         }
+        self.session.text_changed(&uri);
         self.session.touch(&uri);
         let mut cleared = false;
         for edit in edits {
@@ -274,6 +276,7 @@ impl LanguageServer for SandboxServer {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         self.session.documents.remove(&uri);
+        self.session.text_changed(&uri);
         self.session.forget_edits(&uri);
         // The runs' records, and so their diagnostics, go with the buffer.
         self.session.records.remove(&uri);

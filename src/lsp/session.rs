@@ -83,6 +83,9 @@ pub struct Session {
     /// The line edits applied to each document, in order, so a result that
     /// arrives after edits can be moved to where its lines are now.
     edit_logs: DashMap<Uri, EditLog>,
+    /// Cells of each open document, for the cell-marker pattern they were
+    /// found with; dropped whenever the document changes.
+    cells: DashMap<Uri, (Option<String>, Arc<Vec<crate::run::cells::Cell>>)>,
     next_run: AtomicU64,
     pub local_notice_shown: AtomicBool,
     /// The document the editor last sent or asked about: what a command
@@ -105,6 +108,7 @@ impl Session {
             transcripts: Transcripts::new(crate::config::cache_dir().map(|d| d.join("output"))),
             runner: Runner::default(),
             edit_logs: DashMap::new(),
+            cells: DashMap::new(),
             next_run: AtomicU64::new(1),
             local_notice_shown: AtomicBool::new(false),
             last_document: std::sync::Mutex::new(None),
@@ -183,6 +187,28 @@ impl Session {
     /// Forgets a closed document's edit log.
     pub fn forget_edits(&self, uri: &Uri) {
         self.edit_logs.remove(uri);
+    }
+
+    /// The cells of `doc` (the document at `uri`), computed once per version.
+    pub fn cells(&self, uri: &Uri, doc: &Document) -> Arc<Vec<crate::run::cells::Cell>> {
+        let settings = self.settings();
+        let open = self.documents.get(uri).is_some_and(|d| d.version() == doc.version());
+        if open {
+            if let Some(cached) = self.cells.get(uri).filter(|c| c.0 == settings.cell_marker).map(|c| Arc::clone(&c.1))
+            {
+                return cached;
+            }
+        }
+        let cells = Arc::new(crate::run::cells::cells_with(&doc.text(), &settings.markers()));
+        if open {
+            self.cells.insert(uri.clone(), (settings.cell_marker.clone(), Arc::clone(&cells)));
+        }
+        cells
+    }
+
+    /// Forgets what was derived from a document's text (it changed).
+    pub fn text_changed(&self, uri: &Uri) {
+        self.cells.remove(uri);
     }
 
     /// Records of a document (a copy).

@@ -242,7 +242,8 @@ impl McpClient {
             .call_tool(tools::RUN_PYTHON, tools::run_python_arguments(environment, code), timeout)
             .await
             .map_err(|e| for_environment(e, environment))?;
-        let output = tools::python_output(&call);
+        let mut call = call;
+        let output = tools::python_output(&mut call);
         if call.is_error {
             check_environment_failure(environment, &call.text, output.stderr.as_deref())?;
         }
@@ -272,7 +273,7 @@ impl McpClient {
 
     async fn call_tool(&self, name: &str, arguments: Value, timeout: Duration) -> Result<CallResult, McpError> {
         let result = self.request("tools/call", Some(json!({"name": name, "arguments": arguments})), timeout).await?;
-        tools::parse_call_result(&result)
+        tools::parse_call_result(result)
             .ok_or_else(|| McpError::Protocol { detail: format!("`{name}` returned a result that is not an object") })
     }
 

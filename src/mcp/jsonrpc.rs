@@ -51,6 +51,8 @@ pub fn parse_reply(content_type: Option<&str>, body: &[u8], id: u64) -> Result<R
     }
     match serde_json::from_str::<Value>(&text) {
         Ok(value) => find_response(std::iter::once(value), id),
+        // (The reply is moved into the result below, never copied: it can be
+        // tens of megabytes of output.)
         Err(_) if content_type.is_none_or(|t| !t.contains("json")) && text.contains("data:") => from_sse(&text, id),
         Err(_) => Err(ReplyError::NotJson(excerpt(&text))),
     }
@@ -85,7 +87,7 @@ fn find_response(messages: impl Iterator<Item = Value>, id: u64) -> Result<Resul
         Value::Array(items) => items,
         other => vec![other],
     }) {
-        let Some(object) = message.as_object() else { continue };
+        let Value::Object(mut object) = message else { continue };
         if object.contains_key("method") {
             continue; // a notification or request from the server, not our answer
         }
@@ -101,8 +103,8 @@ fn find_response(messages: impl Iterator<Item = Value>, id: u64) -> Result<Resul
             continue;
         }
         if matches {
-            return match object.get("result") {
-                Some(result) => Ok(Ok(result.clone())),
+            return match object.remove("result") {
+                Some(result) => Ok(Ok(result)),
                 None => Err(ReplyError::NoResponse("a response with neither `result` nor `error`".into())),
             };
         }

@@ -86,25 +86,46 @@ pub struct CallResult {
     pub is_error: bool,
 }
 
-/// Reads a `tools/call` result; `None` if it is not an object.
-pub fn parse_call_result(result: &Value) -> Option<CallResult> {
-    let object = result.as_object()?;
-    let text = object
-        .get("content")
-        .and_then(Value::as_array)
-        .map(|blocks| {
-            blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
-        })
-        .unwrap_or_default();
-    let structured = match object.get("structuredContent") {
-        Some(Value::Object(map)) => Some(map.clone()),
-        _ => serde_json::from_str::<Value>(text.trim()).ok().and_then(|v| match v {
-            Value::Object(map) => Some(map),
-            _ => None,
-        }),
-    };
+/// Reads a `tools/call` result; `None` if it is not an object. Takes the
+/// result by value: its output is moved out, not copied.
+pub fn parse_call_result(result: Value) -> Option<CallResult> {
+    let Value::Object(mut object) = result else { return None };
     let is_error = object.get("isError").and_then(Value::as_bool).unwrap_or(false);
+    let structured = match object.remove("structuredContent") {
+        Some(Value::Object(map)) => Some(map),
+        _ => None,
+    };
+    // The text blocks matter only without structured content, or to read a
+    // failure's message; joining them would copy the whole output again.
+    let text = if structured.is_none() || is_error {
+        object
+            .get("content")
+            .and_then(Value::as_array)
+            .map(|blocks| {
+                blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+            })
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let structured = structured.or_else(|| match serde_json::from_str::<Value>(text.trim()) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    });
     Some(CallResult { structured, text, is_error })
+}
+
+/// A string field moved out of the map (or out of a nested `result`).
+fn take_string(map: &mut Map<String, Value>, name: &str) -> Option<String> {
+    let value = match map.remove(name) {
+        Some(value) => value,
+        None => map.get_mut("result").and_then(Value::as_object_mut).and_then(|inner| inner.remove(name))?,
+    };
+    match value {
+        Value::String(s) => Some(s),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
 }
 
 /// Python-code-interpreter results sometimes nest the streams in `result`
@@ -129,9 +150,10 @@ fn u64_field(map: &Map<String, Value>, name: &str) -> Option<u64> {
     field(map, name).and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f.max(0.0) as u64)))
 }
 
-pub fn python_output(call: &CallResult) -> PythonOutput {
+pub fn python_output(call: &mut CallResult) -> PythonOutput {
+    let mut owned = call.structured.take();
     let empty = Map::new();
-    let map = call.structured.as_ref().unwrap_or(&empty);
+    let map = owned.as_ref().unwrap_or(&empty);
     let execution_result = match map.get("executionResult") {
         Some(Value::Null) | None => match map.get("result") {
             // `result` is the value itself in the legacy shape, but an object
@@ -145,11 +167,9 @@ pub fn python_output(call: &CallResult) -> PythonOutput {
         Some(value) => Some(value.clone()),
     }
     .filter(|v| v.as_str() != Some(""));
-    PythonOutput {
-        // With no structured content at all, the text blocks are the output.
-        stdout: string_field(map, "stdout")
-            .unwrap_or_else(|| if call.structured.is_none() { call.text.clone() } else { String::new() }),
-        stderr: string_field(map, "stderr"),
+    let mut output = PythonOutput {
+        stdout: String::new(),
+        stderr: None,
         execution_result,
         status: string_field(map, "status"),
         duration_ms: u64_field(map, "executionTimeInMilliseconds"),
@@ -158,7 +178,18 @@ pub fn python_output(call: &CallResult) -> PythonOutput {
         stdout_truncated: bool_field(map, "stdoutTruncated").unwrap_or(false),
         stderr_truncated: bool_field(map, "stderrTruncated").unwrap_or(false),
         state_survived: bool_field(map, "stateSurvived"),
+    };
+    // The streams are moved out, not copied: they can be megabytes.
+    match owned.as_mut() {
+        Some(map) => {
+            output.stdout = take_string(map, "stdout").unwrap_or_default();
+            output.stderr = take_string(map, "stderr");
+        }
+        // With no structured content at all, the text blocks are the output.
+        None => output.stdout = call.text.clone(),
     }
+    call.structured = owned;
+    output
 }
 
 pub fn shell_output(call: &CallResult) -> ShellOutput {
@@ -189,8 +220,8 @@ mod tests {
 
     #[test]
     fn documented_minimum_only_stdout() {
-        let call = parse_call_result(&json!({"structuredContent": {"stdout": "hi\n"}})).unwrap();
-        let out = python_output(&call);
+        let mut call = parse_call_result(json!({"structuredContent": {"stdout": "hi\n"}})).unwrap();
+        let out = python_output(&mut call);
         assert_eq!(out.stdout, "hi\n");
         assert_eq!(out.stderr, None);
         assert!(!out.failed());
@@ -198,13 +229,13 @@ mod tests {
 
     #[test]
     fn full_emulator_shape() {
-        let call = parse_call_result(&json!({
+        let mut call = parse_call_result(json!({
             "content": [{"type": "text", "text": "{}"}],
             "structuredContent": {"stdout": "", "stderr": "Traceback", "executionResult": "4",
                                   "status": "Failed", "executionTimeInMilliseconds": 12, "stdoutTruncated": true},
             "isError": true}))
         .unwrap();
-        let out = python_output(&call);
+        let out = python_output(&mut call);
         assert_eq!(out.stderr.as_deref(), Some("Traceback"));
         assert_eq!(out.execution_result, Some(json!("4")));
         assert_eq!(out.duration_ms, Some(12));
@@ -213,38 +244,38 @@ mod tests {
 
     #[test]
     fn data_plane_nesting_and_legacy_result() {
-        let call = parse_call_result(&json!({"structuredContent": {"status": "Succeeded",
+        let mut call = parse_call_result(json!({"structuredContent": {"status": "Succeeded",
             "result": {"stdout": "63\n", "stderr": "", "executionResult": 4, "executionTimeInMilliseconds": 4}}}))
         .unwrap();
-        let out = python_output(&call);
+        let out = python_output(&mut call);
         assert_eq!((out.stdout.as_str(), out.execution_result), ("63\n", Some(json!(4))));
-        let call = parse_call_result(&json!({"structuredContent": {"stdout": "x", "result": ""}})).unwrap();
-        assert_eq!(python_output(&call).execution_result, None);
+        let mut call = parse_call_result(json!({"structuredContent": {"stdout": "x", "result": ""}})).unwrap();
+        assert_eq!(python_output(&mut call).execution_result, None);
     }
 
     #[test]
     fn content_only_results_are_read_from_text() {
         let call =
-            parse_call_result(&json!({"content": [{"type": "text", "text": "{\"environmentId\": \"e-1\"}"}]})).unwrap();
+            parse_call_result(json!({"content": [{"type": "text", "text": "{\"environmentId\": \"e-1\"}"}]})).unwrap();
         assert_eq!(environment_id(&call), Some(EnvironmentId("e-1".into())));
-        let call = parse_call_result(&json!({"content": [{"type": "text", "text": "plain output"}]})).unwrap();
-        assert_eq!(python_output(&call).stdout, "plain output");
+        let mut call = parse_call_result(json!({"content": [{"type": "text", "text": "plain output"}]})).unwrap();
+        assert_eq!(python_output(&mut call).stdout, "plain output");
     }
 
     #[test]
     fn shell_fields() {
-        let call = parse_call_result(&json!({"structuredContent": {"stdout": "2\n", "exitCode": 3}})).unwrap();
+        let mut call = parse_call_result(json!({"structuredContent": {"stdout": "2\n", "exitCode": 3}})).unwrap();
         let out = shell_output(&call);
         assert_eq!((out.stdout.as_str(), out.exit_code), ("2\n", Some(3)));
     }
 
     #[test]
     fn missing_or_blank_environment_id() {
-        assert_eq!(environment_id(&parse_call_result(&json!({"structuredContent": {}})).unwrap()), None);
+        assert_eq!(environment_id(&parse_call_result(json!({"structuredContent": {}})).unwrap()), None);
         assert_eq!(
-            environment_id(&parse_call_result(&json!({"structuredContent": {"environmentId": " "}})).unwrap()),
+            environment_id(&parse_call_result(json!({"structuredContent": {"environmentId": " "}})).unwrap()),
             None
         );
-        assert!(parse_call_result(&json!("x")).is_none());
+        assert!(parse_call_result(json!("x")).is_none());
     }
 }

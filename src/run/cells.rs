@@ -137,20 +137,26 @@ fn has_code(lines: &[&str]) -> bool {
 
 /// Lines as LSP counts them: split on `\n`, `\r\n` or `\r`.
 pub fn split_lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(text);
-    std::iter::from_fn(move || {
-        let current = rest?;
-        match current.find(['\n', '\r']) {
-            Some(at) => {
-                let skip = if current[at..].starts_with("\r\n") { 2 } else { 1 };
-                rest = Some(&current[at + skip..]).filter(|r| !r.is_empty());
-                Some(&current[..at])
+    // Split on '\n' with the fast single-byte search, then split the rare
+    // line that still holds a '\r' (a lone CR is a break too).
+    let trailing_newline = text.ends_with('\n') && !text.is_empty();
+    let body = if trailing_newline { &text[..text.len() - 1] } else { text };
+    body.split('\n').flat_map(|line| {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let mut parts = Some(line);
+        std::iter::from_fn(move || {
+            let current = parts?;
+            match current.find('\r') {
+                Some(at) => {
+                    parts = Some(&current[at + 1..]);
+                    Some(&current[..at])
+                }
+                None => {
+                    parts = None;
+                    Some(current)
+                }
             }
-            None => {
-                rest = None;
-                Some(current)
-            }
-        }
+        })
     })
 }
 

@@ -323,7 +323,7 @@ fn pool_error(error: PoolError) -> (i64, String) {
 }
 
 fn tool_result(structured: Map<String, Value>, is_error: bool) -> Value {
-    let text = Value::Object(structured.clone()).to_string();
+    let text = serde_json::to_string(&structured).unwrap_or_default();
     json!({"content": [{"type": "text", "text": text}], "structuredContent": structured, "isError": is_error})
 }
 

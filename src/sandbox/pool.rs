@@ -518,8 +518,10 @@ impl TapTimeout for Map<String, Value> {
 }
 
 /// The worker's answer as the tool's `structuredContent`.
-fn python_content(reply: Value, note: Option<String>) -> Map<String, Value> {
+fn python_content(mut reply: Value, note: Option<String>) -> Map<String, Value> {
     let mut content = Map::new();
+    // Moved, not copied: stdout can be megabytes.
+    let mut take = |key: &str| reply.as_object_mut().and_then(|o| o.remove(key)).unwrap_or(Value::Null);
     for key in [
         "status",
         "stdout",
@@ -530,7 +532,7 @@ fn python_content(reply: Value, note: Option<String>) -> Map<String, Value> {
         "stdoutTruncated",
         "stderrTruncated",
     ] {
-        let value = reply.get(key).cloned().unwrap_or(Value::Null);
+        let value = take(key);
         if key == "errorName" && value.is_null() {
             continue;
         }
