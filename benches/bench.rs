@@ -104,7 +104,7 @@ fn rss_of(pid: u32) -> f64 {
 }
 
 fn sandbox_config() -> SandboxConfig {
-    SandboxConfig { output_cap: 16 << 20, ..SandboxConfig::default() }
+    SandboxConfig { output_cap: 16 << 20, max_environments: 64, ..SandboxConfig::default() }
 }
 
 /// 1. The local sandbox against a Jupyter kernel.
@@ -527,17 +527,30 @@ fn main() {
     let sizes = if smoke { Sizes::smoke() } else { Sizes::full() };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut rows = Vec::new();
+    // --only <name>: one section (sandbox, overhead, files, memory, concurrency).
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     runtime.block_on(async {
-        eprintln!("bench: local sandbox vs a Jupyter kernel");
-        sandbox_vs_kernel(&sizes, kernel_python.as_deref(), &mut rows).await;
-        eprintln!("bench: language-server overhead");
-        lsp_overhead(&sizes, &mut rows).await;
-        eprintln!("bench: large files");
-        large_files(&sizes, &mut rows).await;
-        eprintln!("bench: memory");
-        memory(&sizes, &mut rows).await;
-        eprintln!("bench: concurrency");
-        concurrency(&sizes, &mut rows).await;
+        if wanted("sandbox") {
+            eprintln!("bench: local sandbox vs a Jupyter kernel");
+            sandbox_vs_kernel(&sizes, kernel_python.as_deref(), &mut rows).await;
+        }
+        if wanted("overhead") {
+            eprintln!("bench: language-server overhead");
+            lsp_overhead(&sizes, &mut rows).await;
+        }
+        if wanted("files") {
+            eprintln!("bench: large files");
+            large_files(&sizes, &mut rows).await;
+        }
+        if wanted("memory") {
+            eprintln!("bench: memory");
+            memory(&sizes, &mut rows).await;
+        }
+        if wanted("concurrency") {
+            eprintln!("bench: concurrency");
+            concurrency(&sizes, &mut rows).await;
+        }
     });
     print_table(&rows);
     let missed = rows.iter().filter(|r| r.met == Some(false)).count();

@@ -336,3 +336,29 @@ async fn new_environments_adopt_a_spare_interpreter() {
 async fn super_sandbox_without_spare() -> azure_sandbox_lsp::sandbox::LocalSandbox {
     sandbox(SandboxConfig { spare_interpreter: false, ..config() }).await
 }
+
+#[tokio::test]
+async fn output_bytes_become_text_carefully() {
+    let sandbox = sandbox(SandboxConfig { output_cap: 5, ..config() }).await;
+    let env = launch(&sandbox).await;
+    // "ééé\n" is 7 bytes; the cap keeps 5: two é and half of the third.
+    let reply = run_python(&sandbox, &env, "print('ééé')").await;
+    assert_eq!(content(&reply)["stdout"], "éé", "the half character is dropped");
+    assert_eq!(content(&reply)["stdoutTruncated"], true);
+    let reply = run_python(&sandbox, &env, "import os\nos.write(1, b'a\\xffb')").await;
+    assert_eq!(content(&reply)["stdout"], "a\u{fffd}b");
+}
+
+#[tokio::test]
+async fn large_results_are_not_mirrored_twice() {
+    let sandbox = sandbox(SandboxConfig { output_cap: 4 << 20, ..config() }).await;
+    let env = launch(&sandbox).await;
+    let reply = run_python(&sandbox, &env, "print('y' * 2_000_000)").await;
+    assert_eq!(content(&reply)["stdout"].as_str().unwrap().len(), 2_000_001);
+    let mirror = reply["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(mirror.len() < 200 && mirror.contains("structuredContent"), "{mirror}");
+    // Small results are mirrored in full.
+    let reply = run_python(&sandbox, &env, "print('small')").await;
+    let mirrored: serde_json::Value = serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(mirrored["stdout"], "small\n");
+}

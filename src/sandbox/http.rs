@@ -322,8 +322,16 @@ fn pool_error(error: PoolError) -> (i64, String) {
     }
 }
 
+/// The result, with `structuredContent` mirrored as JSON text in `content`
+/// (as the MCP spec advises) up to this size; past it the text says where
+/// the data is instead of doubling a large output.
+const MIRROR_LIMIT: usize = 1 << 20;
+
 fn tool_result(structured: Map<String, Value>, is_error: bool) -> Value {
-    let text = serde_json::to_string(&structured).unwrap_or_default();
+    let mut text = serde_json::to_string(&structured).unwrap_or_default();
+    if text.len() > MIRROR_LIMIT {
+        text = format!("{{\"note\": \"the result is {} bytes of JSON; read it from structuredContent\"}}", text.len());
+    }
     json!({"content": [{"type": "text", "text": text}], "structuredContent": structured, "isError": is_error})
 }
 

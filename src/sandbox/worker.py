@@ -7,16 +7,20 @@
 # captured (bounded) here, so output from `print`, `os.write(1, ...)` and child
 # processes alike ends up in the run's stdout/stderr.
 #
-# Control protocol: one JSON object per line in each direction.
-#   request  {"id": int, "op": "exec", "code": str, "cap": int}
-#   response {"id": int, "status": "Succeeded"|"Failed", "stdout": str, ...}
-# The first line the worker writes is {"ready": true, ...}.
+# Control protocol: requests are one JSON object per line,
+#   {"id": int, "op": "exec", "code": str, "cap": int};
+# an answer is one JSON header line, {"id": int, "status": ...,
+# "stdoutLength": n, "stderrLength": m, ...}, followed by exactly n bytes of
+# stdout and m bytes of stderr, raw (JSON-encoding megabytes of output is
+# the slowest thing this process could do). The first line the worker writes
+# is {"ready": true, ...}.
 #
 # Code runs like a Jupyter cell: in one persistent `__main__` namespace, and
 # the value of a trailing expression is returned as `executionResult` (repr).
 
 import ast
 import builtins
+import fcntl
 import io
 import json
 import linecache
@@ -36,6 +40,17 @@ _DEVNULL = os.open(os.devnull, os.O_RDWR)
 os.dup2(_DEVNULL, 0)
 os.dup2(_DEVNULL, 1)
 os.dup2(_DEVNULL, 2)
+_F_SETPIPE_SZ = 1031  # Linux: a bigger pipe means fewer switches for big output
+
+
+def _big_pipe(fd):
+    try:
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, 1 << 20)
+    except OSError:
+        pass
+
+
+_big_pipe(_CTL_OUT)
 
 _MAIN = types.ModuleType("__main__")
 _MAIN.__dict__["__builtins__"] = builtins
@@ -66,6 +81,8 @@ class _Capture:
         self.cap = cap
         self.out_r, out_w = os.pipe()
         self.err_r, err_w = os.pipe()
+        _big_pipe(out_w)
+        _big_pipe(err_w)
         self.wake_r, self.wake_w = os.pipe()
         self.buffers = {self.out_r: bytearray(), self.err_r: bytearray()}
         self.totals = {self.out_r: 0, self.err_r: 0}
@@ -91,7 +108,9 @@ class _Capture:
                 return False
             self.totals[fd] += len(chunk)
             room = self.cap - len(self.buffers[fd])
-            if room > 0:
+            if room >= len(chunk):
+                self.buffers[fd] += chunk
+            elif room > 0:
                 self.buffers[fd] += chunk[:room]
 
     def _pump(self):
@@ -129,12 +148,12 @@ class _Capture:
         for fd in (self.out_r, self.err_r, self.wake_r, self.wake_w):
             os.close(fd)
 
-    def text(self, fd):
-        data = bytes(self.buffers[fd])
-        text = data.decode("utf-8", errors="replace")
-        if self.totals[fd] > len(data) and text.endswith("\ufffd"):
-            text = text[:-1]  # a character cut in half by the cap
-        return text, self.totals[fd] > len(data), self.totals[fd]
+    def raw(self, fd):
+        """The bytes kept, whether output was cut, and how much there was.
+        (The server turns them into text; a character cut in half by the cap
+        is dropped there.)"""
+        data = self.buffers[fd]
+        return data, self.totals[fd] > len(data), self.totals[fd]
 
 
 def _exec_cell(code, filename):
@@ -194,8 +213,8 @@ def _run(request):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     elapsed_ms = int((time.perf_counter() - started) * 1000)
     capture.finish()
-    stdout, out_cut, out_total = capture.text(capture.out_r)
-    stderr, err_cut, err_total = capture.text(capture.err_r)
+    stdout, out_cut, out_total = capture.raw(capture.out_r)
+    stderr, err_cut, err_total = capture.raw(capture.err_r)
     if result is not None and len(result) > cap:
         result = result[:cap]
     return {
@@ -212,12 +231,24 @@ def _run(request):
     }
 
 
-def _send(message):
-    data = (json.dumps(message, ensure_ascii=True) + "\n").encode("ascii")
+def _write_all(data):
     view = memoryview(data)
     while view:
         written = os.write(_CTL_OUT, view)
         view = view[written:]
+
+
+def _send(message):
+    """One header line; the streams, if any, follow it raw."""
+    stdout = message.pop("stdout", b"")
+    stderr = message.pop("stderr", b"")
+    message["stdoutLength"] = len(stdout)
+    message["stderrLength"] = len(stderr)
+    _write_all((json.dumps(message, ensure_ascii=True) + "\n").encode("ascii"))
+    if stdout:
+        _write_all(stdout)
+    if stderr:
+        _write_all(stderr)
 
 
 def main():

@@ -73,7 +73,8 @@ impl Worker {
         let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", confinement.python.display()))?;
         let pid = child.id().map(|p| p as i32).ok_or("the interpreter exited at once")?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
-        let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        // Big: a run's answer carries its whole (capped) output.
+        let mut stdout = BufReader::with_capacity(1 << 20, child.stdout.take().ok_or("no stdout")?);
         let mut stderr = child.stderr.take();
         let mut line = String::new();
         let ready = tokio::time::timeout(STARTUP_LIMIT, stdout.read_line(&mut line)).await;
@@ -141,19 +142,37 @@ impl Worker {
         let _ = self.child.wait().await;
     }
 
+    /// The answer to request `id`: a JSON header line, then the raw bytes
+    /// of stdout and stderr whose lengths the header gives (see worker.py).
     async fn read_reply(&mut self, id: u64) -> Option<Value> {
         loop {
-            let mut line = String::new();
-            match self.stdout.read_line(&mut line).await {
+            let mut line = Vec::new();
+            match self.stdout.read_until(b'\n', &mut line).await {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             }
-            let Ok(reply) = serde_json::from_str::<Value>(&line) else { continue };
-            // A reply to an earlier, abandoned request is skipped.
-            if reply.get("id").and_then(Value::as_u64) == Some(id) {
-                return Some(reply);
+            let Ok(mut reply) = serde_json::from_slice::<Value>(&line) else { continue };
+            let length = |name: &str| reply.get(name).and_then(Value::as_u64).unwrap_or(0) as usize;
+            let (out_length, err_length) = (length("stdoutLength"), length("stderrLength"));
+            let stdout = self.read_exact(out_length).await?;
+            let stderr = self.read_exact(err_length).await?;
+            // A reply to an earlier, abandoned request is skipped (after its
+            // streams, so the next header is read from the right place).
+            if reply.get("id").and_then(Value::as_u64) != Some(id) {
+                continue;
             }
+            if let Some(object) = reply.as_object_mut() {
+                object.insert("stdout".into(), Value::String(text_of(stdout)));
+                object.insert("stderr".into(), Value::String(text_of(stderr)));
+            }
+            return Some(reply);
         }
+    }
+
+    async fn read_exact(&mut self, length: usize) -> Option<Vec<u8>> {
+        let mut bytes = vec![0; length];
+        self.stdout.read_exact(&mut bytes).await.ok()?;
+        Some(bytes)
     }
 
     async fn exit_description(&mut self) -> String {
@@ -265,6 +284,24 @@ pub fn kill_all_of_uid(uid: u32) {
     }
     if let Ok(mut child) = command.spawn() {
         let _ = child.wait();
+    }
+}
+
+/// Output bytes as text: UTF-8 without a copy when it is valid; a character
+/// cut in half at the end (by the output cap) is dropped; anything else
+/// invalid becomes U+FFFD.
+fn text_of(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let mut bytes = error.into_bytes();
+            if let Err(e) = std::str::from_utf8(&bytes) {
+                if e.error_len().is_none() {
+                    bytes.truncate(e.valid_up_to());
+                }
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
     }
 }
 
