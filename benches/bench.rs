@@ -199,40 +199,47 @@ async fn start_server(root: &Path, cache: &Path) -> LspClient {
     client
 }
 
-/// 2. What the language server adds to a run, against the engine alone.
+/// 2. What the language server adds to a run: the same runs, against the
+/// same local sandbox, through the server and straight from the engine.
 async fn lsp_overhead(sizes: &Sizes, rows: &mut Vec<Row>) {
+    // The sandbox in a process of its own (serve-local), so the server and
+    // the engine both reach it the same way: across processes, over loopback.
+    let sandbox = ServeLocal::start();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     let file = root.join("o.py");
     std::fs::write(&file, "x = 1\n").unwrap();
     let uri = file_uri(&file);
-    let client = start_server(&root, &root.join("cache")).await;
+    let log = std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+    let client = LspClient::binary(&[
+        ("AZURE_SANDBOX_CACHE_DIR", root.join("cache").to_str().unwrap()),
+        ("AZURE_SANDBOX_MCP_ENDPOINT", sandbox.endpoint()),
+        ("AZURE_SANDBOX_API_KEY", sandbox.key.as_str()),
+        ("AZURE_SANDBOX_LOG", &log),
+    ]);
+    client.initialize(&root, json!({}), json!({})).await;
     client.open(&uri, "x = 1\n").await;
     client.run_and_wait("azureSandbox.runLines", json!([uri, 1, 1]), &uri).await;
-    let mut through_server = Vec::new();
+    let mcp = McpClient::new(sandbox.endpoint(), Some(sandbox.api_key()), ClientOptions::default()).unwrap();
+    let engine = Engine::new(mcp, std::sync::Arc::new(Registry::in_memory()));
+    let key = engine.workspace_key(root.join("direct"));
+    let snippet = Snippet::whole(file.to_str().unwrap(), "x = 1\n");
+    engine.run(&key, &snippet).await.unwrap();
+    // Interleaved, so both see the same machine at the same moments.
+    let (mut through_server, mut direct) = (Vec::new(), Vec::new());
     for _ in 0..sizes.overhead_runs {
         let started = Instant::now();
         client.run_and_wait("azureSandbox.runLines", json!([uri, 1, 1]), &uri).await;
         through_server.push(ms(started.elapsed()));
-    }
-    client.shutdown().await;
-
-    let sandbox = LocalSandbox::start(SandboxConfig::default(), None).await.unwrap();
-    let mcp = McpClient::new(sandbox.endpoint(), Some(sandbox.api_key().clone()), ClientOptions::default()).unwrap();
-    let engine = Engine::new(mcp, std::sync::Arc::new(Registry::in_memory()));
-    let key = engine.workspace_key(root.clone());
-    let snippet = Snippet::whole(file.to_str().unwrap(), "x = 1\n");
-    engine.run(&key, &snippet).await.unwrap();
-    let mut direct = Vec::new();
-    for _ in 0..sizes.overhead_runs {
         let started = Instant::now();
         engine.run(&key, &snippet).await.unwrap();
         direct.push(ms(started.elapsed()));
     }
-    sandbox.shutdown().await;
+    client.shutdown().await;
+    drop(sandbox);
     let (server, engine) = (median(through_server), median(direct));
     rows.push(Row {
-        measure: "language server: executeCommand → publishDiagnostics (vs the engine alone)".into(),
+        measure: "language server: executeCommand → publishDiagnostics (vs the engine alone, same sandbox)".into(),
         ours: fmt_ms(server),
         reference: fmt_ms(engine),
         ratio: Some(server / engine),
@@ -247,6 +254,44 @@ async fn lsp_overhead(sizes: &Sizes, rows: &mut Vec<Row>) {
         goal: String::new(),
         met: None,
     });
+}
+
+/// `azure-sandbox-lsp serve-local` as a process of its own.
+struct ServeLocal {
+    child: std::process::Child,
+    endpoint: String,
+    key: String,
+}
+
+impl ServeLocal {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_azure-sandbox-lsp"))
+            .args(["serve-local", "--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve-local starts");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let endpoint = lines.next().unwrap().unwrap().trim_start_matches("MCP_ENDPOINT=").to_owned();
+        let key = lines.next().unwrap().unwrap().trim_start_matches("API_KEY=").to_owned();
+        Self { child, endpoint, key }
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn api_key(&self) -> azure_sandbox_lsp::secret::ApiKey {
+        azure_sandbox_lsp::secret::ApiKey::new(self.key.clone()).unwrap()
+    }
+}
+
+impl Drop for ServeLocal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// 3. Large files: lenses, a keystroke, hover, memory.

@@ -42,6 +42,8 @@ pub enum Work {
 
 pub struct Job {
     pub id: u64,
+    /// When the command that made it was handled.
+    pub submitted: Instant,
     pub root: PathBuf,
     pub work: Work,
     pub control: Arc<RunControl>,
@@ -250,11 +252,13 @@ async fn run_python(session: &Arc<Session>, job: &Job, uri: &Uri, snippet: &Snip
     let engine = &live.backend.engine;
     let key = engine.workspace_key(job.root.clone());
     let started = Instant::now();
+    tracing::debug!(run = job.id, since_submit_us = job.submitted.elapsed().as_micros() as u64, "run starts");
     // Read per run, so a changed runTimeout applies without a new backend.
     let run = engine.run_with_timeout(&key, snippet, session.settings().run_timeout());
     tokio::pin!(run);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.tick().await;
+    // The first progress tick in a second. (Awaiting an interval's "immediate"
+    // first tick costs up to a millisecond: the timer's resolution.)
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
     let outcome = loop {
         tokio::select! {
             result = &mut run => break Some(result),
@@ -268,6 +272,7 @@ async fn run_python(session: &Arc<Session>, job: &Job, uri: &Uri, snippet: &Snip
             }
         }
     };
+    tracing::debug!(run = job.id, engine_us = started.elapsed().as_micros() as u64, "engine done");
     match outcome {
         None => finish(session, job, uri, RunState::Cancelled, None, edits_seen).await,
         Some(Err(error)) => finish(session, job, uri, RunState::Failed(error.to_string()), None, edits_seen).await,
@@ -340,6 +345,7 @@ async fn finish(
     let record = match record {
         Some(record) => {
             session.publish(uri).await;
+            tracing::debug!(run = job.id, since_submit_us = job.submitted.elapsed().as_micros() as u64, "diagnostics sent");
             record
         }
         None => {
@@ -551,6 +557,7 @@ pub fn submit_python(session: &Arc<Session>, uri: Uri, snippet: Snippet, first: 
     let edits_seen = session.edits_seen(&uri);
     let job = Job {
         id,
+        submitted: Instant::now(),
         root: root.clone(),
         work: Work::Python { uri, snippet, label, edits_seen },
         control: Arc::new(RunControl::new(root)),
@@ -563,7 +570,7 @@ pub fn submit_python(session: &Arc<Session>, uri: Uri, snippet: Snippet, first: 
 pub fn submit_other(session: &Arc<Session>, uri: &Uri, work: Work) -> u64 {
     let id = session.next_run_id();
     let root = session.workspace_of(uri);
-    let job = Job { id, root: root.clone(), work, control: Arc::new(RunControl::new(root)) };
+    let job = Job { id, submitted: Instant::now(), root: root.clone(), work, control: Arc::new(RunControl::new(root)) };
     session.runner.submit(session, job);
     id
 }

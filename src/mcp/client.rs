@@ -379,7 +379,7 @@ impl McpClient {
             }
         };
         drop(guard);
-        tracing::debug!(method, id, ok = result.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "mcp call");
+        tracing::debug!(method, id, ok = result.is_ok(), elapsed_us = started.elapsed().as_micros() as u64, "mcp call");
         result
     }
 
