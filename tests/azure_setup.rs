@@ -264,7 +264,7 @@ async fn the_language_server_runs_in_the_pool() {
     client.initialize(&root, json!({}), json!({})).await;
     let uri = file_uri(&file);
     client.open(&uri, "total = 40 + 2\ntotal\n").await;
-    let lenses = client.result("textDocument/codeLens", json!({"textDocument": {"uri": uri}})).await;
+    let lenses = client.code_lenses(&uri).await;
     assert_eq!(lenses[0]["command"]["title"], "Run file in Azure sandbox");
     let (_, diagnostics) = client.run_and_wait("azureSandbox.runLines", json!([uri, 1, 2]), &uri).await;
     assert_eq!(diagnostics, json!([]));

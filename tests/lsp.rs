@@ -82,7 +82,7 @@ async fn capabilities_and_encoding_negotiation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lenses_on_cells_with_emoji_and_cjk() {
     let f = fixture(CELLS, rich_capabilities()).await;
-    let lenses = f.client.result("textDocument/codeLens", json!({"textDocument": {"uri": f.uri}})).await;
+    let lenses = f.client.code_lenses(&f.uri).await;
     let titles = titles(&lenses);
     assert_eq!(
         titles,
@@ -96,6 +96,39 @@ async fn lenses_on_cells_with_emoji_and_cjk() {
     let cell = &lenses[2]["command"];
     assert_eq!(cell["command"], "azureSandbox.runCell");
     assert_eq!(cell["arguments"][0]["position"]["line"], 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cell_lenses_are_resolved_on_demand() {
+    let f = fixture(CELLS, rich_capabilities()).await;
+    let raw = f.client.result("textDocument/codeLens", json!({"textDocument": {"uri": f.uri}})).await;
+    let raw = raw.as_array().unwrap();
+    // The file lens is complete; the cells' lenses carry only a few numbers,
+    // not the document's URI.
+    assert_eq!(raw[0]["command"]["command"], "azureSandbox.runFile");
+    for lens in &raw[1..] {
+        assert!(lens.get("command").is_none_or(Value::is_null), "{lens}");
+        assert!(lens["data"].to_string().len() < 20, "{lens}");
+    }
+    let resolved = f.client.result("codeLens/resolve", raw[3].clone()).await;
+    assert_eq!(resolved["command"]["title"], "Run above");
+    assert_eq!(resolved["command"]["command"], "azureSandbox.runAbove");
+    assert_eq!(resolved["command"]["arguments"][0]["uri"], f.uri);
+    assert_eq!(resolved["range"], raw[3]["range"]);
+    // Lenses that are not ours are refused with a reason; the server goes on.
+    for bad in [
+        json!({"range": raw[1]["range"]}),
+        json!({"range": raw[1]["range"], "data": [999_999, 1, 0]}),
+        json!({"range": raw[1]["range"], "data": [0, 1, 7]}),
+        json!({"range": raw[1]["range"], "data": "x"}),
+    ] {
+        let response = f.client.request("codeLens/resolve", bad).await;
+        assert!(
+            response["error"]["message"].as_str().unwrap().contains("not a code lens from this server"),
+            "{response}"
+        );
+    }
+    assert_eq!(titles(&f.client.code_lenses(&f.uri).await).len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +173,7 @@ async fn an_error_in_a_function_from_an_earlier_cell_lands_on_its_line() {
     assert_eq!(hint["label"], "✗ ZeroDivisionError");
     assert_eq!(hint["position"]["character"], "ratio(1, 0)".len());
     // The cell's lens shows the outcome.
-    let lenses = f.client.result("textDocument/codeLens", json!({"textDocument": {"uri": f.uri}})).await;
+    let lenses = f.client.code_lenses(&f.uri).await;
     assert!(titles(&lenses).contains(&(6, "✗ ZeroDivisionError".into())), "{lenses}");
 
     // Fix the call and run again: the error's diagnostics are gone, the value shows.
@@ -337,7 +370,7 @@ async fn settings_from_workspace_configuration_and_changes() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut lenses = Value::Null;
     while Instant::now() < deadline {
-        lenses = client.result("textDocument/codeLens", json!({"textDocument": {"uri": uri}})).await;
+        lenses = client.code_lenses(&uri).await;
         if lenses.as_array().unwrap().len() > 1 {
             break;
         }
@@ -348,7 +381,7 @@ async fn settings_from_workspace_configuration_and_changes() {
     client
         .notify("workspace/didChangeConfiguration", json!({"settings": {"azureSandbox": {"backend": "local"}}}))
         .await;
-    let lenses = client.result("textDocument/codeLens", json!({"textDocument": {"uri": uri}})).await;
+    let lenses = client.code_lenses(&uri).await;
     assert_eq!(titles(&lenses), vec![(0, "Run file in local sandbox".into())]);
     // A malformed value is refused with a message, and the settings stay.
     let mark = client.mark();
@@ -577,10 +610,7 @@ async fn bad_params_get_errors_or_clamping_never_a_crash() {
     assert!(response["error"].is_object(), "{response}");
     let response = client.request("azureSandbox/output", json!({"uri": "not a uri"})).await;
     assert!(response["error"].is_object(), "{response}");
-    assert_eq!(
-        client.result("textDocument/codeLens", json!({"textDocument": {"uri": f.uri}})).await[0]["command"]["command"],
-        "azureSandbox.runFile"
-    );
+    assert_eq!(client.code_lenses(&f.uri).await[0]["command"]["command"], "azureSandbox.runFile");
 }
 
 /// The real binary over stdio, against a local sandbox playing the Azure
@@ -612,7 +642,7 @@ async fn stdio_binary_against_an_endpoint_relaunches_an_expired_environment() {
     assert_eq!(result["serverInfo"]["name"], "azure-sandbox-lsp");
     let uri = file_uri(&path);
     client.open(&uri, text).await;
-    let lenses = client.result("textDocument/codeLens", json!({"textDocument": {"uri": uri}})).await;
+    let lenses = client.code_lenses(&uri).await;
     assert_eq!(lenses[0]["command"]["title"], "Run file in Azure sandbox");
     client.run_and_wait("azureSandbox.runLines", json!([uri, 1, 1]), &uri).await;
     let (_, diagnostics) = client.run_and_wait("azureSandbox.runLines", json!([uri, 2, 2]), &uri).await;

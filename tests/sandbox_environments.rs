@@ -359,6 +359,7 @@ async fn large_results_are_not_mirrored_twice() {
     assert!(mirror.len() < 200 && mirror.contains("structuredContent"), "{mirror}");
     // Small results are mirrored in full.
     let reply = run_python(&sandbox, &env, "print('small')").await;
-    let mirrored: serde_json::Value = serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    let mirrored: serde_json::Value =
+        serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(mirrored["stdout"], "small\n");
 }

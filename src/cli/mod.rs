@@ -65,8 +65,15 @@ pub mod exit {
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AZURE_SANDBOX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    // Editors capture stderr into log files and panels that show escape
+    // codes literally, so colour only when a person is watching a terminal.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_target(false)
+        .try_init();
 }
 
 /// Parses the arguments, runs the command, and returns the exit status.

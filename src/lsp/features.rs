@@ -29,11 +29,17 @@ fn cmd(title: String, name: &str, argument: Value) -> Command {
 
 /// Lenses: "Run file" on line 0; "▶ Run in …" and "Run above" on each code
 /// cell's marker; the cell's last outcome once it has run.
+///
+/// The two lenses per cell come without their command: the editor resolves
+/// only the ones on screen (`codeLens/resolve`). A file of 2,000 cells would
+/// otherwise send 4,000 commands, each with its document's URI, on every
+/// request: a megabyte of JSON per keystroke.
 pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
     let Some(doc) = session.document(uri) else { return Vec::new() };
     let sandbox = session.sandbox_name();
     let records = session.records_of(uri);
     let all = session.cells(uri, &doc);
+    let uri_id = session.lens_uri_id(uri);
     let mut lenses = vec![CodeLens {
         range: at_line(0),
         command: Some(cmd(format!("Run file in {sandbox}"), command::RUN_FILE, json!({"uri": uri}))),
@@ -42,18 +48,9 @@ pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
     for (index, cell) in all.iter().enumerate() {
         let (Some(marker), CellKind::Code) = (cell.marker, cell.kind) else { continue };
         let line = marker as u32;
-        let position = json!({"uri": uri, "position": {"line": line, "character": 0}});
-        lenses.push(CodeLens {
-            range: at_line(line),
-            command: Some(cmd(format!("▶ Run in {sandbox}"), command::RUN_CELL, position.clone())),
-            data: None,
-        });
+        lenses.push(unresolved(uri_id, line, LazyLens::RunCell));
         if index > 0 || marker > 0 {
-            lenses.push(CodeLens {
-                range: at_line(line),
-                command: Some(cmd("Run above".into(), command::RUN_ABOVE, position)),
-                data: None,
-            });
+            lenses.push(unresolved(uri_id, line, LazyLens::RunAbove));
         }
         let (first, last) = (cell.body.start as u32, (cell.body.end.max(cell.body.start + 1) - 1) as u32);
         if let Some(record) = records.iter().rev().find(|r| r.overlaps(first, last) && !r.edited) {
@@ -65,6 +62,36 @@ pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
         }
     }
     lenses
+}
+
+/// The lenses sent without a command, and resolved on demand.
+#[derive(Clone, Copy)]
+enum LazyLens {
+    RunCell = 0,
+    RunAbove = 1,
+}
+
+fn unresolved(uri_id: u32, line: u32, kind: LazyLens) -> CodeLens {
+    CodeLens { range: at_line(line), command: None, data: Some(json!([uri_id, line, kind as u8])) }
+}
+
+/// Fills in the command of a lens from [`code_lenses`]. The command runs the
+/// cell at the lens's line when it is clicked, so a lens resolved after an
+/// edit still runs what is there then. `None` when the lens is not one of
+/// ours or its document is unknown.
+pub fn resolve_code_lens(session: &Session, mut lens: CodeLens) -> Option<CodeLens> {
+    let data = lens.data.as_ref()?.as_array()?;
+    let [uri_id, line, kind] = data.as_slice() else { return None };
+    let uri = session.lens_uri(u32::try_from(uri_id.as_u64()?).ok()?)?;
+    let line = u32::try_from(line.as_u64()?).ok()?;
+    let position = json!({"uri": uri, "position": {"line": line, "character": 0}});
+    lens.command = Some(match kind.as_u64()? {
+        0 => cmd(format!("▶ Run in {}", session.sandbox_name()), command::RUN_CELL, position),
+        1 => cmd("Run above".into(), command::RUN_ABOVE, position),
+        _ => return None,
+    });
+    lens.data = None;
+    Some(lens)
 }
 
 /// Actions at the cursor or selection; every lens has one (Helix has no lenses).

@@ -258,7 +258,8 @@ async fn run_python(session: &Arc<Session>, job: &Job, uri: &Uri, snippet: &Snip
     tokio::pin!(run);
     // The first progress tick in a second. (Awaiting an interval's "immediate"
     // first tick costs up to a millisecond: the timer's resolution.)
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
     let outcome = loop {
         tokio::select! {
             result = &mut run => break Some(result),
@@ -345,7 +346,11 @@ async fn finish(
     let record = match record {
         Some(record) => {
             session.publish(uri).await;
-            tracing::debug!(run = job.id, since_submit_us = job.submitted.elapsed().as_micros() as u64, "diagnostics sent");
+            tracing::debug!(
+                run = job.id,
+                since_submit_us = job.submitted.elapsed().as_micros() as u64,
+                "diagnostics sent"
+            );
             record
         }
         None => {

@@ -92,6 +92,18 @@ pub struct Session {
     /// without arguments means (Helix 25.01's `:lsp-workspace-command`
     /// cannot pass any).
     last_document: std::sync::Mutex<Option<Uri>>,
+    /// Small numbers standing for document URIs in unresolved code lenses,
+    /// so a lens carries a few bytes instead of its document's URI.
+    lens_uris: LensUris,
+}
+
+/// Interned URIs: a number per URI, for as long as the server runs (one
+/// entry per document ever asked about: a few dozen bytes each).
+#[derive(Default)]
+struct LensUris {
+    ids: DashMap<Uri, u32>,
+    uris: DashMap<u32, Uri>,
+    next: std::sync::atomic::AtomicU32,
 }
 
 impl Session {
@@ -112,7 +124,28 @@ impl Session {
             next_run: AtomicU64::new(1),
             local_notice_shown: AtomicBool::new(false),
             last_document: std::sync::Mutex::new(None),
+            lens_uris: LensUris::default(),
         }
+    }
+
+    /// The number that stands for `uri` in unresolved code lenses.
+    pub fn lens_uri_id(&self, uri: &Uri) -> u32 {
+        if let Some(id) = self.lens_uris.ids.get(uri) {
+            return *id;
+        }
+        // Two requests may race to add the same URI: `entry` keeps one id.
+        let id = *self
+            .lens_uris
+            .ids
+            .entry(uri.clone())
+            .or_insert_with(|| self.lens_uris.next.fetch_add(1, Ordering::Relaxed));
+        self.lens_uris.uris.insert(id, uri.clone());
+        id
+    }
+
+    /// The URI a code lens's number stands for.
+    pub fn lens_uri(&self, id: u32) -> Option<Uri> {
+        self.lens_uris.uris.get(&id).map(|uri| uri.clone())
     }
 
     pub fn touch(&self, uri: &Uri) {

@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn shell_fields() {
-        let mut call = parse_call_result(json!({"structuredContent": {"stdout": "2\n", "exitCode": 3}})).unwrap();
+        let call = parse_call_result(json!({"structuredContent": {"stdout": "2\n", "exitCode": 3}})).unwrap();
         let out = shell_output(&call);
         assert_eq!((out.stdout.as_str(), out.exit_code), ("2\n", Some(3)));
     }

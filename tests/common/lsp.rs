@@ -42,15 +42,21 @@ impl LspClient {
 
     /// The real binary (`azure-sandbox-lsp` with no subcommand) over stdio.
     pub fn binary(env: &[(&str, &str)]) -> Self {
+        Self::binary_logging(env, None)
+    }
+
+    /// [`LspClient::binary`] with the server's stderr (its log) in a file.
+    pub fn binary_logging(env: &[(&str, &str)], log: Option<&std::path::Path>) -> Self {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_azure-sandbox-lsp"));
         for var in ["AZURE_SANDBOX_MCP_ENDPOINT", "AZURE_SANDBOX_API_KEY", "AZURE_SANDBOX_LOG"] {
             command.env_remove(var);
         }
         command.envs(env.iter().copied());
-        command
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit());
+        let stderr = match log {
+            Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => std::process::Stdio::inherit(),
+        };
+        command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(stderr);
         command.kill_on_drop(true);
         let mut child = command.spawn().expect("server starts");
         let read = child.stdout.take().unwrap();
@@ -149,6 +155,22 @@ impl LspClient {
         let response = self.request(method, params).await;
         assert!(response.get("error").is_none(), "{method} failed: {response}");
         response["result"].clone()
+    }
+
+    /// `textDocument/codeLens`, then `codeLens/resolve` for each lens that
+    /// came without its command: what an editor does for the lenses on screen.
+    #[allow(dead_code)]
+    pub async fn code_lenses(&self, uri: &str) -> Value {
+        let lenses = self.result("textDocument/codeLens", json!({"textDocument": {"uri": uri}})).await;
+        let mut resolved = Vec::new();
+        for lens in lenses.as_array().expect("codeLens answers a list") {
+            if lens.get("command").is_some_and(|c| !c.is_null()) {
+                resolved.push(lens.clone());
+            } else {
+                resolved.push(self.result("codeLens/resolve", lens.clone()).await);
+            }
+        }
+        Value::Array(resolved)
     }
 
     pub async fn notify(&self, method: &str, params: Value) {
