@@ -360,24 +360,12 @@ async fn large_files(sizes: &Sizes, rows: &mut Vec<Row>) {
             std::hint::black_box(newlines);
             reference.push(ms(started.elapsed()));
         }
-        // A keystroke: a one-character edit, then the cheapest request, so
-        // the time includes applying the edit.
         let mut keystrokes = Vec::new();
         let mut edit_then_lens = Vec::new();
         let mut hovers = Vec::new();
         for version in 0..sizes.edit_samples {
             let line = (lines / 2) as u32 + 1;
-            let change = json!({"textDocument": {"uri": uri, "version": 2 + version},
-                "contentChanges": [{"range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}, "text": "y"}]});
-            let started = Instant::now();
-            client.notify("textDocument/didChange", change).await;
-            client
-                .result(
-                    "textDocument/hover",
-                    json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}}),
-                )
-                .await;
-            keystrokes.push(ms(started.elapsed()));
+            keystrokes.push(keystroke(&client, &uri, lines, version).await);
             let started = Instant::now();
             code_lens(&client, &uri).await;
             edit_then_lens.push(ms(started.elapsed()) + keystrokes.last().copied().unwrap_or(0.0));
@@ -476,18 +464,7 @@ async fn keystrokes_side_by_side(small: usize, large: usize, samples: usize, row
     }
     for version in 0..samples {
         for (uri, lines, times) in docs.iter_mut() {
-            let line = (*lines / 2) as u32 + 1;
-            let change = json!({"textDocument": {"uri": uri, "version": 2 + version},
-                "contentChanges": [{"range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}, "text": "y"}]});
-            let started = Instant::now();
-            client.notify("textDocument/didChange", change).await;
-            client
-                .result(
-                    "textDocument/hover",
-                    json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}}),
-                )
-                .await;
-            times.push(ms(started.elapsed()));
+            times.push(keystroke(&client, uri, *lines, version).await);
         }
     }
     client.shutdown().await;
@@ -503,6 +480,21 @@ async fn keystrokes_side_by_side(small: usize, large: usize, samples: usize, row
         goal: "the same (≤ 1.5×)".into(),
         met: Some(large_ms / small_ms <= 1.5),
     });
+}
+
+/// One keystroke in the middle of a file of `lines` lines: a one-character
+/// didChange (to version `2 + n`), then the cheapest request, so the time
+/// includes applying the edit. Milliseconds.
+async fn keystroke(client: &LspClient, uri: &str, lines: usize, n: usize) -> f64 {
+    let line = (lines / 2) as u32 + 1;
+    let change = json!({"textDocument": {"uri": uri, "version": 2 + n},
+        "contentChanges": [{"range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}, "text": "y"}]});
+    let started = Instant::now();
+    client.notify("textDocument/didChange", change).await;
+    client
+        .result("textDocument/hover", json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}}))
+        .await;
+    ms(started.elapsed())
 }
 
 async fn code_lens(client: &LspClient, uri: &str) -> Value {
