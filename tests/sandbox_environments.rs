@@ -100,6 +100,45 @@ async fn a_dead_worker_is_reported_and_replaced() {
     assert!(content(&reply)["stderr"].as_str().unwrap().contains("exited with status 3"));
 }
 
+/// Code that writes `payload` to the sandbox's control channel: the first
+/// write-only pipe above stderr (the worker takes it before anything else
+/// opens a descriptor). User code can find it as easily as this.
+fn write_to_control_pipe(payload: &str) -> String {
+    format!(
+        "import os, stat, fcntl\n\
+         for fd in range(3, 256):\n\
+         \x20   try:\n\
+         \x20       st = os.fstat(fd)\n\
+         \x20   except OSError:\n\
+         \x20       continue\n\
+         \x20   if stat.S_ISFIFO(st.st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:\n\
+         \x20       os.write(fd, {payload:?}.encode())\n\
+         \x20       break\n"
+    )
+}
+
+#[tokio::test]
+async fn code_that_forges_answers_on_the_control_channel_loses_only_its_interpreter() {
+    let sandbox = sandbox(config()).await;
+    let env = launch(&sandbox).await;
+    // A header that claims more output than exists anywhere, and bytes that
+    // are no answer at all: neither may take memory for what it claims,
+    // crash the server or hang it.
+    for (payload, expect) in [
+        (r#"{"id": 0, "stdoutLength": 1000000000000000}"#.to_owned() + "\n", "over the cap"),
+        ("x".repeat(200_000) + "\n", "not an answer"),
+    ] {
+        let reply = run_python(&sandbox, &env, &write_to_control_pipe(&payload)).await;
+        let stderr = content(&reply)["stderr"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(content(&reply)["errorName"], "ProcessExited", "{reply}");
+        assert!(stderr.contains("control channel") && stderr.contains(expect), "{stderr}");
+        // The environment goes on, with a fresh interpreter if it needed one.
+        assert_eq!(content(&run_python(&sandbox, &env, "1 + 1").await)["executionResult"], "2", "{payload:.40}");
+    }
+    let other = launch(&sandbox).await;
+    assert_eq!(content(&run_python(&sandbox, &other, "2 + 2").await)["executionResult"], "4");
+}
+
 #[tokio::test]
 async fn cool_down_destroys_idle_environments() {
     let sandbox = sandbox(SandboxConfig { cool_down: Duration::from_millis(600), ..config() }).await;
@@ -362,4 +401,31 @@ async fn large_results_are_not_mirrored_twice() {
     let mirrored: serde_json::Value =
         serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(mirrored["stdout"], "small\n");
+}
+
+#[tokio::test]
+async fn code_sees_no_descriptor_the_server_inherited() {
+    // A pipe the test process holds open without close-on-exec, as an
+    // editor's or a build tool's might be: the interpreter must not get it.
+    let (read_end, write_end) = inheritable_pipe();
+    let sandbox = sandbox(config()).await;
+    let env = launch(&sandbox).await;
+    let code = format!(
+        "import os\ntry:\n    os.fstat({write_end})\n    print('open')\nexcept OSError:\n    print('closed')\n"
+    );
+    let reply = run_python(&sandbox, &env, &code).await;
+    assert_eq!(content(&reply)["stdout"], "closed\n", "{reply}");
+    // SAFETY: closing the two descriptors this test opened.
+    unsafe {
+        libc::close(read_end);
+        libc::close(write_end);
+    }
+}
+
+/// A pipe whose descriptors are inherited by child processes (no O_CLOEXEC).
+fn inheritable_pipe() -> (i32, i32) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe() with a valid two-element array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    (fds[0], fds[1])
 }

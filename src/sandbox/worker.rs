@@ -62,6 +62,10 @@ pub struct Worker {
     stdout: BufReader<ChildStdout>,
     pid: i32,
     next_id: u64,
+    /// Set when the interpreter wrote something on its control channel that
+    /// breaks the protocol (user code can reach that pipe): why, for the
+    /// run's error. The interpreter is then replaced.
+    broken: Option<String>,
 }
 
 impl Worker {
@@ -95,7 +99,7 @@ impl Worker {
         }
         // After "ready" the worker points its fd 2 at /dev/null; nothing more comes here.
         drop(stderr);
-        Ok(Self { child, stdin, stdout, pid, next_id: 1 })
+        Ok(Self { child, stdin, stdout, pid, next_id: 1, broken: None })
     }
 
     pub fn pid(&self) -> i32 {
@@ -112,12 +116,18 @@ impl Worker {
         if self.stdin.write_all(&line).await.is_err() || self.stdin.flush().await.is_err() {
             return ExecOutcome::Died { how: self.exit_description().await };
         }
-        match tokio::time::timeout(limit, self.read_reply(id)).await {
+        match tokio::time::timeout(limit, self.read_reply(id, cap)).await {
             Ok(Some(reply)) => ExecOutcome::Done(reply),
-            Ok(None) => ExecOutcome::Died { how: self.exit_description().await },
+            Ok(None) => match self.broken.take() {
+                Some(reason) => {
+                    self.kill().await;
+                    ExecOutcome::Died { how: reason }
+                }
+                None => ExecOutcome::Died { how: self.exit_description().await },
+            },
             Err(_) => {
                 self.interrupt();
-                match tokio::time::timeout(INTERRUPT_GRACE, self.read_reply(id)).await {
+                match tokio::time::timeout(INTERRUPT_GRACE, self.read_reply(id, cap)).await {
                     Ok(Some(reply)) => ExecOutcome::TimedOut { reply: Some(reply) },
                     _ => {
                         self.kill().await;
@@ -144,18 +154,37 @@ impl Worker {
 
     /// The answer to request `id`: a JSON header line, then the raw bytes
     /// of stdout and stderr whose lengths the header gives (see worker.py).
-    async fn read_reply(&mut self, id: u64) -> Option<Value> {
+    /// The worker keeps each stream under `cap`, so longer lengths, or a
+    /// header line longer than any answer could make, or a line that is not
+    /// an answer, are a broken (or tampered-with) channel: `None`, with the
+    /// reason in `broken`, and nothing allocated for what was claimed.
+    async fn read_reply(&mut self, id: u64, cap: usize) -> Option<Value> {
+        // The header holds the value's repr (up to `cap` characters, each at
+        // most 12 bytes as ASCII-escaped JSON) and a few small fields.
+        let header_limit = cap.saturating_mul(12).saturating_add(64 << 10) as u64;
         loop {
             let mut line = Vec::new();
-            match self.stdout.read_until(b'\n', &mut line).await {
+            match (&mut self.stdout).take(header_limit).read_until(b'\n', &mut line).await {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             }
-            let Ok(mut reply) = serde_json::from_slice::<Value>(&line) else { continue };
-            let length = |name: &str| reply.get(name).and_then(Value::as_u64).unwrap_or(0) as usize;
+            if line.last() != Some(&b'\n') {
+                return self.break_protocol(format!("its answer's header ran past {header_limit} bytes"));
+            }
+            // The worker writes nothing but answers, so anything else means
+            // the stream can no longer be trusted to be in step.
+            let Ok(mut reply) = serde_json::from_slice::<Value>(&line) else {
+                return self.break_protocol(format!("{} bytes that are not an answer", line.len()));
+            };
+            let length = |name: &str| reply.get(name).and_then(Value::as_u64).unwrap_or(0);
             let (out_length, err_length) = (length("stdoutLength"), length("stderrLength"));
-            let stdout = self.read_exact(out_length).await?;
-            let stderr = self.read_exact(err_length).await?;
+            if out_length > cap as u64 || err_length > cap as u64 {
+                return self.break_protocol(format!(
+                    "its answer claimed {out_length} + {err_length} bytes of output, over the cap of {cap}"
+                ));
+            }
+            let stdout = self.read_exact(out_length as usize).await?;
+            let stderr = self.read_exact(err_length as usize).await?;
             // A reply to an earlier, abandoned request is skipped (after its
             // streams, so the next header is read from the right place).
             if reply.get("id").and_then(Value::as_u64) != Some(id) {
@@ -173,6 +202,12 @@ impl Worker {
         let mut bytes = vec![0; length];
         self.stdout.read_exact(&mut bytes).await.ok()?;
         Some(bytes)
+    }
+
+    fn break_protocol(&mut self, what: String) -> Option<Value> {
+        tracing::warn!("an interpreter broke the control protocol: {what}; replacing it");
+        self.broken = Some(format!("wrote on the sandbox's control channel ({what}) and was replaced"));
+        None
     }
 
     async fn exit_description(&mut self) -> String {
@@ -227,6 +262,7 @@ pub fn sandboxed_command(confinement: &Confinement, placement: &Placement, progr
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            close_inherited_descriptors();
             set_limit(libc::RLIMIT_CORE as libc::c_int, Some(0))?;
             set_limit(libc::RLIMIT_AS as libc::c_int, limits.memory_bytes)?;
             set_limit(libc::RLIMIT_FSIZE as libc::c_int, limits.max_file_bytes)?;
@@ -243,6 +279,29 @@ pub fn sandboxed_command(confinement: &Confinement, placement: &Placement, progr
         });
     }
     command
+}
+
+/// Marks every descriptor above stderr close-on-exec, in the child between
+/// fork and exec. The server's own are already; this catches those the
+/// server inherited from whoever started it (an editor's pipes, a build
+/// tool's jobserver), which user code could otherwise write to. Marking
+/// rather than closing keeps the pipe the standard library uses to report a
+/// failed exec.
+fn close_inherited_descriptors() {
+    // SAFETY: plain syscalls on descriptors of this (forked) process; no
+    // allocation, so safe between fork and exec.
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC) == 0 {
+            return;
+        }
+        // Kernels before 5.11: one descriptor at a time, up to the limit.
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let top =
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 { limit.rlim_cur.min(1 << 16) } else { 1024 };
+        for fd in 3..top as libc::c_int {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
 }
 
 fn set_limit(resource: libc::c_int, value: Option<u64>) -> std::io::Result<()> {
