@@ -428,17 +428,23 @@ fn refresh_views(session: &Arc<Session>, output_uri: &str) {
     });
 }
 
+/// The backend for a job that has no run record to fail (install,
+/// restart): when it cannot be had, the editor shows why.
+async fn live_or_say_why(session: &Arc<Session>) -> Option<Arc<Live>> {
+    match session.runner.live(session).await {
+        Ok(live) => Some(live),
+        Err(why) => {
+            session.client.show_message(MessageType::ERROR, format!("Azure sandbox: {why}")).await;
+            None
+        }
+    }
+}
+
 async fn install(session: &Arc<Session>, job: &Job, uri: &Uri, package: &str, rerun: Option<(Uri, u64)>) {
     if job.control.is_cancelled() {
         return;
     }
-    let live = match session.runner.live(session).await {
-        Ok(live) => live,
-        Err(why) => {
-            session.client.show_message(MessageType::ERROR, format!("Azure sandbox: {why}")).await;
-            return;
-        }
-    };
+    let Some(live) = live_or_say_why(session).await else { return };
     let engine = &live.backend.engine;
     let key = engine.workspace_key(job.root.clone());
     let command = ShellCommand::Argv(
@@ -514,13 +520,7 @@ async fn restart(session: &Arc<Session>, job: &Job, uri: &Uri) {
     if job.control.is_cancelled() {
         return;
     }
-    let live = match session.runner.live(session).await {
-        Ok(live) => live,
-        Err(why) => {
-            session.client.show_message(MessageType::ERROR, format!("Azure sandbox: {why}")).await;
-            return;
-        }
-    };
+    let Some(live) = live_or_say_why(session).await else { return };
     let key = live.backend.engine.workspace_key(job.root.clone());
     let message = match live.backend.engine.restart(&key).await {
         Ok(_) => format!(
