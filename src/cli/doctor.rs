@@ -25,15 +25,8 @@ use crate::secret::ApiKey;
                   step passed, 1 otherwise."
 )]
 pub struct DoctorArgs {
-    /// Check the embedded local sandbox, whatever is configured.
-    #[arg(long)]
-    local: bool,
-    /// The MCP endpoint (default: AZURE_SANDBOX_MCP_ENDPOINT).
-    #[arg(long, env = "AZURE_SANDBOX_MCP_ENDPOINT", hide_env_values = true)]
-    endpoint: Option<String>,
-    /// The session pool, when no endpoint is given (default: AZURE_SANDBOX_POOL).
-    #[arg(long, env = "AZURE_SANDBOX_POOL", hide_env_values = true)]
-    pool: Option<String>,
+    #[command(flatten)]
+    sandbox: super::SandboxChoice,
 }
 
 struct Report {
@@ -82,11 +75,10 @@ impl Report {
 pub async fn doctor(args: DoctorArgs) -> i32 {
     let mut report = Report { out: std::io::stdout(), failed: false, started: Instant::now() };
     let config = RemoteConfig::from_env();
-    let endpoint = args.endpoint.clone().filter(|e| !e.trim().is_empty());
-    let pool = args.pool.clone().filter(|p| !p.trim().is_empty());
+    let (endpoint, pool) = (args.sandbox.endpoint(), args.sandbox.pool());
     report.line("azure-sandbox-lsp doctor");
-    let client = if args.local || (endpoint.is_none() && pool.is_none()) {
-        let why = if args.local { "--local" } else { "no endpoint and no pool configured" };
+    let client = if args.sandbox.local || (endpoint.is_none() && pool.is_none()) {
+        let why = if args.sandbox.local { "--local" } else { "no endpoint and no pool configured" };
         report.line(&format!("  sandbox: the embedded local sandbox ({why})"));
         report.line("  (runs Python on this machine; set AZURE_SANDBOX_MCP_ENDPOINT or AZURE_SANDBOX_POOL for Azure)");
         let Some(local) = report

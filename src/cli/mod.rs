@@ -4,7 +4,7 @@ mod doctor;
 mod run;
 mod serve_local;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +51,34 @@ pub enum Command {
 pub struct LspArgs {}
 
 /// Exit statuses of the command line.
+/// Which sandbox a command uses: `--local`, or an endpoint, or a pool (the
+/// options `run` and `doctor` share).
+#[derive(Debug, Args)]
+pub struct SandboxChoice {
+    /// Use the embedded local sandbox, whatever endpoint or pool is configured.
+    #[arg(long)]
+    pub local: bool,
+    /// The MCP endpoint of the session pool.
+    #[arg(long, env = "AZURE_SANDBOX_MCP_ENDPOINT", hide_env_values = true)]
+    endpoint: Option<String>,
+    /// A session pool to take the endpoint and key from, when no endpoint is
+    /// given: its resource id, or <subscription>/<resource group>/<name>.
+    #[arg(long, env = "AZURE_SANDBOX_POOL", hide_env_values = true)]
+    pool: Option<String>,
+}
+
+impl SandboxChoice {
+    /// The endpoint, if one is given and not blank.
+    pub fn endpoint(&self) -> Option<String> {
+        self.endpoint.clone().filter(|e| !e.trim().is_empty())
+    }
+
+    /// The pool, if one is given and not blank.
+    pub fn pool(&self) -> Option<String> {
+        self.pool.clone().filter(|p| !p.trim().is_empty())
+    }
+}
+
 pub mod exit {
     /// The code ran and did not raise.
     pub const OK: i32 = 0;

@@ -30,16 +30,8 @@ pub struct RunArgs {
     /// Only this `# %%` cell, numbered from 1 (0 is code before the first marker).
     #[arg(long, value_name = "N")]
     cell: Option<usize>,
-    /// Use the embedded local sandbox even when an endpoint is configured.
-    #[arg(long)]
-    local: bool,
-    /// The MCP endpoint of the session pool.
-    #[arg(long, env = "AZURE_SANDBOX_MCP_ENDPOINT", hide_env_values = true)]
-    endpoint: Option<String>,
-    /// A session pool to take the endpoint and key from, when no endpoint is
-    /// given: its resource id, or <subscription>/<resource group>/<name>.
-    #[arg(long, env = "AZURE_SANDBOX_POOL", hide_env_values = true)]
-    pool: Option<String>,
+    #[command(flatten)]
+    sandbox: super::SandboxChoice,
     /// Seconds to wait for the run (default 230: just above the service's 220 s cap).
     #[arg(long, allow_hyphen_values = true)]
     timeout: Option<String>,
@@ -89,8 +81,8 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     };
     let mut config = RemoteConfig::from_env();
-    config.endpoint = args.endpoint.clone().filter(|e| !e.trim().is_empty());
-    config.pool = args.pool.clone().filter(|p| !p.trim().is_empty());
+    config.endpoint = args.sandbox.endpoint();
+    config.pool = args.sandbox.pool();
     config.allow_insecure_http |= args.allow_insecure_http;
     if let Some(timeout) = &args.timeout {
         match parse_seconds(timeout) {
@@ -101,7 +93,7 @@ pub async fn run(args: RunArgs) -> i32 {
             }
         }
     }
-    let backend = match Backend::start(&config, args.local).await {
+    let backend = match Backend::start(&config, args.sandbox.local).await {
         Ok(backend) => backend,
         Err(e) => {
             eprintln!("azure-sandbox-lsp: {e}");
@@ -109,7 +101,8 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     };
     if backend.is_local() {
-        let why = if args.local { "--local" } else { "no AZURE_SANDBOX_MCP_ENDPOINT or AZURE_SANDBOX_POOL is set" };
+        let why =
+            if args.sandbox.local { "--local" } else { "no AZURE_SANDBOX_MCP_ENDPOINT or AZURE_SANDBOX_POOL is set" };
         eprintln!(
             "azure-sandbox-lsp: running in the embedded local sandbox ({why}): Python on this machine, not Azure"
         );
