@@ -57,12 +57,15 @@ pub struct RunControl {
     progress: Mutex<ProgressState>,
 }
 
-/// A run's progress token is usable once `begin` was sent; the run may end
-/// before that, and then the task that sends `begin` also sends `end`.
+/// A run's progress token is usable once `begin` was sent (which waits for
+/// the editor to create it). The run may report or end before that: the
+/// task that sends `begin` then also sends the latest report, or `end`.
 #[derive(Default)]
 struct ProgressState {
     token: Option<String>,
     ended: Option<String>,
+    /// A report made before the token was usable.
+    pending_report: Option<String>,
 }
 
 impl RunControl {
@@ -77,10 +80,6 @@ impl RunControl {
 
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
-    }
-
-    fn progress_token(&self) -> Option<String> {
-        self.progress.lock().unwrap_or_else(|e| e.into_inner()).token.clone()
     }
 }
 
@@ -623,19 +622,21 @@ fn begin_progress(session: &Arc<Session>, id: u64, control: &Arc<RunControl>, la
             percentage: None,
         });
         send_progress(&session, &token, begin).await;
-        let ended = {
+        let (ended, pending) = {
             let mut state = control.progress.lock().unwrap_or_else(|e| e.into_inner());
             match state.ended.clone() {
-                Some(message) => Some(message),
+                Some(message) => (Some(message), None),
                 None => {
                     state.token = Some(token.clone());
-                    None
+                    (None, state.pending_report.take())
                 }
             }
         };
         if let Some(message) = ended {
             send_progress(&session, &token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) }))
                 .await;
+        } else if let Some(message) = pending {
+            send_progress(&session, &token, report(message)).await;
         }
     });
 }
@@ -645,14 +646,25 @@ fn progress_token_of(id: u64) -> String {
 }
 
 async fn report_progress(session: &Session, control: &RunControl, message: &str) {
-    if let Some(token) = control.progress_token() {
-        let report = WorkDoneProgress::Report(WorkDoneProgressReport {
-            cancellable: Some(true),
-            message: Some(message.to_owned()),
-            percentage: None,
-        });
-        send_progress(session, &token, report).await;
+    let token = {
+        let mut state = control.progress.lock().unwrap_or_else(|e| e.into_inner());
+        if state.token.is_none() {
+            // `begin` is not out yet: its task sends this after it.
+            state.pending_report = Some(message.to_owned());
+        }
+        state.token.clone()
+    };
+    if let Some(token) = token {
+        send_progress(session, &token, report(message.to_owned())).await;
     }
+}
+
+fn report(message: String) -> WorkDoneProgress {
+    WorkDoneProgress::Report(WorkDoneProgressReport {
+        cancellable: Some(true),
+        message: Some(message),
+        percentage: None,
+    })
 }
 
 async fn end_progress(session: &Session, control: &RunControl, message: &str) {
