@@ -118,6 +118,10 @@ pub fn main() -> i32 {
         None | Some(Command::Lsp(_)) => {
             init_logging("warn");
             runtime.block_on(crate::lsp::serve_stdio());
+            // After `exit` the editor may still hold our stdin open, and a
+            // read of it sits in the runtime's blocking pool, which a plain
+            // drop waits for: the server would never exit.
+            runtime.shutdown_background();
             exit::OK
         }
         Some(Command::Run(args)) => {
