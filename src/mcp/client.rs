@@ -438,9 +438,16 @@ impl McpClient {
     /// Turns an HTTP reply into the JSON-RPC result or a typed error.
     fn interpret(&self, reply: RawReply, id: u64) -> Result<Value, McpError> {
         let status = reply.status;
-        let parsed = jsonrpc::parse_reply(reply.content_type.as_deref(), &reply.body, id);
+        let mut parsed = jsonrpc::parse_reply(reply.content_type.as_deref(), &reply.body, id);
+        let failed = !status.is_success() || parsed.is_err();
+        // Error texts quote the body: redact it whole first, since an
+        // excerpt can cut the key where the redactor no longer finds it.
+        // (Only on this path: a successful reply can be megabytes.)
+        let body_text = if failed { self.redact(&String::from_utf8_lossy(&reply.body)) } else { String::new() };
+        if parsed.is_err() {
+            parsed = jsonrpc::parse_reply(reply.content_type.as_deref(), body_text.as_bytes(), id);
+        }
         if !status.is_success() {
-            let body_text = String::from_utf8_lossy(&reply.body);
             let rpc = match &parsed {
                 Ok(Err(e)) => Some(e.clone()),
                 _ => None,
@@ -456,23 +463,22 @@ impl McpClient {
                 _ if says_pool_full(&text) => McpError::PoolFull { detail },
                 _ if says_environment_missing(&text) => McpError::EnvironmentNotFound {
                     environment_id: String::new(),
-                    detail: self.redact(&jsonrpc::excerpt(&text)),
+                    detail: jsonrpc::excerpt(&self.redact(&text)),
                 },
                 _ => match rpc {
                     Some(e) if says_unauthorized(e.code, &e.message) => McpError::Unauthorized { detail },
-                    _ => {
-                        McpError::Http { status: status.as_u16(), excerpt: self.redact(&jsonrpc::excerpt(&body_text)) }
-                    }
+                    _ => McpError::Http { status: status.as_u16(), excerpt: jsonrpc::excerpt(&body_text) },
                 },
             });
         }
         match parsed {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => Err(self.rpc_error(error)),
+            // Both made from the redacted body above.
             Err(ReplyError::NotJson(excerpt)) => {
-                Err(McpError::Protocol { detail: format!("the reply is not JSON: {}", self.redact(&excerpt)) })
+                Err(McpError::Protocol { detail: format!("the reply is not JSON: {excerpt}") })
             }
-            Err(ReplyError::NoResponse(detail)) => Err(McpError::Protocol { detail: self.redact(&detail) }),
+            Err(ReplyError::NoResponse(detail)) => Err(McpError::Protocol { detail }),
         }
     }
 

@@ -64,22 +64,36 @@ impl std::fmt::Display for McpError {
             McpError::Timeout { method, after } => write!(
                 f,
                 "no answer to `{method}` within {} s; the request was cancelled. \
-                 The run may still be going on the service side",
+                 The run may still be going on the service side. Run again, or raise the run time limit \
+                 (azureSandbox.runTimeout, AZURE_SANDBOX_RUN_TIMEOUT) for longer runs",
                 after.as_secs_f64()
             ),
-            McpError::Unreachable { endpoint, detail } => {
-                write!(f, "cannot reach the sandbox endpoint {endpoint}: {detail}")
-            }
+            McpError::Unreachable { endpoint, detail } => write!(
+                f,
+                "cannot reach the sandbox endpoint {endpoint}: {detail}. The code may or may not have run. \
+                 Check the endpoint and the network (for a local sandbox: is `serve-local` running?), then run again"
+            ),
             McpError::Http { status, excerpt } => {
                 write!(f, "the sandbox endpoint answered HTTP {status}")?;
                 if !excerpt.is_empty() {
                     write!(f, ": {excerpt}")?;
                 }
-                Ok(())
+                if *status >= 500 {
+                    write!(
+                        f,
+                        ". The service failed on its side; run again in a moment. If it keeps failing, check the \
+                         session pool's health in the Azure portal (or the local sandbox's log)"
+                    )
+                } else {
+                    write!(f, ". Check that the endpoint is the session pool's MCP endpoint (it ends in /mcp)")
+                }
             }
-            McpError::Protocol { detail } => {
-                write!(f, "the sandbox endpoint sent a reply this client cannot read: {detail}")
-            }
+            McpError::Protocol { detail } => write!(
+                f,
+                "the sandbox endpoint sent a reply this client cannot read: {detail}. The code may or may not have \
+                 run. Run again; if it keeps happening, check that the endpoint is the session pool's MCP endpoint \
+                 and that nothing between rewrites its replies"
+            ),
             McpError::Rpc { code, message } => write!(f, "the sandbox endpoint answered error {code}: {message}"),
             McpError::ToolFailed { tool, detail } => write!(f, "`{tool}` failed: {detail}"),
         }

@@ -135,14 +135,48 @@ fn rpc_error(value: &Value) -> RpcError {
     }
 }
 
-/// The first 200 characters of a body, on one line, for error messages.
+/// The first 200 characters of a body, on one line, for error messages. An
+/// HTML page (a gateway's error page) is reduced to its text first.
+///
+/// Redact before taking an excerpt, not after: a key cut in two by the
+/// limit no longer matches the redactor.
 pub fn excerpt(text: &str) -> String {
     const LIMIT: usize = 200;
-    let flat: String = text.trim().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let text = text.trim();
+    let mut flat = String::with_capacity(text.len().min(4 * LIMIT));
+    let html = looks_like_html(text);
+    let mut in_tag = false;
+    for c in text.chars() {
+        if html && c == '<' {
+            in_tag = true;
+            continue;
+        }
+        if in_tag {
+            in_tag = c != '>';
+            if !in_tag && !flat.is_empty() && !flat.ends_with(' ') {
+                flat.push(' ');
+            }
+            continue;
+        }
+        let c = if c.is_control() || (html && c.is_whitespace()) { ' ' } else { c };
+        if html && c == ' ' && (flat.is_empty() || flat.ends_with(' ')) {
+            continue;
+        }
+        flat.push(c);
+        if flat.len() > 4 * LIMIT {
+            break;
+        }
+    }
+    let flat = flat.trim_end();
     match flat.char_indices().nth(LIMIT) {
         Some((cut, _)) => format!("{}…", &flat[..cut]),
-        None => flat,
+        None => flat.to_owned(),
     }
+}
+
+fn looks_like_html(text: &str) -> bool {
+    let start: String = text.chars().take(64).collect::<String>().to_ascii_lowercase();
+    start.starts_with("<!doctype html") || start.starts_with("<html") || start.starts_with("<head")
 }
 
 #[cfg(test)]
@@ -185,10 +219,17 @@ mod tests {
     }
 
     #[test]
+    fn html_pages_become_their_text() {
+        let page = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body>\n  <h1>502  Bad Gateway</h1>\n</body></html>";
+        assert_eq!(excerpt(page), "502 Bad Gateway 502 Bad Gateway");
+        assert_eq!(excerpt("a <b> c"), "a <b> c", "only whole pages are treated as HTML");
+    }
+
+    #[test]
     fn html_is_not_json_and_excerpt_is_short() {
         let body = format!("<html>{}</html>", "x".repeat(1000));
         match parse_reply(Some("text/html"), body.as_bytes(), 1) {
-            Err(ReplyError::NotJson(e)) => assert!(e.starts_with("<html>") && e.chars().count() <= 201),
+            Err(ReplyError::NotJson(e)) => assert!(e.starts_with("xxx") && e.chars().count() <= 201, "{e}"),
             other => panic!("{other:?}"),
         }
     }
