@@ -56,6 +56,28 @@ pub struct DiagnosticSpec {
     pub related: Vec<(String, u32, String)>,
     /// The missing module of a ModuleNotFoundError (for the install fix).
     pub missing_module: Option<String>,
+    /// A warning that the run itself failed (not run, or stopped), rather
+    /// than an error the code raised.
+    pub run_failure: bool,
+}
+
+impl DiagnosticSpec {
+    /// Marks a run that did not complete (the sandbox was unreachable, the
+    /// interpreter died, …) on its first line, so clients that show no
+    /// lenses or messages (and problem lists everywhere) still show it.
+    pub fn run_failure(first_line: u32, code: &str, message: String) -> Self {
+        Self {
+            line: first_line,
+            start_col: None,
+            end_line: first_line,
+            end_col: None,
+            message,
+            code: code.to_owned(),
+            related: Vec::new(),
+            missing_module: None,
+            run_failure: true,
+        }
+    }
 }
 
 /// One run of some lines of one document.
@@ -185,6 +207,7 @@ pub fn diagnostics_for(exception: &PyException, file: &str, run_first: u32, run_
         code: short_type(&exception.type_name).to_owned(),
         related: related.into_iter().filter(|(f, l, _)| !(f == file && l.saturating_sub(1) == line)).collect(),
         missing_module: exception.missing_module.clone(),
+        run_failure: false,
     }]
 }
 

@@ -26,7 +26,7 @@ use tower_lsp_server::lsp_types::{
 use super::convert;
 use super::ext;
 use super::output;
-use super::records::{Finished, RunRecord, RunState, diagnostics_for};
+use super::records::{DiagnosticSpec, Finished, RunRecord, RunState, diagnostics_for};
 use super::session::{CLIENT_REQUEST_TIMEOUT, Session};
 use super::settings::Target;
 use crate::config::{Backend, RemoteConfig};
@@ -328,12 +328,24 @@ async fn finish(
             .collect();
         if let Some(r) = records.iter_mut().find(|r| r.id == job.id) {
             r.state = state.clone();
-            r.diagnostics = diagnostics;
+            r.diagnostics = match &state {
+                RunState::Failed(why) => {
+                    vec![DiagnosticSpec::run_failure(r.first_line, "not-run", format!("Not run: {why}"))]
+                }
+                RunState::Finished(f) => match &f.result {
+                    RunResult::Failed { reason, .. } => {
+                        vec![DiagnosticSpec::run_failure(r.first_line, "stopped", format!("Stopped: {reason}"))]
+                    }
+                    _ => diagnostics,
+                },
+                _ => diagnostics,
+            };
             record = Some(r.clone());
         }
-        // A newer run of the same lines replaces the older ones.
+        // A newer run of the same lines replaces the older ones, also when
+        // it failed to run: what the editor shows is the latest attempt.
         if let Some(done) = &record {
-            if matches!(done.state, RunState::Finished(_)) {
+            if matches!(done.state, RunState::Finished(_) | RunState::Failed(_)) {
                 records.retain(|r| {
                     r.id >= done.id
                         || !r.overlaps(done.first_line, done.last_line)

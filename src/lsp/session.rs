@@ -336,7 +336,11 @@ impl Session {
                     .collect();
                 out.push(Diagnostic {
                     range,
-                    severity: Some(DiagnosticSeverity::ERROR),
+                    severity: Some(if spec.run_failure {
+                        DiagnosticSeverity::WARNING
+                    } else {
+                        DiagnosticSeverity::ERROR
+                    }),
                     code: Some(NumberOrString::String(spec.code.clone())),
                     source: Some("azure-sandbox".into()),
                     message: spec.message.clone(),
