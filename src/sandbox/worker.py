@@ -253,8 +253,24 @@ def _send(message):
         _write_all(stderr)
 
 
+def _end_with_the_server(server):
+    # The server is this process's parent. Once it is gone (killed, crashed)
+    # nobody will ever read a result from here again: end this interpreter and
+    # its process group, rather than let user code run on, orphaned. Polling,
+    # because the death signal of prctl would kill only this process, not the
+    # children user code started.
+    while True:
+        time.sleep(0.25)
+        if os.getppid() != server:
+            try:
+                os.killpg(0, signal.SIGKILL)
+            finally:
+                os._exit(1)
+
+
 def main():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with_the_server, args=(os.getppid(),), name="azsb-server-watch", daemon=True).start()
     _install_streams()
     _send({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
     while True:
