@@ -1,6 +1,8 @@
 //! Shared test helpers: a real local sandbox on 127.0.0.1 and clients for it.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod local_server;
 pub mod lsp;
 pub mod management;
 
