@@ -86,46 +86,47 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
     match name {
         command::RUN => {
             let arg: RangeArg = first(arguments, "{uri, range}")?;
-            let doc = document(session, &arg.uri)?;
+            let (doc, seen) = document(session, &arg.uri)?;
             let (snippet, first, last) = range_snippet(&doc, &arg.uri, arg.range, session)?;
-            accepted(runner::submit_python(session, arg.uri, snippet, first, last))
+            accepted(runner::submit_python(session, arg.uri, snippet, first, last, seen))
         }
         command::RUN_CELL => {
             let arg: PositionArg = first(arguments, "{uri, position}")?;
-            let doc = document(session, &arg.uri)?;
+            let (doc, seen) = document(session, &arg.uri)?;
             let (first, last) = cell_lines(session, &arg.uri, &doc, arg.position.line)?;
-            run_lines(session, arg.uri, &doc, first, last)
+            run_lines(session, arg.uri, &doc, first, last, seen)
         }
         command::RUN_ABOVE => {
             let arg: PositionArg = first(arguments, "{uri, position}")?;
-            let doc = document(session, &arg.uri)?;
+            let (doc, seen) = document(session, &arg.uri)?;
             let all = session.cells(&arg.uri, &doc);
             let start = cells::cell_at(&all, arg.position.line as usize)
                 .map(|c| c.marker.unwrap_or(c.body.start))
-                .ok_or_else(|| invalid(format!("line {} is in no cell", arg.position.line + 1)))?;
+                // u64: the line may be u32::MAX (an overflow panicked here).
+                .ok_or_else(|| invalid(format!("line {} is in no cell", u64::from(arg.position.line) + 1)))?;
             if start == 0 {
                 return Err(invalid("there is nothing above the first cell"));
             }
-            run_lines(session, arg.uri, &doc, 0, start as u32 - 1)
+            run_lines(session, arg.uri, &doc, 0, start as u32 - 1, seen)
         }
         command::RUN_FILE => {
             let uri = uri_arg(session, arguments)?;
-            let doc = document(session, &uri)?;
+            let (doc, seen) = document(session, &uri)?;
             // Up to the last line with something on it (not the empty line
             // after a final newline).
             let last = (0..doc.line_count()).rev().find(|&l| !doc.line(l).trim().is_empty()).unwrap_or(0);
-            run_lines(session, uri, &doc, 0, last)
+            run_lines(session, uri, &doc, 0, last, seen)
         }
         command::RUN_LINES => {
             let (uri, start, end) = positional_lines(session, arguments)?;
-            let doc = document(session, &uri)?;
+            let (doc, seen) = document(session, &uri)?;
             if start == 0 || end < start || end > doc.line_count() {
                 return Err(invalid(format!(
                     "lines {start}-{end} are not in the document, which has {} lines (lines are 1-based)",
                     doc.line_count()
                 )));
             }
-            run_lines(session, uri, &doc, start - 1, end - 1)
+            run_lines(session, uri, &doc, start - 1, end - 1, seen)
         }
         command::RESTART => {
             let uri = uri_arg(session, arguments)?;
@@ -182,15 +183,25 @@ fn accepted(run_id: u64) -> Result<Option<Value>> {
     Ok(Some(serde_json::to_value(RunAccepted { run_id }).unwrap_or(Value::Null)))
 }
 
-fn run_lines(session: &Arc<Session>, uri: Uri, doc: &Document, first: u32, last: u32) -> Result<Option<Value>> {
+fn run_lines(
+    session: &Arc<Session>,
+    uri: Uri,
+    doc: &Document,
+    first: u32,
+    last: u32,
+    seen: usize,
+) -> Result<Option<Value>> {
     let snippet = lines_snippet(doc, &uri, first, last);
-    accepted(runner::submit_python(session, uri, snippet, first, last))
+    accepted(runner::submit_python(session, uri, snippet, first, last, seen))
 }
 
 /// The open document, or (for a file in a workspace folder) the file on disk.
-fn document(session: &Session, uri: &Uri) -> Result<Document> {
-    if let Some(doc) = session.document(uri) {
-        return Ok(doc);
+/// The open document, or (for a file in a workspace folder) the file on
+/// disk; with the number of edits it has had, taken together with it (see
+/// [`Session::snapshot`]).
+fn document(session: &Session, uri: &Uri) -> Result<(Document, usize)> {
+    if let Some(snapshot) = session.snapshot(uri) {
+        return Ok(snapshot);
     }
     let path = convert::file_path(uri).ok_or_else(|| invalid(format!("{} is not open in the editor", uri.as_str())))?;
     if !session.in_workspace(&path) {
@@ -200,7 +211,7 @@ fn document(session: &Session, uri: &Uri) -> Result<Document> {
         )));
     }
     let bytes = std::fs::read(&path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
-    Ok(Document::new(&String::from_utf8_lossy(&bytes), 0))
+    Ok((Document::new(&String::from_utf8_lossy(&bytes), 0), 0))
 }
 
 /// `[uriOrPath, startLine, endLine]`, numbers or numeric strings.
@@ -228,7 +239,7 @@ fn cell_lines(session: &Session, uri: &Uri, doc: &Document, line: u32) -> Result
         return Err(invalid("the document has no cells (no cell marker lines such as `# %%`)"));
     }
     let cell =
-        cells::cell_at(&all, line as usize).ok_or_else(|| invalid(format!("line {} is in no cell", line + 1)))?;
+        cells::cell_at(&all, line as usize).ok_or_else(|| invalid(format!("line {} is in no cell", u64::from(line) + 1)))?;
     if cell.kind == CellKind::Markdown {
         return Err(invalid("that is a markdown cell; there is nothing to run"));
     }

@@ -125,7 +125,8 @@ impl RunRecord {
     }
 
     /// Follows an edit: shifts what lies below it, drops diagnostics on the
-    /// lines it touched. Returns true if a diagnostic went away.
+    /// lines it touched. Returns true if a diagnostic moved or went away
+    /// (what the editor shows must then be published again).
     pub fn track(&mut self, edit: &LineEdit) -> bool {
         match edit.track(self.first_line, self.last_line) {
             Some((first, last)) => (self.first_line, self.last_line) = (first, last),
@@ -138,14 +139,16 @@ impl RunRecord {
             }
         }
         let before = self.diagnostics.len();
+        let mut moved = false;
         self.diagnostics.retain_mut(|d| match edit.track(d.line, d.end_line) {
             Some((line, end_line)) => {
+                moved |= (line, end_line) != (d.line, d.end_line);
                 (d.line, d.end_line) = (line, end_line);
                 true
             }
             None => false,
         });
-        self.diagnostics.len() != before
+        moved || self.diagnostics.len() != before
     }
 
     /// A short status: `✓ 0.4 s`, `✗ ZeroDivisionError`, `⏳ queued`...

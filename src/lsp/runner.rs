@@ -510,16 +510,16 @@ async fn install(session: &Arc<Session>, job: &Job, uri: &Uri, package: &str, re
         );
         if let Ok(Ok(Some(choice))) = tokio::time::timeout(Duration::from_secs(600), ask).await {
             if choice.title == again.title {
+                // The record's lines as they are now, and the text they index.
+                let snapshot = session.snapshot(&rerun_uri);
                 if let Some(record) = session.records_of(&rerun_uri).into_iter().find(|r| r.id == record_id) {
-                    // The lines as they are now, where the record has moved to.
-                    let snippet = match session.document(&rerun_uri) {
-                        Some(doc) => {
-                            Some(super::commands::lines_snippet(&doc, &rerun_uri, record.first_line, record.last_line))
-                        }
-                        None => record.snippet,
+                    let (first, last) = (record.first_line, record.last_line);
+                    let (snippet, seen) = match snapshot {
+                        Some((doc, seen)) => (Some(super::commands::lines_snippet(&doc, &rerun_uri, first, last)), seen),
+                        None => (record.snippet, session.edits_seen(&rerun_uri)),
                     };
                     if let Some(snippet) = snippet {
-                        submit_python(&session, rerun_uri.clone(), snippet, record.first_line, record.last_line);
+                        submit_python(&session, rerun_uri.clone(), snippet, first, last, seen);
                     }
                 }
             }
@@ -548,8 +548,9 @@ async fn restart(session: &Arc<Session>, job: &Job, uri: &Uri) {
 }
 
 /// Records a Python run of `snippet` (document lines `first..=last`,
-/// 0-based) and queues it. Returns the run id.
-pub fn submit_python(session: &Arc<Session>, uri: Uri, snippet: Snippet, first: u32, last: u32) -> u64 {
+/// 0-based, in the document as it was after `seen` edits) and queues it.
+/// Returns the run id.
+pub fn submit_python(session: &Arc<Session>, uri: Uri, snippet: Snippet, first: u32, last: u32, seen: usize) -> u64 {
     let id = session.next_run_id();
     let name = convert::short_name(&uri);
     let label =
@@ -559,6 +560,13 @@ pub fn submit_python(session: &Arc<Session>, uri: Uri, snippet: Snippet, first: 
     record.sandbox = session.sandbox_name();
     {
         let mut records = session.records.entry(uri.clone()).or_default();
+        // Edits that arrived since the lines were read move them; under the
+        // records guard, which did_change's line tracking also takes, so no
+        // edit falls between mapping and recording.
+        match session.map_lines(&uri, seen, first, last) {
+            Some((first, last)) => (record.first_line, record.last_line) = (first, last),
+            None => record.edited = true,
+        }
         records.push(record);
         // Files run without being open keep their records until they are;
         // bound them (the oldest finished ones go).
@@ -570,7 +578,7 @@ pub fn submit_python(session: &Arc<Session>, uri: Uri, snippet: Snippet, first: 
         }
     }
     let root = session.workspace_of(&uri);
-    let edits_seen = session.edits_seen(&uri);
+    let edits_seen = seen;
     let job = Job {
         id,
         submitted: Instant::now(),

@@ -263,6 +263,7 @@ impl LanguageServer for SandboxServer {
         let encoding = self.session.encoding();
         // Applied before any await, in arrival order (the rule of this server).
         let mut edits = Vec::new();
+        let mut moved = false;
         {
             let Some(mut doc) = self.session.documents.get_mut(&uri) else {
                 tracing::warn!("didChange for a document that is not open: {}", uri.as_str());
@@ -279,14 +280,16 @@ impl LanguageServer for SandboxServer {
                 let range = change.range.map(|r| (convert::pos(r.start), convert::pos(r.end)));
                 edits.push(doc.replace(range, &change.text, encoding, params.text_document.version));
             }
+            // Still holding the document: whoever reads it together with
+            // the records (a publication, a run's snapshot) sees the text
+            // and the lines of the runs at the same version.
+            for edit in edits.drain(..) {
+                moved |= self.session.apply_line_edit(&uri, edit);
+            }
         }
         self.session.text_changed(&uri);
         self.session.touch(&uri);
-        let mut cleared = false;
-        for edit in edits {
-            cleared |= self.session.apply_line_edit(&uri, edit);
-        }
-        if cleared {
+        if moved {
             self.session.publish(&uri).await;
         }
     }

@@ -95,6 +95,8 @@ pub struct Session {
     /// Small numbers standing for document URIs in unresolved code lenses,
     /// so a lens carries a few bytes instead of its document's URI.
     lens_uris: LensUris,
+    /// Held while a publication of diagnostics is taken and sent.
+    publishing: tokio::sync::Mutex<()>,
 }
 
 /// Interned URIs: a number per URI, for as long as the server runs (one
@@ -125,6 +127,7 @@ impl Session {
             local_notice_shown: AtomicBool::new(false),
             last_document: std::sync::Mutex::new(None),
             lens_uris: LensUris::default(),
+            publishing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -179,9 +182,20 @@ impl Session {
         self.documents.get(uri).map(|d| d.value().clone())
     }
 
+    /// An open document and how many edits it has had, read together:
+    /// did_change logs its edits while it holds the document, so the count
+    /// is exactly the edits this text has seen. A run's lines are read from
+    /// this text, and later edits move them.
+    pub fn snapshot(&self, uri: &Uri) -> Option<(Document, usize)> {
+        let doc = self.documents.get(uri)?;
+        Some((doc.value().clone(), self.edits_seen(uri)))
+    }
+
     /// Records that `edit` was applied to `uri`, and moves the document's
-    /// records and their diagnostics along. Returns true if a diagnostic was
-    /// cleared. Synchronous: called by did_change before any await.
+    /// records and their diagnostics along. Returns true if a diagnostic
+    /// moved or was cleared. Synchronous: called by did_change before any
+    /// await, while it holds the document (lock order: documents, records,
+    /// edit logs).
     pub fn apply_line_edit(&self, uri: &Uri, edit: LineEdit) -> bool {
         // The records guard orders this against `runner::finish`, which maps
         // through the log and stores under the same guard.
@@ -296,16 +310,25 @@ impl Session {
     }
 
     /// The LSP diagnostics of a document, from its records.
-    pub fn diagnostics(&self, uri: &Uri) -> Vec<Diagnostic> {
+    /// A document's diagnostics, and the version of the text they are for.
+    pub fn diagnostics(&self, uri: &Uri) -> (Vec<Diagnostic>, Option<i32>) {
         let encoding = self.encoding();
+        // The records are read while the document is held, as did_change
+        // moves them while holding it: lines and text agree.
+        let (open, records) = {
+            let open = self.documents.get(uri);
+            let records = self.records_of(uri);
+            (open.map(|d| d.value().clone()), records)
+        };
+        let version = open.as_ref().map(Document::version);
         // A run of a file that is not open (runLines with a path): convert
         // columns against the file as it is on disk.
-        let doc = self.document(uri).or_else(|| {
+        let doc = open.or_else(|| {
             let text = std::fs::read(convert::file_path(uri)?).ok()?;
             Some(Document::new(&String::from_utf8_lossy(&text), 0))
         });
         let mut out = Vec::new();
-        for record in self.records_of(uri) {
+        for record in records {
             for spec in &record.diagnostics {
                 let range = match &doc {
                     Some(doc) => {
@@ -350,13 +373,15 @@ impl Session {
                 });
             }
         }
-        out
+        (out, version)
     }
 
-    /// Publishes a document's diagnostics with its current version.
+    /// Publishes a document's diagnostics with the version they are for.
+    /// One publication at a time, so they leave in the order they were
+    /// taken: an older one never overtakes a newer one.
     pub async fn publish(&self, uri: &Uri) {
-        let diagnostics = self.diagnostics(uri);
-        let version = self.documents.get(uri).map(|d| d.version());
+        let _in_order = self.publishing.lock().await;
+        let (diagnostics, version) = self.diagnostics(uri);
         self.client.publish_diagnostics(uri.clone(), diagnostics, version).await;
     }
 
