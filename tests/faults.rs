@@ -428,6 +428,12 @@ fn the_key_appears_nowhere(s: &Suite, keys: &[&str]) {
     let mut files = 0;
     for entry in walk(s.cache.path()) {
         files += 1;
+        // The registry, its lock and the transcript mirrors: owner-only.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is mode {mode:o}", entry.display());
+        let folder = std::fs::metadata(entry.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+        assert!(folder & 0o077 == 0 || entry.parent() == Some(s.cache.path()), "{} is open to others", entry.display());
         places.push((entry.display().to_string(), String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into()));
     }
     assert!(files >= 2, "the registry and the transcript mirror are in the cache directory: {files} files");

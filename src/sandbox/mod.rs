@@ -139,11 +139,8 @@ impl LocalSandbox {
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
-        if !config.host.is_loopback() {
-            tracing::warn!(
-                "the local sandbox listens on {address}, reachable from other machines: anyone who has \
-                 the key can run code on this machine"
-            );
+        if let Some(warning) = exposure_warning(address) {
+            tracing::warn!("{warning}");
         }
         let (stop, stopped) = oneshot::channel::<()>();
         let app = http::router(Arc::clone(&state));
@@ -324,4 +321,31 @@ fn make_root(base: Option<&Path>, isolate: bool) -> Result<PathBuf, String> {
 
 fn sandbox_path_var() -> String {
     std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
+/// What to tell the user when the sandbox listens where other machines can
+/// reach it (anything but loopback); `None` on loopback.
+pub fn exposure_warning(address: SocketAddr) -> Option<String> {
+    (!address.ip().is_loopback()).then(|| {
+        format!(
+            "the local sandbox listens on {address}, reachable from other machines: anyone who has the key can \
+             run code on this machine. Use --host 127.0.0.1 unless that is what you want"
+        )
+    })
+}
+
+#[cfg(test)]
+mod exposure_tests {
+    use super::exposure_warning;
+
+    #[test]
+    fn only_addresses_off_loopback_are_warned_about() {
+        for quiet in ["127.0.0.1:8080", "127.0.0.2:1", "[::1]:8080"] {
+            assert_eq!(exposure_warning(quiet.parse().unwrap()), None, "{quiet}");
+        }
+        for exposed in ["0.0.0.0:8080", "192.168.1.5:8080", "[::]:8080"] {
+            let warning = exposure_warning(exposed.parse().unwrap()).expect(exposed);
+            assert!(warning.contains("reachable from other machines") && warning.contains("--host 127.0.0.1"));
+        }
+    }
 }
