@@ -238,8 +238,8 @@ fn cell_lines(session: &Session, uri: &Uri, doc: &Document, line: u32) -> Result
     if all.iter().all(|c| c.marker.is_none()) {
         return Err(invalid("the document has no cells (no cell marker lines such as `# %%`)"));
     }
-    let cell =
-        cells::cell_at(&all, line as usize).ok_or_else(|| invalid(format!("line {} is in no cell", u64::from(line) + 1)))?;
+    let cell = cells::cell_at(&all, line as usize)
+        .ok_or_else(|| invalid(format!("line {} is in no cell", u64::from(line) + 1)))?;
     if cell.kind == CellKind::Markdown {
         return Err(invalid("that is a markdown cell; there is nothing to run"));
     }
@@ -267,8 +267,9 @@ fn range_snippet(doc: &Document, uri: &Uri, range: Range, session: &Session) -> 
     if start.line > last_line {
         return Err(invalid(format!(
             "the range starts at line {}, past the end of the document ({} lines)",
-            start.line + 1,
-            last_line + 1
+            // u64: the line may be u32::MAX (an overflow panicked here).
+            u64::from(start.line) + 1,
+            u64::from(last_line) + 1
         )));
     }
     let spans_lines = end.line > start.line;

@@ -19,6 +19,10 @@ use crate::run::cells::{self, CellKind};
 use crate::run::statements::top_level_statement;
 use crate::text::Pos;
 
+/// Documents longer than this (in characters) get no "Run statement"
+/// action. A parse of 1 MiB takes tens of milliseconds.
+pub const STATEMENT_PARSE_LIMIT: usize = 1 << 20;
+
 fn at_line(line: u32) -> Range {
     Range::new(Position::new(line, 0), Position::new(line, 0))
 }
@@ -158,7 +162,14 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
             json!({"uri": uri, "range": whole_line}),
         ));
     }
-    if let Some((start, end)) = top_level_statement(&doc.text(), line as usize).filter(|(s, e)| e > s) {
+    // The statement needs a parse of the whole document, on every cursor
+    // move: skipped for huge ones (a 50 MB file took seconds and 1.7 GB a
+    // request, on a runtime thread).
+    let statement = (doc.len_chars() <= STATEMENT_PARSE_LIMIT)
+        .then(|| top_level_statement(&doc.text(), line as usize))
+        .flatten()
+        .filter(|(s, e)| e > s);
+    if let Some((start, end)) = statement {
         let statement = Range::new(Position::new(start as u32, 0), Position::new(end as u32 + 1, 0));
         actions.push(action(
             format!("Run statement (lines {}-{}) in {sandbox}", start + 1, end + 1),

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod convert;
 pub mod ext;
 pub mod features;
+pub mod framing;
 pub mod output;
 pub mod records;
 pub mod runner;
@@ -51,13 +52,34 @@ pub fn service() -> (CapturingService<SandboxServer>, ClientSocket) {
 }
 
 /// Serves LSP over a pair of byte streams (stdio, or a duplex in tests).
+///
+/// tower-lsp's reader stops at the first message it cannot decode, so the
+/// client is read by [`framing::sanitize`], which passes tower-lsp only what
+/// it accepts and answers the rest itself; [`framing::forward_output`] puts
+/// those answers between tower-lsp's own frames.
 pub async fn serve<I, O>(input: I, output: O)
 where
     I: AsyncRead + Unpin,
     O: AsyncWrite,
 {
     let (service, socket) = service();
-    Server::new(input, output, socket).concurrency_level(CONCURRENCY).serve(service).await;
+    let (to_server, server_input) = tokio::io::duplex(1 << 16);
+    let (server_output, from_server) = tokio::io::duplex(1 << 16);
+    let (answers, answered) = tokio::sync::mpsc::channel(1024);
+    let server = async {
+        Server::new(server_input, server_output, socket).concurrency_level(CONCURRENCY).serve(service).await;
+    };
+    let output = framing::forward_output(from_server, answered, output);
+    // The end of the input closes `to_server`, and tower-lsp then finishes
+    // as it did on the real input; after `exit` it finishes without it.
+    let input = async {
+        framing::sanitize(input, to_server, answers).await;
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        _ = async { tokio::join!(server, output) } => {}
+        _ = input => {}
+    }
 }
 
 /// Serves LSP over stdin/stdout. Logs go to stderr.

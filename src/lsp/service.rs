@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use serde_json::{Value, json};
-use tower_lsp_server::jsonrpc::{Request, Response};
+use tower_lsp_server::jsonrpc::{Error, Request, Response};
 use tower_lsp_server::{ExitedError, LanguageServer, LspService};
 use tower_service::Service;
 
@@ -41,11 +41,16 @@ impl<S: LanguageServer> Service<Request> for CapturingService<S> {
         if is_initialize {
             let _ = self.raw_initialize.set(request.params().cloned().unwrap_or(Value::Null));
         }
+        // tower-lsp answers nothing to an unknown `$/` method, even a request
+        // with an id, which then waits forever. LSP says to answer requests
+        // with MethodNotFound; notifications stay unanswered.
+        let unanswered_id = request.id().filter(|_| request.method().starts_with("$/")).cloned();
         let future = self.inner.call(request);
         Box::pin(async move {
             let response = future.await?;
             Ok(match response {
                 Some(response) if is_initialize => Some(add_text_document_content(response)),
+                None => unanswered_id.map(|id| Response::from_error(id, Error::method_not_found())),
                 other => other,
             })
         })

@@ -20,6 +20,9 @@ pub struct LspClient {
     pending: Arc<std::sync::Mutex<HashMap<i64, oneshot::Sender<Value>>>>,
     /// Every message from the server that is not a response, in order.
     pub received: Arc<std::sync::Mutex<Vec<Value>>>,
+    /// Responses to no request sent with `request` (answers to raw traffic
+    /// sent with `write_raw`, errors with a `null` id), in order.
+    pub unmatched: Arc<std::sync::Mutex<Vec<Value>>>,
     arrived: Arc<Notify>,
     /// What `workspace/configuration` is answered with.
     pub configuration: Arc<std::sync::Mutex<Value>>,
@@ -74,15 +77,17 @@ impl LspClient {
             next_id: AtomicI64::new(1),
             pending: Arc::default(),
             received: Arc::default(),
+            unmatched: Arc::default(),
             arrived: Arc::new(Notify::new()),
             configuration: Arc::new(std::sync::Mutex::new(json!({}))),
             message_choice: Arc::default(),
             child,
         };
-        let (writer, pending, received, arrived, configuration, choice) = (
+        let (writer, pending, received, unmatched, arrived, configuration, choice) = (
             Arc::clone(&client.writer),
             Arc::clone(&client.pending),
             Arc::clone(&client.received),
+            Arc::clone(&client.unmatched),
             Arc::clone(&client.arrived),
             Arc::clone(&client.configuration),
             Arc::clone(&client.message_choice),
@@ -96,6 +101,8 @@ impl LspClient {
                     (None, Some(id)) => {
                         if let Some(sender) = id.as_i64().and_then(|id| pending.lock().unwrap().remove(&id)) {
                             let _ = sender.send(message);
+                        } else {
+                            unmatched.lock().unwrap().push(message);
                         }
                     }
                     (Some(method), Some(id)) => {
@@ -119,7 +126,12 @@ impl LspClient {
                         received.lock().unwrap().push(message);
                         arrived.notify_waiters();
                         let reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
-                        write_message(&mut **writer.lock().await, &reply).await;
+                        // Written by a task of its own, so that reading goes
+                        // on while a long write holds the writer: a server
+                        // that blocks writing to us would otherwise never
+                        // read what we are writing (a deadlock under load).
+                        let writer = Arc::clone(&writer);
+                        tokio::spawn(async move { write_message(&mut **writer.lock().await, &reply).await });
                     }
                     (Some(_), None) => {
                         received.lock().unwrap().push(message);
