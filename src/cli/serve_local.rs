@@ -56,7 +56,8 @@ pub struct ServeLocalArgs {
     /// Address-space limit per environment process, in MiB; 0 for none.
     #[arg(long, default_value_t = 4096)]
     memory_limit_mb: u64,
-    /// Process limit per environment (only with per-environment users, i.e. when run as root); 0 for none.
+    /// Processes and threads per environment: past it (a fork bomb), all of the environment's processes
+    /// are stopped; 0 for none.
     #[arg(long, default_value_t = 512)]
     max_processes: u64,
     /// Answer with Server-Sent Events when the client accepts them (to test SSE clients).

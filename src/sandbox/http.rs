@@ -354,8 +354,10 @@ fn time_limit(arguments: &Map<String, Value>, default: Duration) -> Result<Durat
     match arguments.get("timeoutInSeconds") {
         None | Some(Value::Null) => Ok(default.min(MAX_EXECUTION)),
         Some(value) => match value.as_f64() {
+            // Capped before the conversion: `from_secs_f64` panics past
+            // u64::MAX seconds (1e308 took the handler down, unanswered).
             Some(seconds) if seconds > 0.0 && seconds.is_finite() => {
-                Ok(Duration::from_secs_f64(seconds).min(MAX_EXECUTION))
+                Ok(Duration::from_secs_f64(seconds.min(MAX_EXECUTION.as_secs_f64())))
             }
             _ => Err((-32602, "Invalid params: `timeoutInSeconds` must be a positive number".into())),
         },

@@ -106,6 +106,8 @@ pub struct LocalSandbox {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     reaper: JoinHandle<()>,
+    /// Stops fork bombs (see `Pool::police_processes`).
+    process_watch: JoinHandle<()>,
 }
 
 impl LocalSandbox {
@@ -161,6 +163,16 @@ impl LocalSandbox {
                 reaper_pool.reap_idle().await;
             }
         });
+        let watched_pool = Arc::clone(&pool);
+        let process_watch = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(100));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let pool = Arc::clone(&watched_pool);
+                let _ = tokio::task::spawn_blocking(move || pool.police_processes()).await;
+            }
+        });
         let host = match address.ip() {
             IpAddr::V6(ip) => format!("[{ip}]"),
             IpAddr::V4(ip) => ip.to_string(),
@@ -174,6 +186,7 @@ impl LocalSandbox {
             stop: Some(stop),
             server: Some(server),
             reaper,
+            process_watch,
         })
     }
 
@@ -204,6 +217,7 @@ impl LocalSandbox {
             let _ = stop.send(());
         }
         self.reaper.abort();
+        self.process_watch.abort();
         self.state.pool.shutdown().await;
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
@@ -229,6 +243,7 @@ impl Drop for LocalSandbox {
             let _ = stop.send(());
         }
         self.reaper.abort();
+        self.process_watch.abort();
         // Workers die with their handles (kill on drop); the files go now.
         let _ = std::fs::remove_dir_all(&self.root);
     }

@@ -17,7 +17,10 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
 use super::SandboxConfig;
-use super::worker::{Confinement, ExecOutcome, Placement, Worker, kill_all_of_uid, kill_group, sandboxed_command};
+use super::worker::{
+    Confinement, ExecOutcome, Placement, Worker, kill_all_of_uid, kill_group, kill_session, sandboxed_command,
+    session_tasks, system_tasks,
+};
 
 /// Why a tool call could not run.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +70,15 @@ pub struct Pool {
     /// then costs what a warm run costs.
     spare: Mutex<Option<(Placement, Worker)>>,
     making_spare: AtomicBool,
+    /// The process watch's last full look (see `police_processes`).
+    watch: Mutex<ProcessWatch>,
+}
+
+/// When `police_processes` last counted every environment's processes, and
+/// how many tasks the machine had then.
+struct ProcessWatch {
+    scanned: Instant,
+    machine_tasks: u64,
 }
 
 /// A Python run that a client may cancel by its JSON-RPC id.
@@ -90,6 +102,12 @@ pub struct Environment {
     last_used: Mutex<Instant>,
     /// pid of the worker while a call runs, so a cancel can interrupt it.
     running_pid: Mutex<Option<i32>>,
+    /// Set when the process watch stopped this environment's processes for
+    /// being too many; the run that finds its interpreter dead says so.
+    over_process_limit: AtomicBool,
+    /// Set when a run lost the state after its client had cancelled it (it
+    /// timed out waiting), so no one was told: the next run says so.
+    unreported_loss: AtomicBool,
 }
 
 #[derive(Default)]
@@ -109,6 +127,7 @@ impl Pool {
             in_flight: Mutex::default(),
             spare: Mutex::new(None),
             making_spare: AtomicBool::new(false),
+            watch: Mutex::new(ProcessWatch { scanned: Instant::now(), machine_tasks: 0 }),
         }
     }
 
@@ -177,6 +196,8 @@ impl Pool {
             destroyed: AtomicBool::new(false),
             last_used: Mutex::new(Instant::now()),
             running_pid: Mutex::new(None),
+            over_process_limit: AtomicBool::new(false),
+            unreported_loss: AtomicBool::new(false),
         });
         let mut envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
         // Unallocated ids cost a directory each; bound them like the service bounds sessions.
@@ -244,11 +265,25 @@ impl Pool {
                 slot.worker = Some(worker);
             }
             let worker = slot.worker.as_mut().expect("worker present");
+            let lost_unseen = env.unreported_loss.swap(false, Ordering::SeqCst);
             *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker.pid());
             let outcome = worker.exec(&code, pool.config.output_cap, limit).await;
             *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) = None;
             env.touch();
-            let content = match outcome {
+            let over_limit = env.over_process_limit.swap(false, Ordering::SeqCst);
+            let mut content = match outcome {
+                ExecOutcome::Died { .. } | ExecOutcome::TimedOut { reply: None } if over_limit => {
+                    slot.worker = None;
+                    failure_content(
+                        "ProcessLimit",
+                        format!(
+                            "The processes of this environment grew past the limit of {} processes and threads \
+                             (a fork bomb?), so all of them were stopped. The environment's state (variables, \
+                             imports) was lost; the next run starts a fresh interpreter.",
+                            pool.config.max_processes.unwrap_or_default()
+                        ),
+                    )
+                }
                 ExecOutcome::Done(reply) => python_content(reply, None),
                 ExecOutcome::TimedOut { reply: Some(reply) } => python_content(
                     reply,
@@ -282,6 +317,15 @@ impl Pool {
                     )
                 }
             };
+            let lost = content.get("stateSurvived") == Some(&json!(false));
+            if lost && tracked.as_ref().is_some_and(|t| t.cancelled.load(Ordering::SeqCst)) {
+                // The client stopped waiting (and cancelled): this answer
+                // reaches no one. Without this, the next run just found its
+                // variables gone, unexplained.
+                env.unreported_loss.store(true, Ordering::SeqCst);
+            } else if lost_unseen && !lost {
+                content.insert("stateSurvived".into(), json!(false));
+            }
             Ok(content)
         });
         task.await.map_err(|e| PoolError::Internal(format!("the run failed inside the sandbox server: {e}")))?
@@ -338,9 +382,27 @@ impl Pool {
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         let cap = self.config.output_cap;
         let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-        let read_out = async move { read_capped(out.as_mut(), cap).await };
-        let read_err = async move { read_capped(err.as_mut(), cap).await };
-        let run = async { tokio::join!(child.wait(), read_out, read_err) };
+        // Something the command left running in the background (`server &`)
+        // holds its pipes open: reading to their end waited for the time
+        // limit, and the command was reported as timed out. So the reading
+        // stops shortly after the command itself ends.
+        let (exited, exit_seen) = tokio::sync::watch::channel(false);
+        let after_exit = move || {
+            let mut exit_seen = exit_seen.clone();
+            async move {
+                let _ = exit_seen.wait_for(|done| *done).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        let (out_done, err_done) = (after_exit(), after_exit());
+        let read_out = async move { read_capped(out.as_mut(), cap, out_done).await };
+        let read_err = async move { read_capped(err.as_mut(), cap, err_done).await };
+        let wait = async {
+            let status = child.wait().await;
+            let _ = exited.send(true);
+            status
+        };
+        let run = async { tokio::join!(wait, read_out, read_err) };
         match tokio::time::timeout(limit, run).await {
             Ok((status, (stdout, out_cut), (stderr, err_cut))) => {
                 kill_group(pid); // anything it left running in the background
@@ -408,6 +470,50 @@ impl Pool {
             return true;
         }
         false
+    }
+
+    /// Bounds fork bombs, whatever the uid: stops every process of an
+    /// environment whose interpreter's session (the interpreter called
+    /// setsid, and its children inherit the session) holds more than
+    /// `max_processes` processes and threads. `RLIMIT_NPROC` does this only
+    /// with a private uid: root ignores it, and for any other user it would
+    /// count all of that user's processes. Called every 100 ms; counts only
+    /// when the machine's task count grew by a quarter of the limit, or
+    /// every 2 s. Blocking (it reads /proc): call it off the runtime.
+    pub fn police_processes(&self) {
+        let Some(limit) = self.config.max_processes else { return };
+        let watched: Vec<(i32, Arc<Environment>)> = {
+            let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
+            envs.values()
+                .filter_map(|env| {
+                    let running = *env.running_pid.lock().unwrap_or_else(|e| e.into_inner());
+                    let idle = || env.slot.try_lock().ok().and_then(|slot| slot.worker.as_ref().map(Worker::pid));
+                    running.or_else(idle).map(|pid| (pid, Arc::clone(env)))
+                })
+                .collect()
+        };
+        if watched.is_empty() {
+            return;
+        }
+        let machine = system_tasks().unwrap_or(u64::MAX);
+        {
+            let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+            let grew = machine.saturating_sub(watch.machine_tasks) >= (limit / 4).max(8);
+            if !grew && watch.scanned.elapsed() < Duration::from_secs(2) {
+                return;
+            }
+            *watch = ProcessWatch { scanned: Instant::now(), machine_tasks: machine };
+        }
+        let sessions: Vec<i32> = watched.iter().map(|(session, _)| *session).collect();
+        let counts = session_tasks(&sessions);
+        for (session, env) in watched {
+            let tasks = counts.get(&session).map(|(tasks, _)| *tasks).unwrap_or(0);
+            if tasks as u64 > limit {
+                tracing::warn!(environment = %env.id, tasks, limit, "too many processes (a fork bomb?): stopping them all");
+                env.over_process_limit.store(true, Ordering::SeqCst);
+                kill_session(session);
+            }
+        }
     }
 
     /// Destroys environments idle for longer than the cool-down. Busy ones
@@ -561,13 +667,23 @@ fn failure_content(error_name: &str, message: String) -> Map<String, Value> {
     content
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<&mut R>, cap: usize) -> (String, bool) {
+/// Reads `reader` to its end, or until `stop` completes, keeping `cap` bytes.
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    reader: Option<&mut R>,
+    cap: usize,
+    stop: impl std::future::Future<Output = ()>,
+) -> (String, bool) {
     let Some(reader) = reader else { return (String::new(), false) };
     let mut kept = Vec::new();
     let mut total = 0usize;
     let mut buffer = vec![0u8; 64 * 1024];
+    tokio::pin!(stop);
     loop {
-        match reader.read(&mut buffer).await {
+        let read = tokio::select! {
+            read = reader.read(&mut buffer) => read,
+            () = &mut stop => break,
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 total += n;

@@ -325,6 +325,63 @@ pub fn kill_group(pid: i32) {
     }
 }
 
+/// How many tasks (processes and threads, as `RLIMIT_NPROC` counts them)
+/// each of `sessions` has, and their process groups, from `/proc`; zombies
+/// aside.
+pub fn session_tasks(sessions: &[i32]) -> std::collections::HashMap<i32, (usize, Vec<i32>)> {
+    let mut found: std::collections::HashMap<i32, (usize, Vec<i32>)> = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // After the command name, which may hold anything: state, ppid,
+        // pgrp, session, …, num_threads (the 18th field after it).
+        let Some(fields) = stat.rfind(')').map(|at| stat[at + 1..].split_whitespace().collect::<Vec<_>>()) else {
+            continue;
+        };
+        // Zombies hold no resources but their pid, and cannot be killed:
+        // they go when reaped.
+        if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+            continue;
+        }
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<i64>().ok());
+        let (Some(group), Some(session), Some(threads)) = (field(2), field(3), field(17)) else { continue };
+        if let Some(seen) = sessions.contains(&(session as i32)).then(|| found.entry(session as i32).or_default()) {
+            seen.0 += threads.max(1) as usize;
+            if !seen.1.contains(&(group as i32)) {
+                seen.1.push(group as i32);
+            }
+        }
+    }
+    found
+}
+
+/// SIGKILL to every process of session `session` (each of its process
+/// groups: a group signal reaches a child forked at the same time too),
+/// until none is left or a second has passed.
+pub fn kill_session(session: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let groups = session_tasks(&[session]).remove(&session).map(|(_, groups)| groups).unwrap_or_default();
+        if groups.is_empty() || std::time::Instant::now() > deadline {
+            return;
+        }
+        for group in groups {
+            kill_group(group);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The number of tasks on the whole machine (from `/proc/loadavg`): a cheap
+/// sign that something is forking.
+pub fn system_tasks() -> Option<u64> {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+    loadavg.split_whitespace().nth(3)?.split('/').nth(1)?.parse().ok()
+}
+
 /// Kills every process owned by `uid`, including any that left the process
 /// group (setsid, daemonized). Runs `kill(-1)` as that uid in a short-lived child.
 pub fn kill_all_of_uid(uid: u32) {
