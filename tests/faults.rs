@@ -48,16 +48,18 @@ const SET: u32 = 0; // x = 41
 const USE: u32 = 2; // x + 1
 const FRESH: u32 = 4; // independent of state
 const LONG: u32 = 6; // writes its pid to a file, then sleeps
+const WILD: u32 = 10; // prints 3 MB, then leaves with os._exit
 
 /// The line after the cell that starts at `marker`.
 fn next_marker(marker: u32) -> u64 {
-    [SET, USE, FRESH, LONG].into_iter().find(|m| *m > marker).map_or(u64::MAX, u64::from)
+    [SET, USE, FRESH, LONG, WILD].into_iter().find(|m| *m > marker).map_or(u64::MAX, u64::from)
 }
 
 fn document(flag: &Path) -> String {
     format!(
         "# %% set\nx = 41\n# %% use\nx + 1\n# %% fresh\nprint('fresh start')\n# %% long\n\
-         import os, time, pathlib\npathlib.Path({flag:?}).write_text(str(os.getpid()))\ntime.sleep(60)\n"
+         import os, time, pathlib\npathlib.Path({flag:?}).write_text(str(os.getpid()))\ntime.sleep(60)\n\
+         # %% wild\nimport os, sys\nprint('x' * 3_000_000, flush=True); os._exit(3)\n"
     )
 }
 
@@ -403,6 +405,24 @@ async fn faults_are_reported_once_everywhere_and_the_next_run_works() {
     tally.push("a full pool");
 
     eprintln!("faults: {} injected, each reported once and recovered from: {tally:?}", tally.len());
+
+    // Before the key scan, the same server also meets misbehaving code and
+    // malformed traffic, so the scan covers what they make it say.
+    let seen = s.run_cell(WILD).await;
+    seen.assert_failed("os._exit after 3 MB of output", &["stopped", "exited with status 3"]);
+    write_raw(&s.client, b"Content-Length: 10\r\n\r\n{\"jsonrpc\"").await;
+    write_raw(&s.client, b"Content-Length: 11\r\n\r\n\xff\xfe not json").await;
+    for (method, params) in [
+        ("no/suchMethod", json!({})),
+        ("workspace/executeCommand", json!({"command": "azureSandbox.runCell", "arguments": [{"uri": 5}]})),
+        ("workspace/executeCommand", json!({"command": "azureSandbox.runLines", "arguments": ["/etc/passwd", 1, 1]})),
+        ("textDocument/hover", json!({"textDocument": {"uri": s.uri}, "position": {"line": -1, "character": "x"}})),
+    ] {
+        let response = s.client.request(method, params).await;
+        assert!(response.get("error").is_some(), "{method}: {response}");
+        s.responses.push(response);
+    }
+    s.run_cell(FRESH).await.assert_succeeded("after misbehaving code and malformed traffic");
     sandbox_stays_quiet_about_the_key(&s);
     let Suite { client, .. } = s;
     client.shutdown().await;

@@ -515,7 +515,9 @@ async fn install(session: &Arc<Session>, job: &Job, uri: &Uri, package: &str, re
                 if let Some(record) = session.records_of(&rerun_uri).into_iter().find(|r| r.id == record_id) {
                     let (first, last) = (record.first_line, record.last_line);
                     let (snippet, seen) = match snapshot {
-                        Some((doc, seen)) => (Some(super::commands::lines_snippet(&doc, &rerun_uri, first, last)), seen),
+                        Some((doc, seen)) => {
+                            (Some(super::commands::lines_snippet(&doc, &rerun_uri, first, last)), seen)
+                        }
                         None => (record.snippet, session.edits_seen(&rerun_uri)),
                     };
                     if let Some(snippet) = snippet {
