@@ -42,8 +42,8 @@ suite() {
 echo "== load: 50 clients for ${load_seconds} s; 5,000 edits with runs among them"
 LOAD_SECONDS="$load_seconds" LOAD_EDITS=5000 suite cargo test --locked --release --test load
 
-echo "== malformed input: 200,000 messages to the language server and to the sandbox"
-BAD_INPUT_MESSAGES=200000 suite cargo test --locked --release --test bad_input_lsp --test bad_input_http
+echo "== malformed input: 200,000 messages to the language server, 100,000 requests to the sandbox"
+BAD_INPUT_MESSAGES=200000 BAD_INPUT_REQUESTS=100000 suite cargo test --locked --release --test bad_input_lsp --test bad_input_http
 
 echo "== faults, secrets and misbehaving code, ten times over"
 for round in 1 2 3 4 5 6 7 8 9 10; do
