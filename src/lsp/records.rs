@@ -282,12 +282,14 @@ mod tests {
     fn edits_move_or_clear() {
         let mut record = RunRecord::new(1, 10, 12, "a.py:11-13".into());
         record.diagnostics = diagnostics_for(&exception(vec![frame("/a.py", 12, None, None)]), "/a.py", 10, 12);
-        // Two lines inserted above: everything moves down.
-        assert!(!record.track(&LineEdit { first: 2, old_last: 2, new_last: 4 }));
+        // Two lines inserted above: everything moves down (and the editor must be told).
+        assert!(record.track(&LineEdit { first: 2, old_last: 2, new_last: 4 }));
         assert_eq!((record.first_line, record.last_line, record.diagnostics[0].line), (12, 14, 13));
         // An edit on the diagnostic's line clears it.
         assert!(record.track(&LineEdit { first: 13, old_last: 13, new_last: 13 }));
         assert!(record.diagnostics.is_empty() && record.edited);
+        // An edit below moves nothing: nothing to publish.
+        assert!(!record.track(&LineEdit { first: 40, old_last: 40, new_last: 41 }));
     }
 
     #[test]
