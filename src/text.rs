@@ -44,6 +44,8 @@ impl Pos {
 
 /// Which lines an edit touched: `first..=old_last` before it became
 /// `first..=new_last`. Lines after `old_last` moved by `new_last - old_last`.
+/// (`new_last` is `first - 1` when the edit left nothing of those lines: a
+/// deletion that joined the line before's lone '\r' to a '\n' after it.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineEdit {
     pub first: u32,
@@ -180,7 +182,6 @@ impl Document {
         version: i32,
     ) -> LineEdit {
         self.version = version;
-        let inserted_breaks = Rope::from_str(text).len_lines() as u32 - 1;
         let Some((start, end)) = range else {
             let old_last = self.line_count().saturating_sub(1);
             self.rope = Rope::from_str(text);
@@ -192,7 +193,15 @@ impl Document {
         let old_last = self.rope.char_to_line(b) as u32;
         self.rope.remove(a..b);
         self.rope.insert(a, text);
-        LineEdit { first, old_last, new_last: first + inserted_breaks }
+        // The line where the inserted text ends is the one that now holds
+        // the rest of old line `old_last`. It is read from the rope, not
+        // counted from the breaks in `text`: a break can join one beside the
+        // edit into a single CRLF (a '\n' inserted after a lone '\r', a '\r'
+        // before a '\n', or a deletion that brings a '\r' and a '\n'
+        // together), and then the document gains one line fewer than `text`
+        // has breaks. (Found by fuzz/fuzz_targets/positions.rs.)
+        let new_last = self.rope.char_to_line(a + text.chars().count()) as u32;
+        LineEdit { first, old_last, new_last }
     }
 }
 
@@ -249,6 +258,24 @@ mod tests {
         let edit = doc.replace(None, "x", Utf16, 4);
         assert_eq!((edit.first, edit.new_last), (0, 0));
         assert_eq!(doc.line_count(), 1);
+    }
+
+    #[test]
+    fn edits_that_join_a_cr_and_a_lf_count_one_break() {
+        // Deleting the line between a lone '\r' and a '\n' leaves one CRLF.
+        let mut doc = Document::new("a\rX\nb", 1);
+        let edit = doc.replace(Some((Pos::new(1, 0), Pos::new(1, 1))), "", Utf16, 2);
+        assert_eq!((doc.text().as_str(), doc.line_count()), ("a\r\nb", 2));
+        assert_eq!((edit.first, edit.old_last, edit.new_last, edit.delta()), (1, 1, 0, -1));
+        assert_eq!(edit.track(2, 2), Some((1, 1)), "\"b\" moved up one line");
+        // A '\n' typed after a lone '\r' adds no line.
+        let mut doc = Document::new("a\rb\nc", 1);
+        let edit = doc.replace(Some((Pos::new(1, 0), Pos::new(1, 0))), "\n", Utf16, 2);
+        assert_eq!((doc.line_count(), edit.delta()), (3, 0));
+        // Nor does a '\r' inserted before a '\n'.
+        let mut doc = Document::new("a\nb", 1);
+        let edit = doc.replace(Some((Pos::new(0, 1), Pos::new(0, 1))), "x\r", Utf16, 2);
+        assert_eq!((doc.text().as_str(), doc.line_count(), edit.delta()), ("ax\r\nb", 2, 0));
     }
 
     #[test]
