@@ -187,7 +187,8 @@ pub fn diagnostics_for(exception: &PyException, file: &str, run_first: u32, run_
     let (line, start_col, end_line, end_col) = if let Some(at) = &exception.syntax {
         let line = at.line.saturating_sub(1);
         let end_line = at.end_line.map(|l| l.saturating_sub(1)).unwrap_or(line).max(line);
-        let end_col = at.end_col.filter(|c| end_line > line || *c > at.col).unwrap_or(at.col + 1);
+        // Saturating: the column comes from the sandbox (found by fuzz/fuzz_targets/run_outcome.rs).
+        let end_col = at.end_col.filter(|c| end_line > line || *c > at.col).unwrap_or(at.col.saturating_add(1));
         (line, Some(at.col), end_line, Some(end_col))
     } else if let Some(frame) = exception.innermost_in(file) {
         let line = frame.line.saturating_sub(1);
