@@ -9,6 +9,8 @@
 pub mod azure;
 pub mod cli;
 pub mod config;
+/// Entry points shared by the fuzz targets and the corpus replay test.
+pub mod fuzzing;
 pub mod lsp;
 pub mod mcp;
 pub mod run;
