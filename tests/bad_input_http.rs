@@ -12,11 +12,14 @@
 //! `BAD_INPUT_REQUESTS` sets how many requests (default 8,000).
 //! (tests/sandbox_protocol.rs has the exact answers to the well-known cases.)
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::json_paths::{at_path, paths_of};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -211,35 +214,6 @@ fn weird_value(rng: &mut StdRng) -> Value {
         15 => json!(["printf", "%s", "ok"]),
         _ => json!(WEIRD_STRINGS.choose(rng).unwrap()),
     }
-}
-
-fn paths_of(value: &Value, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
-    out.push(prefix.clone());
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                prefix.push(json!(key));
-                paths_of(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                prefix.push(json!(index));
-                paths_of(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn at_path<'v>(value: &'v mut Value, path: &[Value]) -> &'v mut Value {
-    path.iter().fold(value, |v, step| match step {
-        Value::String(key) => &mut v[key.as_str()],
-        Value::Number(index) => &mut v[index.as_u64().unwrap() as usize],
-        _ => unreachable!(),
-    })
 }
 
 fn mutate(rng: &mut StdRng, message: &mut Value) {

@@ -22,6 +22,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use common::json_paths::{at_path, paths_of};
 use common::lsp::*;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -185,36 +186,6 @@ fn weird_value(rng: &mut StdRng) -> Value {
         19 => json!({"start": {"line": 5, "character": 0}, "end": {"line": 0, "character": 0}}),
         _ => json!(WEIRD_STRINGS.choose(rng).unwrap()),
     }
-}
-
-/// Every path into `value` (object keys and array indexes).
-fn paths_of(value: &Value, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
-    out.push(prefix.clone());
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                prefix.push(json!(key));
-                paths_of(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                prefix.push(json!(index));
-                paths_of(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn at_path<'v>(value: &'v mut Value, path: &[Value]) -> &'v mut Value {
-    path.iter().fold(value, |v, step| match step {
-        Value::String(key) => &mut v[key.as_str()],
-        Value::Number(index) => &mut v[index.as_u64().unwrap() as usize],
-        _ => unreachable!(),
-    })
 }
 
 impl Storm<'_> {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod json_paths;
 pub mod local_server;
 pub mod lsp;
 pub mod management;
