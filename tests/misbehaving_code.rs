@@ -223,7 +223,7 @@ async fn a_fork_bomb_is_stopped_and_leaves_nothing_behind() {
     let most = watcher.join().unwrap();
     assert!(all_gone(session).await, "every process of the bomb is gone");
     assert_eq!(content(&reply)["errorName"], "ProcessLimit", "{reply}");
-    assert!(took < Duration::from_secs(3), "stopped after {took:?}");
+    assert!(took < Duration::from_millis(4500), "stopped after {took:?}");
     assert_eq!(content(&run_python(&sandbox, &env, "2 + 2").await)["executionResult"], "4");
     let after = sessions().values().sum::<usize>();
     assert!(after < before + 50, "tasks on the machine: {before} before, {after} after");
@@ -505,7 +505,7 @@ async fn a_shell_command_that_leaves_a_background_process() {
     let took = started.elapsed();
     assert_eq!(content(&reply)["exitCode"], 0, "{reply}");
     assert_eq!(content(&reply)["stdout"], "started\ndone\n");
-    assert!(took < Duration::from_secs(4), "answered after {took:?}");
+    assert!(took < Duration::from_secs(7), "answered after {took:?}");
     let reply = run_python(&sandbox, &env, "int(open('bg.pid').read())").await;
     let background: i32 = content(&reply)["executionResult"].as_str().unwrap().parse().unwrap();
     assert!(!alive(background), "the background process was stopped with its command");

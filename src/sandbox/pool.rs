@@ -500,6 +500,9 @@ impl Pool {
             let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
             let grew = machine.saturating_sub(watch.machine_tasks) >= (limit / 4).max(8);
             if !grew && watch.scanned.elapsed() < Duration::from_secs(2) {
+                // Growth counts from the lowest count since the last scan,
+                // or a bomb after a busy moment would wait for the 2 s scan.
+                watch.machine_tasks = watch.machine_tasks.min(machine);
                 return;
             }
             *watch = ProcessWatch { scanned: Instant::now(), machine_tasks: machine };
