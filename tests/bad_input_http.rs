@@ -47,7 +47,8 @@ impl Server {
             .args(["serve-local", "--port", "0", "--python-timeout", "10", "--shell-timeout", "10"])
             .args(["--cool-down", "3", "--max-environments", "8", "--no-user-isolation"])
             .env("AZURE_SANDBOX_LOCAL_API_KEY", KEY)
-            .env_remove("AZURE_SANDBOX_LOG")
+            // Its own debug log, for the key scan at the end.
+            .env("AZURE_SANDBOX_LOG", "azure_sandbox_lsp=debug")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -637,6 +638,8 @@ async fn malformed_http_and_json_rpc_are_answered_and_the_server_keeps_going() {
     assert!(server.alive(), "seed {seed}: serve-local exited; its log:\n{}", tail(&server.log()));
     let log = server.log();
     assert!(!log.contains("panicked"), "seed {seed}: serve-local panicked:\n{}", tail(&log));
+    assert!(log.contains("DEBUG"), "debug logging was on");
+    assert!(!log.contains(KEY), "seed {seed}: the key is in serve-local's log");
     // A run in a new environment works too, after the slow clients left.
     let reply = normal_run(&server, "print('still here')").await;
     assert_eq!(reply["result"]["structuredContent"]["stdout"], "still here\n", "seed {seed}");

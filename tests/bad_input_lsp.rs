@@ -717,6 +717,8 @@ async fn malformed_traffic_is_answered_and_the_server_keeps_going() {
             ("AZURE_SANDBOX_CACHE_DIR", cache.path().to_str().unwrap()),
             ("AZURE_SANDBOX_MCP_ENDPOINT", sandbox.endpoint()),
             ("AZURE_SANDBOX_API_KEY", sandbox.api_key().expose()),
+            // The server's own debug log, for the key scan at the end.
+            ("AZURE_SANDBOX_LOG", "azure_sandbox_lsp=debug"),
         ],
         Some(&log),
     );
@@ -861,6 +863,13 @@ async fn malformed_traffic_is_answered_and_the_server_keeps_going() {
     }
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(!log_text.contains("panicked"), "seed {seed}: the server panicked:\n{}", tail_of_log(&log));
+    // Whatever the storm made the server say or log, the key is not in it.
+    let key = sandbox.api_key().expose();
+    assert!(log_text.contains("DEBUG"), "debug logging was on");
+    assert!(!log_text.contains(key), "seed {seed}: the key is in the server's log");
+    for message in client.received.lock().unwrap().iter() {
+        assert!(!message.to_string().contains(key), "seed {seed}: the key is in {}", message["method"]);
+    }
     client.shutdown().await;
 
     let answered = got.len();
