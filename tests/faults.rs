@@ -423,18 +423,14 @@ async fn faults_are_reported_once_everywhere_and_the_next_run_works() {
         s.responses.push(response);
     }
     s.run_cell(FRESH).await.assert_succeeded("after misbehaving code and malformed traffic");
-    sandbox_stays_quiet_about_the_key(&s);
+    the_key_appears_nowhere(&s, &[SENTINEL_KEY, ROTATED_KEY]);
     let Suite { client, .. } = s;
     client.shutdown().await;
     drop(sandbox);
 }
 
-/// Called at the end of the fault suite: the key appears in nothing the
+/// Called at the end of the fault suite: the keys appear in nothing the
 /// product wrote or said.
-fn sandbox_stays_quiet_about_the_key(s: &Suite) {
-    the_key_appears_nowhere(s, &[SENTINEL_KEY, ROTATED_KEY]);
-}
-
 fn the_key_appears_nowhere(s: &Suite, keys: &[&str]) {
     let mut places: Vec<(String, String)> = Vec::new();
     places.push(("the language server's stderr".into(), std::fs::read_to_string(&s.lsp_log).unwrap_or_default()));

@@ -309,8 +309,8 @@ impl Session {
         folders.iter().any(|f| std::fs::canonicalize(f).is_ok_and(|f| real.starts_with(f)))
     }
 
-    /// The LSP diagnostics of a document, from its records.
-    /// A document's diagnostics, and the version of the text they are for.
+    /// The LSP diagnostics of a document, from its records, and the version
+    /// of the text they are for.
     pub fn diagnostics(&self, uri: &Uri) -> (Vec<Diagnostic>, Option<i32>) {
         let encoding = self.encoding();
         // The records are read while the document is held, as did_change
