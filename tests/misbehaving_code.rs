@@ -494,14 +494,9 @@ async fn a_shell_command_that_leaves_a_background_process() {
     let sandbox = sandbox(SandboxConfig { shell_timeout: Duration::from_secs(8), ..config() }).await;
     let env = launch(&sandbox).await;
     let started = Instant::now();
-    let reply = call(
-        &sandbox,
-        3,
-        "tools/call",
-        json!({"name": "runShellCommandInRemoteEnvironment",
-               "arguments": {"environmentId": env, "shellCommand": "echo started; sleep 30 & echo $! > bg.pid; echo done"}}),
-    )
-    .await;
+    let reply =
+        run_shell(&sandbox, &env, json!({"shellCommand": "echo started; sleep 30 & echo $! > bg.pid; echo done"}))
+            .await;
     let took = started.elapsed();
     assert_eq!(content(&reply)["exitCode"], 0, "{reply}");
     assert_eq!(content(&reply)["stdout"], "started\ndone\n");

@@ -213,44 +213,18 @@ async fn shell_commands_run_in_the_environment_directory() {
     let sandbox = sandbox(config()).await;
     let env = launch(&sandbox).await;
     run_python(&sandbox, &env, "open('made-by-python.txt', 'w').write('hello')").await;
-    let reply = call(
-        &sandbox,
-        3,
-        "tools/call",
-        json!({"name": "runShellCommandInRemoteEnvironment",
-        "arguments": {"environmentId": env, "shellCommand": "cat made-by-python.txt; echo; echo oops >&2; exit 3"}}),
-    )
-    .await;
+    let reply =
+        run_shell(&sandbox, &env, json!({"shellCommand": "cat made-by-python.txt; echo; echo oops >&2; exit 3"})).await;
     assert_eq!(content(&reply)["stdout"], "hello\n");
     assert_eq!(content(&reply)["stderr"], "oops\n");
     assert_eq!(content(&reply)["exitCode"], 3);
     assert_eq!(content(&reply)["status"], "Succeeded");
-    let reply = call(
-        &sandbox,
-        4,
-        "tools/call",
-        json!({"name": "runShellCommandInRemoteEnvironment",
-        "arguments": {"environmentId": env, "execCommandAndArgs": ["printf", "%s|", "a b", "c"]}}),
-    )
-    .await;
+    let reply = run_shell(&sandbox, &env, json!({"execCommandAndArgs": ["printf", "%s|", "a b", "c"]})).await;
     assert_eq!(content(&reply)["stdout"], "a b|c|");
-    let reply = call(
-        &sandbox,
-        5,
-        "tools/call",
-        json!({"name": "runShellCommandInRemoteEnvironment",
-        "arguments": {"environmentId": env, "execCommandAndArgs": ["/no/such/program"]}}),
-    )
-    .await;
+    let reply = run_shell(&sandbox, &env, json!({"execCommandAndArgs": ["/no/such/program"]})).await;
     assert_eq!(content(&reply)["errorName"], "CommandStartError");
     assert_eq!(content(&reply)["exitCode"], -1);
-    let reply = call(
-        &sandbox,
-        6,
-        "tools/call",
-        json!({"name": "runShellCommandInRemoteEnvironment", "arguments": {"environmentId": env}}),
-    )
-    .await;
+    let reply = run_shell(&sandbox, &env, json!({})).await;
     assert_eq!(reply["error"]["code"], -32602);
 }
 
@@ -259,14 +233,7 @@ async fn shell_timeout_kills_the_command() {
     let sandbox = sandbox(config()).await;
     let env = launch(&sandbox).await;
     let started = Instant::now();
-    let reply = call(
-        &sandbox,
-        3,
-        "tools/call",
-        json!({"name": "runShellCommandInRemoteEnvironment",
-        "arguments": {"environmentId": env, "shellCommand": "sleep 30", "timeoutInSeconds": 1}}),
-    )
-    .await;
+    let reply = run_shell(&sandbox, &env, json!({"shellCommand": "sleep 30", "timeoutInSeconds": 1})).await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(content(&reply)["errorName"], "ExecutionTimeout");
     assert_eq!(content(&reply)["exitCode"], -1);

@@ -73,6 +73,14 @@ pub async fn run_python(sandbox: &LocalSandbox, environment: &str, code: &str) -
     .await
 }
 
+/// `runShellCommandInRemoteEnvironment` with `arguments` (`shellCommand`,
+/// `execCommandAndArgs`, `timeoutInSeconds`, …) in `environment`.
+pub async fn run_shell(sandbox: &LocalSandbox, environment: &str, arguments: Value) -> Value {
+    let mut arguments = arguments;
+    arguments["environmentId"] = json!(environment);
+    call(sandbox, 3, "tools/call", json!({"name": "runShellCommandInRemoteEnvironment", "arguments": arguments})).await
+}
+
 /// structuredContent of a successful tools/call reply.
 pub fn content(reply: &Value) -> &Value {
     &reply["result"]["structuredContent"]
