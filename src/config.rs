@@ -1,4 +1,5 @@
-//! Where the endpoint and key come from, and the backend they select.
+//! Where the endpoint and key come from (the backend they select is the
+//! workbench's), and the cache directory.
 //!
 //! Environment variables (the editor clients pass the same values):
 //! - `AZURE_SANDBOX_MCP_ENDPOINT`: the pool's MCP endpoint.
@@ -10,9 +11,7 @@
 
 use std::time::Duration;
 
-use crate::mcp::{ClientOptions, McpClient, McpError};
-use crate::run::{Engine, Registry};
-use crate::sandbox::{LocalSandbox, SandboxConfig};
+use crate::mcp::ClientOptions;
 use crate::secret::ApiKey;
 
 pub const ENDPOINT_VAR: &str = "AZURE_SANDBOX_MCP_ENDPOINT";
@@ -76,61 +75,6 @@ impl RemoteConfig {
             options.run_timeout = timeout;
         }
         options
-    }
-}
-
-/// A backend ready to run code: an engine, and the embedded sandbox it uses
-/// (kept alive for as long as the backend lives) when there is one.
-pub struct Backend {
-    pub engine: Engine,
-    pub local: Option<LocalSandbox>,
-}
-
-impl Backend {
-    /// Connects to the configured endpoint, or starts the embedded local
-    /// sandbox when none is configured or `force_local` is set.
-    pub async fn start(config: &RemoteConfig, force_local: bool) -> Result<Self, String> {
-        let remote = match (&config.endpoint, &config.pool, force_local) {
-            (_, _, true) | (None, None, _) => None,
-            (Some(endpoint), _, false) => Some(
-                McpClient::new(endpoint, config.key.clone(), config.client_options())
-                    .map_err(|e: McpError| e.to_string())?,
-            ),
-            (None, Some(pool), false) => {
-                Some(crate::azure::connect(pool, config.client_options()).await.map_err(|e| e.to_string())?)
-            }
-        };
-        match remote {
-            Some(client) => {
-                let registry = match Registry::default_file() {
-                    Some(file) => Registry::persistent(file),
-                    None => Registry::in_memory(),
-                };
-                Ok(Self { engine: Engine::new(client, std::sync::Arc::new(registry)), local: None })
-            }
-            None => {
-                // One user's workspaces, each with its environment: Azure's
-                // tutorial pool size (5) would turn a sixth folder away.
-                let sandbox = SandboxConfig { max_environments: 16, ..SandboxConfig::default() };
-                let local = LocalSandbox::start(sandbox, None).await?;
-                let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options())
-                    .map_err(|e| e.to_string())?;
-                // The embedded sandbox's environments die with this process,
-                // so there is nothing worth persisting.
-                let engine = Engine::new(client, std::sync::Arc::new(Registry::in_memory()));
-                Ok(Self { engine, local: Some(local) })
-            }
-        }
-    }
-
-    pub fn is_local(&self) -> bool {
-        self.local.is_some()
-    }
-
-    pub async fn shutdown(self) {
-        if let Some(local) = self.local {
-            local.shutdown().await;
-        }
     }
 }
 

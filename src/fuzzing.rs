@@ -16,15 +16,16 @@
 //! | [`cells`] | `run::cells` (standard and custom markers, `split_lines`) and `run::snippet` |
 
 use crate::lsp::convert::char_range;
-use crate::lsp::records::diagnostics_for;
 use crate::mcp::jsonrpc::{ReplyError, parse_reply};
 use crate::mcp::sse::data_events;
 use crate::run::Snippet;
 use crate::run::cells::{self, CellMarkers};
 use crate::run::outcome::{Frame, PyException, SyntaxLocation, marker_payload, parse_outcome, split_marker};
+use crate::run::selection::{self, Selection, SelectionError, Source};
 use crate::run::snippet::SnippetError;
 use crate::run::wrapper::MARKER;
 use crate::text::{Document, Pos, PositionEncoding};
+use crate::workbench::diagnostics_for;
 
 /// The nonce the `run_outcome` corpus uses in its marker lines.
 pub const NONCE: &str = "fz1";
@@ -495,30 +496,36 @@ pub fn cells(data: &[u8]) {
 
     let found = cells::cells_with(&text, &markers);
     check_cells(&found, &lines, &markers);
-    let standard = if matches!(markers, CellMarkers::Standard) { found } else { cells::cells(&text) };
-    check_cells(&standard, &lines, &CellMarkers::Standard);
+    if !matches!(markers, CellMarkers::Standard) {
+        check_cells(&cells::cells(&text), &lines, &CellMarkers::Standard);
+    }
 
-    // Snippet::from_cell numbers cells from 1, with 0 the preamble.
-    let has_preamble = standard.first().is_some_and(|c| c.marker.is_none());
-    for index in 0..standard.len() + 2 {
+    // Cells by number (from 1, with 0 the preamble), cut as every front
+    // end cuts them: with the markers in force, up to the last non-blank line.
+    let has_preamble = found.first().is_some_and(|c| c.marker.is_none());
+    let source = Source { filename: FILE, doc: &doc, cells: &found };
+    for index in 0..found.len() + 2 {
         let cell = match (index, has_preamble) {
-            (0, true) => standard.first(),
+            (0, true) => found.first(),
             (0, false) => None,
-            (n, _) => standard.get(n - 1 + usize::from(has_preamble)),
+            (n, _) => found.get(n - 1 + usize::from(has_preamble)),
         };
-        match (Snippet::from_cell(FILE, &text, index), cell) {
-            (Ok(snippet), Some(cell)) => {
+        match (selection::cut(&source, &Selection::CellNumber(index)), cell) {
+            (Ok(cut), Some(cell)) => {
                 assert_eq!(cell.kind, cells::CellKind::Code);
-                assert_eq!(snippet.first_line as usize, cell.body.start + 1);
-                check_snippet(&snippet, &lines[cell.body.clone()]);
+                assert_eq!(cut.first as usize, cell.body.start);
+                assert!((cut.last as usize) < cell.body.end, "{cut:?} past {cell:?}");
+                assert!(!lines[cut.last as usize].trim().is_empty(), "a cell ends on a line with code");
+                assert!(lines[cut.last as usize + 1..cell.body.end].iter().all(|l| l.trim().is_empty()));
+                check_snippet(&cut.snippet, &lines[cell.body.start..=cut.last as usize]);
             }
-            (Err(SnippetError::MarkdownCell(i)), Some(cell)) => {
-                assert_eq!(i, index);
-                assert_eq!(cell.kind, cells::CellKind::Markdown);
+            (Err(SelectionError::Markdown), Some(cell)) => assert_eq!(cell.kind, cells::CellKind::Markdown),
+            (Err(SelectionError::EmptyCell), Some(cell)) => {
+                assert!(lines[cell.body.clone()].iter().all(|l| l.trim().is_empty()));
             }
-            (Err(SnippetError::NoSuchCell { index: i, count }), None) => {
-                assert_eq!(i, index);
-                assert_eq!(count, standard.len() - usize::from(has_preamble));
+            (Err(SelectionError::NoSuchCell { number, count }), None) => {
+                assert_eq!(number, index);
+                assert_eq!(count, found.len() - usize::from(has_preamble));
             }
             (got, cell) => panic!("cell {index}: {got:?} for {cell:?}"),
         }
@@ -538,7 +545,6 @@ pub fn cells(data: &[u8]) {
                 assert_eq!(t, total);
                 assert!(start == 0 || end < start || end > total, "{start}:{end} of {total} refused");
             }
-            Err(other) => panic!("from_lines: {other:?}"),
         }
     }
     check_snippet(&Snippet::whole(FILE, &text), &lines);

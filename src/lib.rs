@@ -17,3 +17,4 @@ pub mod run;
 pub mod sandbox;
 pub mod secret;
 pub mod text;
+pub mod workbench;

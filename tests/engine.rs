@@ -5,8 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use azure_sandbox_lsp::run::{RunResult, Snippet};
+use azure_sandbox_lsp::run::{Notice, RunResult, Selection, Snippet, Source, StateLoss, Stream, cells, selection};
 use azure_sandbox_lsp::sandbox::SandboxConfig;
+use azure_sandbox_lsp::text::Document;
 use common::*;
 
 const FILE: &str = "/work/project/analysis.py";
@@ -31,6 +32,14 @@ fn raised(result: &RunResult) -> &azure_sandbox_lsp::run::PyException {
     }
 }
 
+/// Cell `number` of `text`, cut as every front end cuts it.
+fn cell(text: &str, number: usize) -> Snippet {
+    let doc = Document::new(text, 0);
+    let cells = cells::cells(text);
+    let source = Source { filename: FILE, doc: &doc, cells: &cells };
+    selection::cut(&source, &Selection::CellNumber(number)).unwrap().snippet
+}
+
 #[tokio::test]
 async fn tracebacks_carry_the_files_own_lines_through_every_frame() {
     let sandbox = sandbox(config()).await;
@@ -39,7 +48,7 @@ async fn tracebacks_carry_the_files_own_lines_through_every_frame() {
     // Define the functions (lines 1-7), then run the cell (lines 9-11) alone.
     let report = engine.run(&key, &Snippet::from_lines(FILE, SOURCE, 1, 7).unwrap()).await.unwrap();
     assert!(report.succeeded(), "{report:?}");
-    let report = engine.run(&key, &Snippet::from_cell(FILE, SOURCE, 1).unwrap()).await.unwrap();
+    let report = engine.run(&key, &cell(SOURCE, 1)).await.unwrap();
     assert_eq!(report.stdout, "before\n");
     let error = raised(&report.result);
     assert_eq!(error.headline(), "ZeroDivisionError: division by zero");
@@ -156,7 +165,7 @@ async fn outcome_survives_cut_output_and_closed_stdout() {
     assert_eq!(raised(&report.result).headline(), "ValueError: after lots of output");
     assert_eq!(raised(&report.result).frames[0].line, 3);
     assert!(report.stdout.starts_with("line 0\nline 1\n") && report.stdout.len() <= 301, "{}", report.stdout.len());
-    assert!(report.notices.iter().any(|n| n.contains("cut this run's stdout")), "{:?}", report.notices);
+    assert!(report.notices.contains(&Notice::OutputCut { stream: Stream::Stdout }), "{:?}", report.notices);
     let report =
         engine.run(&key, &Snippet::whole("/w/closed.py", "import sys\nsys.stdout.close()\n6 * 7")).await.unwrap();
     assert_eq!(report.result, RunResult::Succeeded { value: Some("42".into()) });
@@ -182,13 +191,13 @@ async fn an_expired_environment_is_replaced_once_and_the_user_is_told() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let second = engine.run(&key, &Snippet::whole("/w/a.py", "'x' in globals()")).await.unwrap();
     assert_ne!(second.environment, first.environment);
-    assert!(second.state_lost);
-    assert!(second.notices.iter().any(|n| n.contains("expired")), "{:?}", second.notices);
+    assert_eq!(second.state_lost(), Some(StateLoss::Expired), "{:?}", second.notices);
+    assert!(second.notices[0].message().contains("expired"), "{:?}", second.notices);
     assert_eq!(second.result, RunResult::Succeeded { value: Some("False".into()) });
     // And the new environment is the workspace's from now on.
     let third = engine.run(&key, &Snippet::whole("/w/a.py", "1")).await.unwrap();
     assert_eq!(third.environment, second.environment);
-    assert!(!third.state_lost);
+    assert_eq!(third.state_lost(), None);
 }
 
 #[tokio::test]
@@ -203,7 +212,7 @@ async fn a_killed_interpreter_is_a_failed_run_with_state_lost() {
         "{:?}",
         report.result
     );
-    assert!(report.state_lost);
+    assert_eq!(report.state_lost(), Some(StateLoss::InterpreterReplaced));
     let report = engine.run(&key, &Snippet::whole("/w/a.py", "'x' in globals()")).await.unwrap();
     assert_eq!(report.result, RunResult::Succeeded { value: Some("False".into()) });
 }

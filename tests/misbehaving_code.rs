@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use azure_sandbox_lsp::run::{RunResult, Snippet};
+use azure_sandbox_lsp::run::{RunResult, Snippet, StateLoss};
 use azure_sandbox_lsp::sandbox::SandboxConfig;
 use common::*;
 use serde_json::{Value, json};
@@ -87,7 +87,7 @@ async fn an_endless_loop_ends_at_the_run_timeout_and_keeps_the_state() {
     assert!(error.to_string().contains("within 1 s"), "{error}");
     let report = engine.run(&key, &Snippet::whole("/w/a.py", "kept, n > 0")).await.unwrap();
     assert_eq!(value(&report.result), Some("('yes', True)"), "interrupted, not killed: the state is kept");
-    assert!(!report.state_lost);
+    assert!(report.state_lost().is_none());
 }
 
 /// A loop that swallows the interrupt: the sandbox kills it at its own
@@ -105,7 +105,7 @@ async fn an_endless_loop_that_ignores_interrupts_is_killed_and_says_the_state_is
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     let reason = failure(&report.result);
     assert!(reason.contains("execution limit") && reason.contains("was lost"), "{reason}");
-    assert!(report.state_lost);
+    assert_eq!(report.state_lost(), Some(StateLoss::InterpreterReplaced));
     let report = engine.run(&key, &Snippet::whole("/w/a.py", "'kept' in globals()")).await.unwrap();
     assert_eq!(value(&report.result), Some("False"));
 }
@@ -130,11 +130,16 @@ async fn state_lost_after_the_client_gave_up_is_reported_by_the_next_run() {
     // Waits behind the stubborn run until the sandbox has killed it.
     let report = engine.run(&key, &Snippet::whole("/w/a.py", "'kept' in globals()")).await.unwrap();
     assert_eq!(value(&report.result), Some("False"));
-    assert!(report.state_lost, "the next run says the state was lost: {:?}", report.notices);
-    assert!(report.notices.iter().any(|n| n.contains("state")), "{:?}", report.notices);
+    assert_eq!(
+        report.state_lost(),
+        Some(StateLoss::InterpreterReplaced),
+        "the next run says the state was lost: {:?}",
+        report.notices
+    );
+    assert!(report.notices.iter().any(|n| n.message().contains("state")), "{:?}", report.notices);
     // Once said, not again.
     let report = engine.run(&key, &Snippet::whole("/w/a.py", "1")).await.unwrap();
-    assert!(!report.state_lost, "{:?}", report.notices);
+    assert!(report.state_lost().is_none(), "{:?}", report.notices);
 }
 
 // ---- fork bombs ------------------------------------------------------------
@@ -258,7 +263,7 @@ async fn a_huge_allocation_is_a_memory_error_and_keeps_the_state() {
     engine.run(&key, &Snippet::whole("/w/m.py", "kept = 'yes'")).await.unwrap();
     let report = engine.run(&key, &Snippet::whole("/w/m.py", "hog = bytearray(64 * 2**30)")).await.unwrap();
     assert_eq!(raised(&report.result), "MemoryError");
-    assert!(!report.state_lost);
+    assert!(report.state_lost().is_none());
     let report = engine.run(&key, &Snippet::whole("/w/m.py", "kept")).await.unwrap();
     assert_eq!(value(&report.result), Some("'yes'"));
 }
@@ -407,7 +412,7 @@ async fn an_interpreter_that_ends_itself_is_named_in_the_reason() {
         let report = engine.run(&key, &Snippet::whole("/w/e.py", code)).await.unwrap();
         let reason = failure(&report.result);
         assert!(reason.contains(expected) && reason.contains("lost"), "{code}: {reason}");
-        assert!(report.state_lost);
+        assert_eq!(report.state_lost(), Some(StateLoss::InterpreterReplaced));
         let report = engine.run(&key, &Snippet::whole("/w/e.py", "'kept' in globals()")).await.unwrap();
         assert_eq!(value(&report.result), Some("False"));
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::exit;
+use super::options::exit;
 use crate::azure::{Management, PoolKey, PoolRef};
 use crate::config::{ENDPOINT_VAR, KEY_VAR, RemoteConfig};
 use crate::mcp::{McpClient, ShellCommand};
@@ -26,7 +26,7 @@ use crate::secret::ApiKey;
 )]
 pub struct DoctorArgs {
     #[command(flatten)]
-    sandbox: super::SandboxChoice,
+    sandbox: super::options::SandboxChoice,
 }
 
 struct Report {

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::exit;
-use crate::config::{Backend, RemoteConfig, parse_seconds};
-use crate::run::{RunReport, RunResult, Snippet, workspace_root};
+use super::options::exit;
+use crate::config::{RemoteConfig, parse_seconds};
+use crate::run::cells::{CellMarkers, cells_with};
+use crate::run::{RunReport, RunResult, Selection, Source, workspace_root};
+use crate::text::Document;
+use crate::workbench::{Backend, registry_file};
 
 #[derive(Debug, Args)]
 #[command(
@@ -30,8 +33,12 @@ pub struct RunArgs {
     /// Only this `# %%` cell, numbered from 1 (0 is code before the first marker).
     #[arg(long, value_name = "N")]
     cell: Option<usize>,
+    /// A regular expression for cell marker lines instead of the standard
+    /// forms (the editor's azureSandbox.cellMarker), e.g. '## '.
+    #[arg(long, value_name = "PATTERN", env = "AZURE_SANDBOX_CELL_MARKER")]
+    cell_marker: Option<String>,
     #[command(flatten)]
-    sandbox: super::SandboxChoice,
+    sandbox: super::options::SandboxChoice,
     /// Seconds to wait for the run (default 230: just above the service's 220 s cap).
     #[arg(long, allow_hyphen_values = true)]
     timeout: Option<String>,
@@ -66,20 +73,45 @@ pub async fn run(args: RunArgs) -> i32 {
     let path = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
     let filename = path.to_string_lossy().into_owned();
     let interactive = args.lines.is_some() || args.cell.is_some();
-    let snippet = match (&args.lines, args.cell) {
-        (Some(spec), _) => {
-            parse_lines(spec).and_then(|(s, e)| Snippet::from_lines(&filename, &text, s, e).map_err(|e| e.to_string()))
-        }
-        (None, Some(cell)) => Snippet::from_cell(&filename, &text, cell).map_err(|e| e.to_string()),
-        (None, None) => Ok(Snippet::whole(&filename, &text)),
+    let markers = match args.cell_marker.as_deref().filter(|p| !p.trim().is_empty()) {
+        Some(pattern) => match CellMarkers::custom(pattern) {
+            Ok(markers) => markers,
+            Err(why) => {
+                eprintln!("azure-sandbox-lsp: --cell-marker: {why}");
+                return exit::USAGE;
+            }
+        },
+        None => CellMarkers::Standard,
     };
-    let snippet = match snippet {
-        Ok(snippet) => snippet,
-        Err(e) => {
-            eprintln!("azure-sandbox-lsp: {e}");
-            return exit::USAGE;
-        }
+    let selection = match (&args.lines, args.cell) {
+        (Some(spec), _) => match parse_lines(spec) {
+            // 1-based and inclusive on the command line.
+            Ok((start, end)) if start >= 1 && end >= start && end <= text_lines(&text) => {
+                Selection::Lines { first: start as u32 - 1, last: end as u32 - 1 }
+            }
+            Ok((start, end)) => {
+                let total = text_lines(&text);
+                eprintln!("azure-sandbox-lsp: lines {start}:{end} are outside the file, which has {total} lines");
+                return exit::USAGE;
+            }
+            Err(e) => {
+                eprintln!("azure-sandbox-lsp: {e}");
+                return exit::USAGE;
+            }
+        },
+        (None, Some(cell)) => Selection::CellNumber(cell),
+        (None, None) => Selection::File,
     };
+    let doc = Document::new(&text, 0);
+    let cells = cells_with(&text, &markers);
+    let snippet =
+        match crate::run::selection::cut(&Source { filename: &filename, doc: &doc, cells: &cells }, &selection) {
+            Ok(cut) => cut.snippet,
+            Err(e) => {
+                eprintln!("azure-sandbox-lsp: {e}");
+                return exit::USAGE;
+            }
+        };
     let mut config = RemoteConfig::from_env();
     config.endpoint = args.sandbox.endpoint();
     config.pool = args.sandbox.pool();
@@ -93,7 +125,7 @@ pub async fn run(args: RunArgs) -> i32 {
             }
         }
     }
-    let backend = match Backend::start(&config, args.sandbox.local).await {
+    let backend = match Backend::start(&config, args.sandbox.local, registry_file()).await {
         Ok(backend) => backend,
         Err(e) => {
             eprintln!("azure-sandbox-lsp: {e}");
@@ -126,6 +158,12 @@ pub async fn run(args: RunArgs) -> i32 {
     status
 }
 
+/// Lines as the editor counts them (LF, CRLF or CR; the empty line after a
+/// final newline counts).
+fn text_lines(text: &str) -> usize {
+    crate::run::cells::split_lines(text).count()
+}
+
 fn print_report(report: &RunReport, interactive: bool) -> i32 {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(report.stdout.as_bytes());
@@ -147,7 +185,7 @@ fn print_report(report: &RunReport, interactive: bool) -> i32 {
         _ => {}
     }
     for notice in &report.notices {
-        let _ = writeln!(stderr, "azure-sandbox-lsp: {notice}");
+        let _ = writeln!(stderr, "azure-sandbox-lsp: {}", notice.message());
     }
     let _ = stderr.flush();
     if report.succeeded() { exit::OK } else { exit::CODE_FAILED }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::exit;
+use super::options::exit;
 use crate::config::parse_seconds;
 use crate::sandbox::{Launchers, LocalSandbox, ResponseMode, SandboxConfig};
 use crate::secret::ApiKey;

@@ -12,11 +12,10 @@ use tower_lsp_server::lsp_types::{Position, Range, Uri};
 
 use super::convert;
 use super::ext::{RunAccepted, command};
-use super::runner::{self, Work};
+use super::output_document;
 use super::session::Session;
-use crate::run::Snippet;
-use crate::run::cells::{self, CellKind};
-use crate::text::{Document, Pos};
+use crate::run::{Cut, Selection};
+use crate::text::Document;
 
 #[derive(Deserialize)]
 struct UriArg {
@@ -81,42 +80,24 @@ fn first<T: for<'de> Deserialize<'de>>(arguments: &[Value], shape: &str) -> Resu
     serde_json::from_value(value.clone()).map_err(|e| invalid(format!("expected {shape}: {e}")))
 }
 
-/// Runs a command. Everything slow happens in spawned tasks.
+/// Runs a command. Everything slow happens in the workbench's queues.
 pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Result<Option<Value>> {
     match name {
         command::RUN => {
             let arg: RangeArg = first(arguments, "{uri, range}")?;
             let (doc, seen) = document(session, &arg.uri)?;
-            let (snippet, first, last) = range_snippet(&doc, &arg.uri, arg.range, session)?;
-            accepted(runner::submit_python(session, arg.uri, snippet, first, last, seen))
+            let selection = range_selection(session, &doc, arg.range)?;
+            run_in(session, arg.uri, &doc, seen, selection)
         }
         command::RUN_CELL => {
             let arg: PositionArg = first(arguments, "{uri, position}")?;
-            let (doc, seen) = document(session, &arg.uri)?;
-            let (first, last) = cell_lines(session, &arg.uri, &doc, arg.position.line)?;
-            run_lines(session, arg.uri, &doc, first, last, seen)
+            run(session, arg.uri, Selection::CellAt { line: arg.position.line })
         }
         command::RUN_ABOVE => {
             let arg: PositionArg = first(arguments, "{uri, position}")?;
-            let (doc, seen) = document(session, &arg.uri)?;
-            let all = session.cells(&arg.uri, &doc);
-            let start = cells::cell_at(&all, arg.position.line as usize)
-                .map(|c| c.marker.unwrap_or(c.body.start))
-                // u64: the line may be u32::MAX (an overflow panicked here).
-                .ok_or_else(|| invalid(format!("line {} is in no cell", u64::from(arg.position.line) + 1)))?;
-            if start == 0 {
-                return Err(invalid("there is nothing above the first cell"));
-            }
-            run_lines(session, arg.uri, &doc, 0, start as u32 - 1, seen)
+            run(session, arg.uri, Selection::CellsAbove { line: arg.position.line })
         }
-        command::RUN_FILE => {
-            let uri = uri_arg(session, arguments)?;
-            let (doc, seen) = document(session, &uri)?;
-            // Up to the last line with something on it (not the empty line
-            // after a final newline).
-            let last = (0..doc.line_count()).rev().find(|&l| !doc.line(l).trim().is_empty()).unwrap_or(0);
-            run_lines(session, uri, &doc, 0, last, seen)
-        }
+        command::RUN_FILE => run(session, uri_arg(session, arguments)?, Selection::File),
         command::RUN_LINES => {
             let (uri, start, end) = positional_lines(session, arguments)?;
             let (doc, seen) = document(session, &uri)?;
@@ -126,21 +107,19 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
                     doc.line_count()
                 )));
             }
-            run_lines(session, uri, &doc, start - 1, end - 1, seen)
+            run_in(session, uri, &doc, seen, Selection::Lines { first: start - 1, last: end - 1 })
         }
         command::RESTART => {
             let uri = uri_arg(session, arguments)?;
-            let root = session.workspace_of(&uri);
-            session.runner.cancel_workspace(&root);
-            let id = runner::submit_other(session, &uri, Work::Restart { uri: uri.clone() });
+            let id = session.workbench.submit_restart(session.workspace_of(&uri), Some(uri.as_str().to_owned()));
             Ok(Some(json!({"jobId": id})))
         }
         command::CANCEL => {
             // With no argument (Helix: `:lsp-workspace-command azureSandbox.cancel`), every run.
             let count = if arguments.is_empty() {
-                session.runner.cancel_all()
+                session.workbench.cancel_all()
             } else {
-                session.runner.cancel_workspace(&session.workspace_of(&uri_arg(session, arguments)?))
+                session.workbench.cancel_workspace(&session.workspace_of(&uri_arg(session, arguments)?))
             };
             Ok(Some(json!({"cancelled": count})))
         }
@@ -150,16 +129,16 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
             if !valid_requirement(&package) {
                 return Err(invalid(format!("`{package}` does not look like a package name")));
             }
-            let rerun = arg.run_id.map(|id| (arg.uri.clone(), id));
-            let id = runner::submit_other(session, &arg.uri, Work::Install { uri: arg.uri.clone(), package, rerun });
+            let root = session.workspace_of(&arg.uri);
+            let id = session.workbench.submit_install(root, Some(arg.uri.as_str().to_owned()), package, arg.run_id);
             Ok(Some(json!({"jobId": id})))
         }
         command::SHOW_OUTPUT => {
             let uri = uri_arg(session, arguments)?;
             let root = session.workspace_of(&uri);
-            let uri = output_location(session, &root);
+            let uri = output_document::location(session, &root);
             if let Some(uri) = uri.as_ref().and_then(|u| u.parse::<Uri>().ok()) {
-                runner::show_document(session, uri);
+                session.show_document(uri);
             }
             Ok(Some(json!({"uri": uri})))
         }
@@ -167,35 +146,26 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
     }
 }
 
-/// Where to open the output: the virtual document for clients that can
-/// show it, else the file mirror (written now, so it exists).
-pub fn output_location(session: &Session, root: &std::path::Path) -> Option<String> {
-    let flags = session.flags();
-    if flags.text_document_content {
-        return Some(super::output::Transcripts::uri_for(root));
-    }
-    // Written now, so the file opened is the transcript as it is.
-    let file = session.transcripts.write_mirror_now(root)?;
-    Uri::from_file_path(&file).map(|u| u.as_str().to_owned())
+/// Cuts `selection` from the document as it is now and queues the run.
+fn run(session: &Arc<Session>, uri: Uri, selection: Selection) -> Result<Option<Value>> {
+    let (doc, seen) = document(session, &uri)?;
+    run_in(session, uri, &doc, seen, selection)
 }
 
-fn accepted(run_id: u64) -> Result<Option<Value>> {
-    Ok(Some(serde_json::to_value(RunAccepted { run_id }).unwrap_or(Value::Null)))
-}
-
-fn run_lines(
+/// Cuts `selection` from `doc` (the text of `uri` after `seen` edits) and
+/// queues the run.
+fn run_in(
     session: &Arc<Session>,
     uri: Uri,
     doc: &Document,
-    first: u32,
-    last: u32,
     seen: usize,
+    selection: Selection,
 ) -> Result<Option<Value>> {
-    let snippet = lines_snippet(doc, &uri, first, last);
-    accepted(runner::submit_python(session, uri, snippet, first, last, seen))
+    let cut: Cut = session.cut(&uri, doc, &selection).map_err(|e| invalid(e.to_string()))?;
+    let run_id = session.submit_run(uri, cut, seen);
+    Ok(Some(serde_json::to_value(RunAccepted { run_id }).unwrap_or(Value::Null)))
 }
 
-/// The open document, or (for a file in a workspace folder) the file on disk.
 /// The open document, or (for a file in a workspace folder) the file on
 /// disk; with the number of edits it has had, taken together with it (see
 /// [`Session::snapshot`]).
@@ -232,34 +202,9 @@ fn positional_lines(session: &Session, arguments: &[Value]) -> Result<(Uri, u32,
     Ok((resolve_target(session, target)?, start, end))
 }
 
-/// Lines of the cell at `line` (its body, without the marker).
-fn cell_lines(session: &Session, uri: &Uri, doc: &Document, line: u32) -> Result<(u32, u32)> {
-    let all = session.cells(uri, doc);
-    if all.iter().all(|c| c.marker.is_none()) {
-        return Err(invalid("the document has no cells (no cell marker lines such as `# %%`)"));
-    }
-    let cell = cells::cell_at(&all, line as usize)
-        .ok_or_else(|| invalid(format!("line {} is in no cell", u64::from(line) + 1)))?;
-    if cell.kind == CellKind::Markdown {
-        return Err(invalid("that is a markdown cell; there is nothing to run"));
-    }
-    // Trailing blank lines are not part of what the user sees as the cell's code.
-    let last = (cell.body.start..cell.body.end).rev().find(|&l| !doc.line(l as u32).trim().is_empty());
-    match last {
-        Some(last) => Ok((cell.body.start as u32, last as u32)),
-        None => Err(invalid("that cell is empty")),
-    }
-}
-
-pub(crate) fn lines_snippet(doc: &Document, uri: &Uri, first: u32, last: u32) -> Snippet {
-    let lines: Vec<String> = (first..=last).map(|l| doc.line(l)).collect();
-    let borrowed: Vec<&str> = lines.iter().map(String::as_str).collect();
-    Snippet::build(&convert::filename(uri), &borrowed, first as usize + 1)
-}
-
 /// A range: whole lines when it spans lines (a range ending at the start
 /// of a line does not take that line), exactly the text within one line.
-fn range_snippet(doc: &Document, uri: &Uri, range: Range, session: &Session) -> Result<(Snippet, u32, u32)> {
+fn range_selection(session: &Session, doc: &Document, range: Range) -> Result<Selection> {
     let encoding = session.encoding();
     let last_line = doc.line_count().saturating_sub(1);
     let (start, end) = (convert::pos(range.start), convert::pos(range.end));
@@ -275,16 +220,12 @@ fn range_snippet(doc: &Document, uri: &Uri, range: Range, session: &Session) -> 
     let spans_lines = end.line > start.line;
     let end = if end.line > last_line { doc.line_end(last_line, encoding) } else { end };
     if !spans_lines && start.character != end.character {
-        let a = doc.char_index(start, encoding);
-        let text = doc.slice(start, end, encoding);
-        let column = a - doc.char_index(Pos::new(start.line, 0), encoding);
-        let snippet =
-            Snippet { filename: convert::filename(uri), first_line: start.line + 1, code: text, dedent: column as u32 };
-        return Ok((snippet, start.line, start.line));
+        let line_start = doc.char_index(crate::text::Pos::new(start.line, 0), encoding);
+        let column = |pos| (doc.char_index(pos, encoding) - line_start) as u32;
+        return Ok(Selection::Span { line: start.line, start: column(start), end: column(end) });
     }
     let last = if end.line > start.line && end.character == 0 { end.line - 1 } else { end.line };
-    let last = last.max(start.line);
-    Ok((lines_snippet(doc, uri, start.line, last), start.line, last))
+    Ok(Selection::Lines { first: start.line, last: last.max(start.line) })
 }
 
 /// A pip requirement we are willing to put on a command line: a name with
@@ -294,26 +235,6 @@ fn valid_requirement(text: &str) -> bool {
         && text.len() <= 200
         && text.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && text.chars().all(|c| c.is_ascii_alphanumeric() || "._-[],=<>!~".contains(c))
-}
-
-/// The package that provides a missing top-level module, for the common
-/// cases where the names differ.
-pub fn package_for_module(module: &str) -> String {
-    let top = module.split('.').next().unwrap_or(module);
-    match top {
-        "sklearn" => "scikit-learn",
-        "cv2" => "opencv-python",
-        "PIL" => "pillow",
-        "yaml" => "pyyaml",
-        "bs4" => "beautifulsoup4",
-        "dateutil" => "python-dateutil",
-        "dotenv" => "python-dotenv",
-        "Crypto" => "pycryptodome",
-        "skimage" => "scikit-image",
-        "attr" => "attrs",
-        other => other,
-    }
-    .to_owned()
 }
 
 #[cfg(test)]
@@ -328,7 +249,5 @@ mod tests {
         for bad in ["", "-e .", "x; rm -rf /", "--index-url=http://x", "a b", "ünï"] {
             assert!(!valid_requirement(bad), "{bad}");
         }
-        assert_eq!(package_for_module("sklearn.linear_model"), "scikit-learn");
-        assert_eq!(package_for_module("numpy"), "numpy");
     }
 }

@@ -1,8 +1,10 @@
 //! This server's protocol surface beyond standard LSP: command ids, custom
 //! requests and notifications, and their parameters. Client authors: this
-//! file and README's "Protocol" section are the contract.
+//! file and docs/protocol.md are the contract.
 
 use serde::{Deserialize, Serialize};
+
+use crate::workbench::JobSummary;
 
 /// Commands in `executeCommandProvider`. Each returns at once.
 pub mod command {
@@ -41,6 +43,9 @@ pub mod command {
 pub const OUTPUT_REQUEST: &str = "azureSandbox/output";
 /// Notification `azureSandbox/outputChanged` (server → client) after each run.
 pub const OUTPUT_CHANGED: &str = "azureSandbox/outputChanged";
+/// Notification `azureSandbox/runFinished` (server → client): exactly one for
+/// every job a command queued (runs, installs, restarts), however it ended.
+pub const RUN_FINISHED: &str = "azureSandbox/runFinished";
 /// LSP 3.18 `workspace/textDocumentContent`, for the output scheme.
 pub const TEXT_DOCUMENT_CONTENT: &str = "workspace/textDocumentContent";
 /// LSP 3.18 `workspace/textDocumentContent/refresh` (server → client).
@@ -79,4 +84,22 @@ pub struct ProgressCancelParams {
 #[serde(rename_all = "camelCase")]
 pub struct RunAccepted {
     pub run_id: u64,
+}
+
+/// `azureSandbox/runFinished`: how a job ended, typed, so that no client
+/// parses English. `runId`, `kind` (`python`, `install`, `restart`),
+/// `label`, `status` (`succeeded`, `raised`, `stopped`, `failed`,
+/// `cancelled`), `durationMs`, `notices` (`{kind: "stateLost", reason:
+/// "expired" | "interpreterReplaced"}`, `{kind: "outputCut", stream}`),
+/// `error` (`{kind, message}`, kind one of `noKey`, `keyRefused`,
+/// `unreachable`, `poolFull`, `noLocalPython`, `timeout`, `notConfigured`,
+/// `poolSetup`, `service`), `firstLine`/`lastLine` (0-based, runs only),
+/// plus the document's `uri` and the workspace's `outputUri`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunFinishedParams {
+    pub uri: Option<String>,
+    pub output_uri: String,
+    #[serde(flatten)]
+    pub summary: JobSummary,
 }

@@ -8,16 +8,14 @@ use tower_lsp_server::lsp_types::{
     InlayHint, InlayHintLabel, InlayHintTooltip, MarkupContent, MarkupKind, Position, Range, Uri,
 };
 
-use super::commands::package_for_module;
 use super::convert;
 use super::ext::command;
-use super::output::{Transcripts, timestamp};
-use super::records::{RunRecord, RunState, duration_text};
+use super::output_document;
 use super::session::Session;
-use crate::run::RunResult;
-use crate::run::cells::{self, CellKind};
-use crate::run::statements::top_level_statement;
+use crate::run::cells::CellKind;
+use crate::run::{RunResult, Selection};
 use crate::text::Pos;
+use crate::workbench::{RunRecord, RunState, duration_text, one_line, timestamp};
 
 /// Documents longer than this (in characters) get no "Run statement"
 /// action. A parse of 1 MiB takes tens of milliseconds.
@@ -142,16 +140,12 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
     if selected.chars().count() > 1 && !selected.trim().is_empty() {
         actions.push(action(format!("Run selection in {sandbox}"), command::RUN, json!({"uri": uri, "range": range})));
     }
-    let all = session.cells(uri, &doc);
-    if all.iter().any(|c| c.marker.is_some()) {
-        if let Some(cell) = cells::cell_at(&all, line as usize)
-            .filter(|c| c.kind == CellKind::Code && c.body.clone().any(|l| !doc.line(l as u32).trim().is_empty()))
-        {
-            let position = json!({"uri": uri, "position": {"line": line, "character": 0}});
-            actions.push(action(format!("Run cell in {sandbox}"), command::RUN_CELL, position.clone()));
-            if cell.marker.unwrap_or(cell.body.start) > 0 {
-                actions.push(action(format!("Run cells above in {sandbox}"), command::RUN_ABOVE, position));
-            }
+    // The actions the commands would accept: the same selections, cut the same way.
+    if session.lines_of(uri, &doc, &Selection::CellAt { line }).is_ok() {
+        let position = json!({"uri": uri, "position": {"line": line, "character": 0}});
+        actions.push(action(format!("Run cell in {sandbox}"), command::RUN_CELL, position.clone()));
+        if session.lines_of(uri, &doc, &Selection::CellsAbove { line }).is_ok() {
+            actions.push(action(format!("Run cells above in {sandbox}"), command::RUN_ABOVE, position));
         }
     }
     let whole_line = Range::new(Position::new(line, 0), Position::new(line + 1, 0));
@@ -166,11 +160,11 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
     // move: skipped for huge ones (a 50 MB file took seconds and 1.7 GB a
     // request, on a runtime thread).
     let statement = (doc.len_chars() <= STATEMENT_PARSE_LIMIT)
-        .then(|| top_level_statement(&doc.text(), line as usize))
+        .then(|| session.lines_of(uri, &doc, &Selection::Statement { line }).ok())
         .flatten()
         .filter(|(s, e)| e > s);
     if let Some((start, end)) = statement {
-        let statement = Range::new(Position::new(start as u32, 0), Position::new(end as u32 + 1, 0));
+        let statement = Range::new(Position::new(start, 0), Position::new(end + 1, 0));
         actions.push(action(
             format!("Run statement (lines {}-{}) in {sandbox}", start + 1, end + 1),
             command::RUN,
@@ -188,7 +182,7 @@ pub fn hover(session: &Session, uri: &Uri, position: Position) -> Option<Hover> 
     let record = session.record_at(uri, position.line)?;
     let limit = session.settings().hover_limit();
     let root = session.workspace_of(uri);
-    let output_uri = Transcripts::uri_for(&root);
+    let output_uri = output_document::uri_for(&root);
     let mut text = format!(
         "**{}** · `{}` · {} · {}\n\n",
         record.sandbox,
@@ -199,7 +193,7 @@ pub fn hover(session: &Session, uri: &Uri, position: Position) -> Option<Hover> 
     match &record.state {
         RunState::Finished(f) => {
             if let RunResult::Succeeded { value: Some(value) } = &f.result {
-                text.push_str(&format!("→ `{}`\n\n", super::records::one_line(value, 200).replace('`', "'")));
+                text.push_str(&format!("→ `{}`\n\n", one_line(value, 200).replace('`', "'")));
             }
             if let RunResult::Raised(e) = &f.result {
                 text.push_str(&format!("**{}**\n\n", e.headline()));
@@ -217,16 +211,16 @@ pub fn hover(session: &Session, uri: &Uri, position: Position) -> Option<Hover> 
                 text.push_str(&format!("{name}:\n```text\n{}\n```\n", shown.trim_end().replace("```", "'''")));
             }
             for notice in &f.notices {
-                text.push_str(&format!("\n_{notice}_\n"));
+                text.push_str(&format!("\n_{}_\n", notice.message()));
             }
             if cut {
                 text.push_str(&format!(
                     "\n_Output cut; the full transcript is in the output document ({output_uri})._\n"
                 ));
             }
-            text.push_str(&format!("\nTook {}.", duration_text(f.duration)));
+            text.push_str(&format!("\nTook {}.", duration_text(f.duration())));
         }
-        RunState::Failed(why) => text.push_str(&format!("Not run: {why}\n")),
+        RunState::Failed(why) => text.push_str(&format!("Not run: {}\n", why.message)),
         RunState::Cancelled => text.push_str("Cancelled.\n"),
         RunState::Queued | RunState::Running => {}
     }
@@ -269,4 +263,24 @@ pub fn inlay_hints(session: &Session, uri: &Uri, range: Range) -> Vec<InlayHint>
             })
         })
         .collect()
+}
+
+/// The package that provides a missing top-level module, for the common
+/// cases where the names differ.
+fn package_for_module(module: &str) -> String {
+    let top = module.split('.').next().unwrap_or(module);
+    match top {
+        "sklearn" => "scikit-learn",
+        "cv2" => "opencv-python",
+        "PIL" => "pillow",
+        "yaml" => "pyyaml",
+        "bs4" => "beautifulsoup4",
+        "dateutil" => "python-dateutil",
+        "dotenv" => "python-dotenv",
+        "Crypto" => "pycryptodome",
+        "skimage" => "scikit-image",
+        "attr" => "attrs",
+        other => other,
+    }
+    .to_owned()
 }

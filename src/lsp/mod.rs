@@ -1,34 +1,38 @@
-//! The language server: run Python from the editor, results where the code is.
+//! The language server: an adapter that lets an editor use the workbench.
 //!
 //! Architecture invariant: this module is the only one that knows LSP types;
-//! it converts at its edge (`convert`) and calls the editor-independent core
-//! (`run`, `text`, `mcp`). Request handlers never wait for a remote run: run
-//! commands queue a job (`runner`) and answer `{runId}` at once.
+//! it converts at its edge (`convert`) and calls the workbench, which owns
+//! settings, backend, queues, records and transcripts. Request handlers
+//! never wait for a remote run: run commands queue a job on the workbench
+//! and answer `{runId}` at once; `reporting` renders its events.
 //!
-//! Layout: `server` routes each LSP method; `session` holds the state;
-//! `commands` parses `workspace/executeCommand`; `features` builds lenses,
-//! actions, hovers and hints; `runner` executes runs and reports them;
-//! `records`, `output` and `settings` are its data; `ext` is the custom
-//! protocol surface; `service` patches what lsp-types 0.97 cannot express.
+//! Layout: `server` routes each LSP method; `session` holds the editor's
+//! state (documents, folders, client flags); `commands` parses
+//! `workspace/executeCommand`; `features` builds lenses, actions, hovers and
+//! hints; `reporting` turns workbench events into progress, diagnostics and
+//! messages, with `progress` for work-done progress; `output_document`
+//! serves transcripts; `ext` is the custom protocol surface; `service`
+//! patches what lsp-types 0.97 cannot express; `framing` guards the input.
 
-pub mod commands;
-pub mod convert;
+pub(crate) mod client;
+pub(crate) mod commands;
+pub(crate) mod convert;
 pub mod ext;
-pub mod features;
-pub mod framing;
-pub mod output;
-pub mod records;
-pub mod runner;
-pub mod server;
-pub mod service;
-pub mod session;
-pub mod settings;
+pub(crate) mod features;
+pub(crate) mod framing;
+pub(crate) mod output_document;
+pub(crate) mod progress;
+pub(crate) mod reporting;
+pub(crate) mod server;
+pub(crate) mod service;
+pub(crate) mod session;
 
 use std::sync::{Arc, OnceLock};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tower_lsp_server::{ClientSocket, LspService, Server};
 
+use crate::workbench::Workbench;
 use server::SandboxServer;
 use service::CapturingService;
 use session::Session;
@@ -39,15 +43,19 @@ use session::Session;
 pub const CONCURRENCY: usize = 128;
 
 /// The service, ready to be served over any transport.
-pub fn service() -> (CapturingService<SandboxServer>, ClientSocket) {
+pub(crate) fn service() -> (CapturingService<SandboxServer>, ClientSocket) {
     let raw_initialize = Arc::new(OnceLock::new());
     let for_session = Arc::clone(&raw_initialize);
-    let (service, socket) =
-        LspService::build(move |client| SandboxServer { session: Arc::new(Session::new(client, for_session)) })
-            .custom_method(ext::OUTPUT_REQUEST, SandboxServer::output)
-            .custom_method(ext::TEXT_DOCUMENT_CONTENT, SandboxServer::text_document_content)
-            .custom_method(ext::PROGRESS_CANCEL, SandboxServer::progress_cancel)
-            .finish();
+    let (workbench, events) = Workbench::new(Workbench::default_transcript_dir());
+    let (service, socket) = LspService::build(move |client| {
+        let session = Arc::new(Session::new(client, for_session, workbench));
+        tokio::spawn(reporting::report_events(Arc::downgrade(&session), events));
+        SandboxServer { session }
+    })
+    .custom_method(ext::OUTPUT_REQUEST, SandboxServer::output)
+    .custom_method(ext::TEXT_DOCUMENT_CONTENT, SandboxServer::text_document_content)
+    .custom_method(ext::PROGRESS_CANCEL, SandboxServer::progress_cancel)
+    .finish();
     (CapturingService::new(service, raw_initialize), socket)
 }
 

@@ -14,10 +14,10 @@ use super::commands;
 use super::convert;
 use super::ext::{self, OutputResult, TextDocumentContentResult, UriParams};
 use super::features;
-use super::output::{SCHEME, Transcripts};
+use super::output_document::{self, SCHEME};
 use super::service::raw_capability;
 use super::session::{CLIENT_REQUEST_TIMEOUT, ClientFlags, Session};
-use super::settings::Settings;
+use crate::workbench::Settings;
 
 pub struct SandboxServer {
     pub session: Arc<Session>,
@@ -50,7 +50,6 @@ impl SandboxServer {
             text_document_content: raw_capability(raw, "/capabilities/workspace/textDocumentContent")
                 .is_some_and(|v| !v.is_null()),
             configuration: caps.workspace.as_ref().and_then(|w| w.configuration).unwrap_or(false),
-            name,
         }
     }
 
@@ -100,12 +99,8 @@ impl SandboxServer {
             let message = format!("Azure sandbox: {problem}; using the standard cell markers");
             self.session.client.show_message(MessageType::WARNING, message).await;
         }
-        let before = self.session.settings().target();
-        *self.session.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
-        let after = self.session.settings().target();
-        if before != after {
+        if self.session.workbench.set_settings(settings).await {
             tracing::info!("settings changed the sandbox: {:?}", self.session.settings());
-            self.session.runner.reset().await;
             let message =
                 format!("Azure sandbox: settings changed; the next run uses the {}.", self.session.sandbox_name());
             self.session.client.show_message(MessageType::INFO, message).await;
@@ -115,16 +110,19 @@ impl SandboxServer {
     /// `azureSandbox/output`.
     pub async fn output(&self, params: UriParams) -> Result<OutputResult> {
         let root = self.root_for(&params.uri)?;
-        Ok(OutputResult { uri: Transcripts::uri_for(&root), text: self.session.transcripts.text(&root) })
+        Ok(OutputResult {
+            uri: output_document::uri_for(&root),
+            text: self.session.workbench.transcripts().text(&root),
+        })
     }
 
     /// `workspace/textDocumentContent` (LSP 3.18) for the output scheme.
     pub async fn text_document_content(&self, params: UriParams) -> Result<TextDocumentContentResult> {
-        if !params.uri.starts_with(&format!("{SCHEME}:")) {
+        if !output_document::is_output_uri(&params.uri) {
             return Err(Error::invalid_params(format!("this server provides content only for `{SCHEME}:` URIs")));
         }
         let root = self.root_for(&params.uri)?;
-        Ok(TextDocumentContentResult { text: self.session.transcripts.text(&root) })
+        Ok(TextDocumentContentResult { text: self.session.workbench.transcripts().text(&root) })
     }
 
     /// `window/workDoneProgress/cancel`: the user cancelled a run's progress.
@@ -133,21 +131,14 @@ impl SandboxServer {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        if let Some(run) = self.session.runner.run_of_progress(&token) {
-            self.session.runner.cancel_run(run);
+        if let Some(run) = self.session.progress.run_of(&token) {
+            self.session.workbench.cancel_run(run);
         }
     }
 
     fn root_for(&self, uri: &str) -> Result<PathBuf> {
-        if uri.starts_with(&format!("{SCHEME}:")) {
-            if let Some(root) = self.session.transcripts.root_of(uri) {
-                return Ok(root);
-            }
-            // A transcript nothing has been written to yet: find its workspace.
-            let folders = self.session.folders.read().unwrap_or_else(|e| e.into_inner()).clone();
-            return folders
-                .into_iter()
-                .find(|f| Transcripts::uri_for(f) == uri)
+        if output_document::is_output_uri(uri) {
+            return output_document::root_of(&self.session, uri)
                 .ok_or_else(|| Error::invalid_params(format!("no output document {uri}")));
         }
         let parsed: Uri = uri.parse().map_err(|e| Error::invalid_params(format!("not a URI: {e}")))?;
@@ -188,7 +179,7 @@ impl LanguageServer for SandboxServer {
             let section = options.get("azureSandbox").unwrap_or(options);
             match Settings::from_value(section) {
                 Ok(Some(settings)) => {
-                    *self.session.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
+                    self.session.workbench.set_settings(settings).await;
                     if let Some(map) = section.as_object() {
                         *self.session.init_settings.write().unwrap_or_else(|e| e.into_inner()) = map.clone();
                     }
@@ -221,7 +212,7 @@ impl LanguageServer for SandboxServer {
                     file_operations: None,
                 }),
                 experimental: Some(serde_json::json!({
-                    "azureSandbox": {"outputScheme": SCHEME, "outputRequest": ext::OUTPUT_REQUEST, "outputChanged": ext::OUTPUT_CHANGED}
+                    "azureSandbox": {"outputScheme": SCHEME, "outputRequest": ext::OUTPUT_REQUEST, "outputChanged": ext::OUTPUT_CHANGED, "runFinished": ext::RUN_FINISHED}
                 })),
                 ..ServerCapabilities::default()
             },
@@ -243,8 +234,7 @@ impl LanguageServer for SandboxServer {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        let _ = self.session.runner.cancel_all();
-        self.session.runner.reset().await;
+        self.session.workbench.shutdown().await;
         Ok(())
     }
 
@@ -298,9 +288,8 @@ impl LanguageServer for SandboxServer {
         let uri = params.text_document.uri;
         self.session.documents.remove(&uri);
         self.session.text_changed(&uri);
-        self.session.forget_edits(&uri);
         // The runs' records, and so their diagnostics, go with the buffer.
-        self.session.records.remove(&uri);
+        self.session.workbench.book().forget(uri.as_str());
         self.session.client.publish_diagnostics(uri, Vec::new(), None).await;
     }
 

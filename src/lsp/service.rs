@@ -14,7 +14,7 @@ use tower_lsp_server::jsonrpc::{Error, Request, Response};
 use tower_lsp_server::{ExitedError, LanguageServer, LspService};
 use tower_service::Service;
 
-use super::output::SCHEME;
+use super::output_document::SCHEME;
 
 pub struct CapturingService<S: LanguageServer> {
     inner: LspService<S>,

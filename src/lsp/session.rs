@@ -6,65 +6,23 @@
 //! clone what they need out: a `Document` clone shares its rope).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
 
 use dashmap::DashMap;
 use serde_json::{Value, json};
 use tower_lsp_server::Client;
 use tower_lsp_server::lsp_types::{
-    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, Uri,
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, ShowDocumentParams,
+    Uri,
 };
 
+pub use super::client::{CLIENT_REQUEST_TIMEOUT, ClientFlags};
 use super::convert;
-use super::output::Transcripts;
-use super::records::{RunRecord, RunState};
-use super::runner::Runner;
-use super::settings::{Settings, Target};
+use super::progress::Progress;
+use crate::run::{Cut, Selection, SelectionError, Source};
 use crate::text::{Document, LineEdit, PositionEncoding};
-
-#[derive(Default)]
-struct EditLog {
-    /// Edits dropped from the front (to bound memory).
-    base: usize,
-    edits: Vec<LineEdit>,
-}
-
-impl EditLog {
-    const KEEP: usize = 10_000;
-}
-
-/// What the client can do, decided once at `initialize`.
-#[derive(Debug, Clone)]
-pub struct ClientFlags {
-    pub encoding: PositionEncoding,
-    pub progress: bool,
-    pub code_lens_refresh: bool,
-    pub inlay_hint_refresh: bool,
-    pub show_document: bool,
-    pub text_document_content: bool,
-    pub configuration: bool,
-    pub name: String,
-}
-
-impl Default for ClientFlags {
-    fn default() -> Self {
-        Self {
-            encoding: PositionEncoding::Utf16,
-            progress: false,
-            code_lens_refresh: false,
-            inlay_hint_refresh: false,
-            show_document: false,
-            text_document_content: false,
-            configuration: false,
-            name: String::new(),
-        }
-    }
-}
-
-/// How long the server waits for the client to answer a request it sent.
-pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::workbench::{RunRecord, RunRequest, Settings, Workbench};
 
 pub struct Session {
     pub client: Client,
@@ -72,22 +30,17 @@ pub struct Session {
     pub flags: OnceLock<ClientFlags>,
     pub documents: DashMap<Uri, Document>,
     pub folders: RwLock<Vec<PathBuf>>,
-    pub settings: RwLock<Settings>,
     /// The `azureSandbox` part of `initializationOptions`, under the editor's
     /// configuration.
     pub init_settings: RwLock<serde_json::Map<String, Value>>,
-    /// Runs per document, oldest first.
-    pub records: DashMap<Uri, Vec<RunRecord>>,
-    pub transcripts: Transcripts,
-    pub runner: Runner,
-    /// The line edits applied to each document, in order, so a result that
-    /// arrives after edits can be moved to where its lines are now.
-    edit_logs: DashMap<Uri, EditLog>,
+    /// Settings, backend, queues, run records and transcripts: the engine
+    /// this server is an adapter for. Documents are named by URI there.
+    pub workbench: Arc<Workbench>,
+    /// Each run's work-done progress in the editor.
+    pub progress: Progress,
     /// Cells of each open document, for the cell-marker pattern they were
     /// found with; dropped whenever the document changes.
     cells: DashMap<Uri, (Option<String>, Arc<Vec<crate::run::cells::Cell>>)>,
-    next_run: AtomicU64,
-    pub local_notice_shown: AtomicBool,
     /// The document the editor last sent or asked about: what a command
     /// without arguments means (Helix 25.01's `:lsp-workspace-command`
     /// cannot pass any).
@@ -109,22 +62,17 @@ struct LensUris {
 }
 
 impl Session {
-    pub fn new(client: Client, raw_initialize: Arc<OnceLock<Value>>) -> Self {
+    pub fn new(client: Client, raw_initialize: Arc<OnceLock<Value>>, workbench: Arc<Workbench>) -> Self {
         Self {
+            progress: Progress::new(client.clone()),
             client,
             raw_initialize,
             flags: OnceLock::new(),
             documents: DashMap::new(),
             folders: RwLock::default(),
-            settings: RwLock::default(),
             init_settings: RwLock::default(),
-            records: DashMap::new(),
-            transcripts: Transcripts::new(crate::config::cache_dir().map(|d| d.join("output"))),
-            runner: Runner::default(),
-            edit_logs: DashMap::new(),
+            workbench,
             cells: DashMap::new(),
-            next_run: AtomicU64::new(1),
-            local_notice_shown: AtomicBool::new(false),
             last_document: std::sync::Mutex::new(None),
             lens_uris: LensUris::default(),
             publishing: tokio::sync::Mutex::new(()),
@@ -170,11 +118,7 @@ impl Session {
     }
 
     pub fn settings(&self) -> Settings {
-        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub fn next_run_id(&self) -> u64 {
-        self.next_run.fetch_add(1, Ordering::Relaxed)
+        self.workbench.settings()
     }
 
     /// A copy of an open document (cheap: the rope is shared).
@@ -191,49 +135,18 @@ impl Session {
         Some((doc.value().clone(), self.edits_seen(uri)))
     }
 
-    /// Records that `edit` was applied to `uri`, and moves the document's
-    /// records and their diagnostics along. Returns true if a diagnostic
-    /// moved or was cleared. Synchronous: called by did_change before any
-    /// await, while it holds the document (lock order: documents, records,
-    /// edit logs).
-    pub fn apply_line_edit(&self, uri: &Uri, edit: LineEdit) -> bool {
-        // The records guard orders this against `runner::finish`, which maps
-        // through the log and stores under the same guard.
-        let mut records = self.records.entry(uri.clone()).or_default();
-        {
-            let mut log = self.edit_logs.entry(uri.clone()).or_default();
-            log.edits.push(edit);
-            if log.edits.len() > EditLog::KEEP {
-                let drop = log.edits.len() - EditLog::KEEP;
-                log.edits.drain(..drop);
-                log.base += drop;
-            }
-        }
-        let mut cleared = false;
-        for record in records.iter_mut() {
-            cleared |= record.track(&edit);
-        }
-        cleared
-    }
-
     /// How many edits `uri` has had: a run remembers this when asked for.
     pub fn edits_seen(&self, uri: &Uri) -> usize {
-        self.edit_logs.get(uri).map(|log| log.base + log.edits.len()).unwrap_or(0)
+        self.workbench.book().edits_seen(uri.as_str())
     }
 
-    /// Where lines `line..=end_line`, as they were after `seen` edits, are
-    /// now; `None` if an edit since touched them (or is no longer known).
-    pub fn map_lines(&self, uri: &Uri, seen: usize, line: u32, end_line: u32) -> Option<(u32, u32)> {
-        let Some(log) = self.edit_logs.get(uri) else { return Some((line, end_line)) };
-        if seen < log.base {
-            return None;
-        }
-        log.edits[seen - log.base..].iter().try_fold((line, end_line), |(l, e), edit| edit.track(l, e))
-    }
-
-    /// Forgets a closed document's edit log.
-    pub fn forget_edits(&self, uri: &Uri) {
-        self.edit_logs.remove(uri);
+    /// Records that `edit` was applied to `uri`, and moves the document's
+    /// runs and their diagnostics along. Returns true if a diagnostic moved
+    /// or was cleared. Synchronous: called by did_change before any await,
+    /// while it holds the document (lock order: documents, records, edit
+    /// logs).
+    pub fn apply_line_edit(&self, uri: &Uri, edit: LineEdit) -> bool {
+        self.workbench.book().apply_line_edit(uri.as_str(), edit)
     }
 
     /// The cells of `doc` (the document at `uri`), computed once per version.
@@ -260,26 +173,55 @@ impl Session {
 
     /// Records of a document (a copy).
     pub fn records_of(&self, uri: &Uri) -> Vec<RunRecord> {
-        self.records.get(uri).map(|r| r.value().clone()).unwrap_or_default()
-    }
-
-    /// Changes one record in place.
-    pub fn update_record(&self, uri: &Uri, id: u64, change: impl FnOnce(&mut RunRecord)) {
-        if let Some(mut records) = self.records.get_mut(uri) {
-            if let Some(record) = records.iter_mut().find(|r| r.id == id) {
-                change(record);
-            }
-        }
-    }
-
-    /// Is the backend the local sandbox (for titles)?
-    pub fn is_local(&self) -> bool {
-        self.settings().target() == Target::Local
+        self.workbench.book().records_of(uri.as_str())
     }
 
     /// "Azure sandbox" or "local sandbox", for titles and messages.
     pub fn sandbox_name(&self) -> &'static str {
-        if self.is_local() { "local sandbox" } else { "Azure sandbox" }
+        self.workbench.sandbox_name()
+    }
+
+    /// Cuts `selection` out of `doc`, the text of `uri`, with the cell
+    /// markers in force.
+    pub fn cut(&self, uri: &Uri, doc: &Document, selection: &Selection) -> Result<Cut, SelectionError> {
+        let cells = self.cells(uri, doc);
+        let filename = convert::filename(uri);
+        crate::run::selection::cut(&Source { filename: &filename, doc, cells: &cells }, selection)
+    }
+
+    /// The document lines `selection` covers, without cutting them.
+    pub fn lines_of(&self, uri: &Uri, doc: &Document, selection: &Selection) -> Result<(u32, u32), SelectionError> {
+        let cells = self.cells(uri, doc);
+        let filename = convert::filename(uri);
+        crate::run::selection::lines_of(&Source { filename: &filename, doc, cells: &cells }, selection)
+    }
+
+    /// Records a run of `cut` (lines of `uri` as they were after `seen`
+    /// edits) and queues it on the document's workspace. Returns its id.
+    pub fn submit_run(&self, uri: Uri, cut: Cut, seen: usize) -> u64 {
+        let request = RunRequest {
+            doc: uri.as_str().to_owned(),
+            name: convert::short_name(&uri),
+            root: self.workspace_of(&uri),
+            cut,
+            edits_seen: seen,
+        };
+        self.workbench.submit_run(request)
+    }
+
+    /// Opens a document in the client, in the background, where it can.
+    pub fn show_document(self: &Arc<Self>, uri: Uri) {
+        if !self.flags().show_document {
+            return;
+        }
+        let session = Arc::clone(self);
+        tokio::spawn(async move {
+            let params = ShowDocumentParams { uri, external: Some(false), take_focus: Some(true), selection: None };
+            match tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, session.client.show_document(params)).await {
+                Ok(Ok(true)) => {}
+                other => tracing::debug!("the client did not show the output document: {other:?}"),
+            }
+        });
     }
 
     /// The workspace of a document: the longest workspace folder holding
@@ -385,8 +327,8 @@ impl Session {
         self.client.publish_diagnostics(uri.clone(), diagnostics, version).await;
     }
 
-    /// The newest record covering `line`.
+    /// The newest started record covering `line`.
     pub fn record_at(&self, uri: &Uri, line: u32) -> Option<RunRecord> {
-        self.records_of(uri).into_iter().rev().find(|r| r.covers(line) && !matches!(r.state, RunState::Queued))
+        self.workbench.book().record_at(uri.as_str(), line)
     }
 }

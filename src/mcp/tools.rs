@@ -39,6 +39,15 @@ pub struct PythonOutput {
     pub stderr_truncated: bool,
     /// Whether the environment's state survived a failure (local sandbox).
     pub state_survived: Option<bool>,
+    /// The result's image content blocks, in order.
+    pub images: Vec<ImageBlock>,
+}
+
+/// An MCP `image` content block: base64 data and its MIME type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageBlock {
+    pub mime_type: String,
+    pub data: String,
 }
 
 impl PythonOutput {
@@ -83,6 +92,8 @@ pub struct CallResult {
     pub structured: Option<Map<String, Value>>,
     /// All text blocks of `content`, joined.
     pub text: String,
+    /// The image blocks of `content` (text is not the only content type).
+    pub images: Vec<ImageBlock>,
     pub is_error: bool,
 }
 
@@ -112,7 +123,22 @@ pub fn parse_call_result(result: Value) -> Option<CallResult> {
         Ok(Value::Object(map)) => Some(map),
         _ => None,
     });
-    Some(CallResult { structured, text, is_error })
+    let images = object
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|blocks| blocks.iter().filter_map(image_block).collect())
+        .unwrap_or_default();
+    Some(CallResult { structured, text, images, is_error })
+}
+
+fn image_block(block: &Value) -> Option<ImageBlock> {
+    if block.get("type").and_then(Value::as_str) != Some("image") {
+        return None;
+    }
+    Some(ImageBlock {
+        mime_type: block.get("mimeType").and_then(Value::as_str)?.to_owned(),
+        data: block.get("data").and_then(Value::as_str)?.to_owned(),
+    })
 }
 
 /// A string field moved out of the map (or out of a nested `result`).
@@ -178,6 +204,7 @@ pub fn python_output(call: &mut CallResult) -> PythonOutput {
         stdout_truncated: bool_field(map, "stdoutTruncated").unwrap_or(false),
         stderr_truncated: bool_field(map, "stderrTruncated").unwrap_or(false),
         state_survived: bool_field(map, "stateSurvived"),
+        images: std::mem::take(&mut call.images),
     };
     // The streams are moved out, not copied: they can be megabytes.
     match owned.as_mut() {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::mcp::{EnvironmentId, McpClient, McpError, PythonOutput, ShellCommand, ShellOutput};
 
 use super::outcome::{Outcome, Piece, PyException, marker_payload, parse_outcome, split_marker};
+use super::output::{DisplayItem, Notice, Output, StateLoss, Stream};
 use super::registry::{Assigned, Registry, WorkspaceKey};
 use super::snippet::Snippet;
 use super::wrapper;
@@ -34,13 +35,12 @@ pub struct RunReport {
     pub stderr: String,
     pub result: RunResult,
     pub environment: EnvironmentId,
+    /// Rich data the sandbox returned (MCP image content blocks), in order.
+    pub displays: Vec<DisplayItem>,
     /// A new environment was launched for this run.
     pub fresh_environment: bool,
-    /// Earlier state (variables, imports) is gone: the environment expired
-    /// and was replaced, or its interpreter was killed.
-    pub state_lost: bool,
-    /// Things the user should know, one sentence each.
-    pub notices: Vec<String>,
+    /// Things the user should know, typed.
+    pub notices: Vec<Notice>,
     pub wall_time: Duration,
     pub execution_ms: Option<u64>,
 }
@@ -48,6 +48,38 @@ pub struct RunReport {
 impl RunReport {
     pub fn succeeded(&self) -> bool {
         matches!(self.result, RunResult::Succeeded { .. })
+    }
+
+    /// Why earlier state (variables, imports) is gone, if it is.
+    pub fn state_lost(&self) -> Option<StateLoss> {
+        self.notices.iter().find_map(|n| match n {
+            Notice::StateLost { reason } => Some(*reason),
+            _ => None,
+        })
+    }
+
+    /// How long the code ran: the sandbox's own figure, else the wall time.
+    pub fn duration(&self) -> Duration {
+        self.execution_ms.map(Duration::from_millis).unwrap_or(self.wall_time)
+    }
+
+    /// The run's outputs in the order a notebook shows them: the streams,
+    /// rich displays, then the trailing value or the error.
+    pub fn outputs(&self) -> Vec<Output<'_>> {
+        let mut outputs = Vec::new();
+        for (stream, text) in [(Stream::Stdout, &self.stdout), (Stream::Stderr, &self.stderr)] {
+            if !text.is_empty() {
+                outputs.push(Output::Stream { stream, text });
+            }
+        }
+        outputs.extend(self.displays.iter().map(Output::Display));
+        match &self.result {
+            RunResult::Succeeded { value: Some(value) } => outputs.push(Output::Value(value)),
+            RunResult::Raised(exception) => outputs.push(Output::Error(exception)),
+            RunResult::Failed { at: Some(exception), .. } => outputs.push(Output::Error(exception)),
+            _ => {}
+        }
+        outputs
     }
 }
 
@@ -122,18 +154,12 @@ impl Engine {
         let code = wrapper::run_code(snippet, &nonce, want_stderr);
         let mut assigned = self.environment(key).await?;
         let mut notices = Vec::new();
-        let mut state_lost = false;
         let output = match self.client.run_python_with_timeout(&assigned.id, &code, timeout).await {
             Err(e) if e.is_environment_gone() => {
                 tracing::info!(environment = %assigned.id, "environment gone; launching a new one");
                 let stale = assigned.id.clone();
                 assigned = self.registry.replace(key, &stale, || self.client.launch()).await?;
-                state_lost = true;
-                notices.push(
-                    "The sandbox environment had expired, so a new one was started and the code ran there. \
-                     Earlier state (variables, imports) was lost: re-run the cells it depends on."
-                        .to_owned(),
-                );
+                notices.push(Notice::StateLost { reason: StateLoss::Expired });
                 self.client.run_python_with_timeout(&assigned.id, &code, timeout).await?
             }
             other => other?,
@@ -148,16 +174,16 @@ impl Engine {
             // the environment for the outcome it kept.
             outcome = self.fetch_outcome(&assigned.id, &nonce, !want_stderr).await;
             if outcome.is_some() && output.stdout_truncated {
-                notices.push("The sandbox cut this run's stdout; what is shown is what it kept.".to_owned());
+                notices.push(Notice::OutputCut { stream: Stream::Stdout });
             }
         } else if output.stdout_truncated {
-            notices.push("The sandbox cut this run's stdout; what is shown is what it kept.".to_owned());
+            notices.push(Notice::OutputCut { stream: Stream::Stdout });
         }
         if outcome.is_some() && output.stdout_truncated && !stdout.ends_with('\n') && !stdout.is_empty() {
             stdout.push('\n');
         }
         if output.stderr_truncated {
-            notices.push("The sandbox cut this run's stderr; what is shown is what it kept.".to_owned());
+            notices.push(Notice::OutputCut { stream: Stream::Stderr });
         }
         let outcome = outcome.filter(|o| !o.missing);
         let stderr = match (&output.stderr, outcome.as_ref().and_then(|o| o.stderr.clone())) {
@@ -165,13 +191,8 @@ impl Engine {
             (None, Some(captured)) => captured,
             (None, None) => String::new(),
         };
-        if interpreter_replaced(&output) && !state_lost {
-            state_lost = true;
-            notices.push(
-                "The environment's Python process was replaced, so its state (variables, imports) is gone: \
-                 re-run the cells this code depends on."
-                    .to_owned(),
-            );
+        if interpreter_replaced(&output) && !notices.iter().any(|n| matches!(n, Notice::StateLost { .. })) {
+            notices.push(Notice::StateLost { reason: StateLoss::InterpreterReplaced });
         }
         let result = judge(&output, outcome.as_ref(), &stderr);
         let mut stderr = stderr;
@@ -182,13 +203,18 @@ impl Engine {
                 stderr.push_str(exception.traceback.as_deref().unwrap_or(&format!("{}\n", exception.headline())));
             }
         }
+        let displays = output
+            .images
+            .iter()
+            .map(|i| DisplayItem { mime_type: i.mime_type.clone(), data: i.data.clone() })
+            .collect();
         Ok(RunReport {
             stdout,
             stderr,
             result,
             environment: assigned.id,
+            displays,
             fresh_environment: assigned.fresh,
-            state_lost,
             notices,
             wall_time: started.elapsed(),
             execution_ms: outcome.as_ref().and_then(|o| o.duration_ms).or(output.duration_ms),

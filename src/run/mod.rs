@@ -7,12 +7,16 @@
 pub mod cells;
 pub mod engine;
 pub mod outcome;
+pub mod output;
 pub mod registry;
+pub mod selection;
 pub mod snippet;
 pub mod statements;
 pub mod wrapper;
 
 pub use engine::{Engine, RunReport, RunResult};
 pub use outcome::{Frame, PyException};
+pub use output::{DisplayItem, Notice, Output, StateLoss, Stream};
 pub use registry::{Registry, WorkspaceKey, workspace_root};
+pub use selection::{Cut, Selection, SelectionError, Source};
 pub use snippet::Snippet;

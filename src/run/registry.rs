@@ -77,11 +77,6 @@ impl Registry {
         Self { file: Some(file), slots: Mutex::default(), touched: Mutex::default() }
     }
 
-    /// `environments.json` in the cache directory ([`crate::config::cache_dir`]).
-    pub fn default_file() -> Option<PathBuf> {
-        Some(crate::config::cache_dir()?.join("environments.json"))
-    }
-
     pub fn file(&self) -> Option<&Path> {
         self.file.as_deref()
     }

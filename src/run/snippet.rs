@@ -1,6 +1,7 @@
 //! A piece of a document to run: which lines, from which file, dedented.
+//! What to cut is chosen with a [`super::selection::Selection`].
 
-use super::cells::{self, CellKind};
+use super::cells;
 
 /// Code cut from a document, remembering where it came from so that errors
 /// can be reported at the document's own lines and columns.
@@ -20,8 +21,6 @@ pub struct Snippet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnippetError {
     LinesOutOfRange { start: usize, end: usize, total: usize },
-    NoSuchCell { index: usize, count: usize },
-    MarkdownCell(usize),
 }
 
 impl std::fmt::Display for SnippetError {
@@ -30,11 +29,6 @@ impl std::fmt::Display for SnippetError {
             SnippetError::LinesOutOfRange { start, end, total } => {
                 write!(f, "lines {start}:{end} are outside the file, which has {total} lines")
             }
-            SnippetError::NoSuchCell { index, count } => write!(
-                f,
-                "there is no cell {index}: the file has {count} `# %%` cells (numbered from 1; 0 is the code before the first marker)"
-            ),
-            SnippetError::MarkdownCell(index) => write!(f, "cell {index} is a markdown cell; there is nothing to run"),
         }
     }
 }
@@ -56,27 +50,6 @@ impl Snippet {
     pub fn whole(filename: &str, text: &str) -> Self {
         let lines: Vec<&str> = cells::split_lines(text).collect();
         Self::build(filename, &lines, 1)
-    }
-
-    /// Cell `index` of `text`: 1-based over the `# %%` markers; 0 is the code
-    /// before the first marker.
-    pub fn from_cell(filename: &str, text: &str, index: usize) -> Result<Self, SnippetError> {
-        let all = cells::cells(text);
-        let has_preamble = all.first().is_some_and(|c| c.marker.is_none());
-        let marked = all.len() - usize::from(has_preamble);
-        let cell = match (index, has_preamble) {
-            (0, true) => &all[0],
-            (0, false) => return Err(SnippetError::NoSuchCell { index, count: marked }),
-            (n, _) => {
-                all.get(n - 1 + usize::from(has_preamble)).ok_or(SnippetError::NoSuchCell { index, count: marked })?
-            }
-        };
-        if cell.kind == CellKind::Markdown {
-            return Err(SnippetError::MarkdownCell(index));
-        }
-        let lines: Vec<&str> = cells::split_lines(text).collect();
-        let body = &lines[cell.body.start.min(lines.len())..cell.body.end.min(lines.len())];
-        Ok(Self::build(filename, body, cell.body.start + 1))
     }
 
     /// From raw lines: dedents by the indentation common to non-blank lines.
@@ -152,16 +125,5 @@ mod tests {
         assert!(matches!(Snippet::from_lines("f.py", FILE, 0, 1), Err(SnippetError::LinesOutOfRange { .. })));
         assert!(matches!(Snippet::from_lines("f.py", FILE, 5, 4), Err(SnippetError::LinesOutOfRange { .. })));
         assert!(Snippet::from_lines("f.py", FILE, 1, 999).unwrap_err().to_string().contains("has 9 lines"));
-    }
-
-    #[test]
-    fn cells_by_number() {
-        let s = Snippet::from_cell("f.py", FILE, 1).unwrap();
-        assert_eq!((s.first_line, s.code.as_str()), (9, "print(f(0))"));
-        let s = Snippet::from_cell("f.py", FILE, 0).unwrap();
-        assert_eq!(s.first_line, 1);
-        assert!(matches!(Snippet::from_cell("f.py", FILE, 2), Err(SnippetError::NoSuchCell { index: 2, count: 1 })));
-        let md = "# %% [markdown]\n# hi\n";
-        assert!(matches!(Snippet::from_cell("f.py", md, 1), Err(SnippetError::MarkdownCell(1))));
     }
 }

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Map, Value, json};
 
+use super::config::{Launchers, ResponseMode, SandboxConfig};
 use super::pool::{Pool, PoolError, ShellRequest};
-use super::{Launchers, ResponseMode, SandboxConfig};
 use crate::secret::ApiKey;
 
 pub const PROTOCOL_VERSION: &str = "2025-03-26";

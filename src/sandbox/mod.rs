@@ -7,11 +7,14 @@
 //! directories, environment variables, resource limits, and a private uid
 //! when run as root), not the Hyper-V boundary of the real service.
 
+mod config;
 pub mod http;
 pub mod pool;
 pub mod worker;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+pub use config::{Launchers, ResponseMode, SandboxConfig};
+
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,78 +27,24 @@ use http::{AppState, Stats};
 use pool::Pool;
 use worker::Confinement;
 
-/// How replies are framed when the client accepts both forms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseMode {
-    Json,
-    Sse,
+/// Why the local sandbox could not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartError {
+    /// No usable Python 3.8+ (missing, too old, or not Python).
+    NoPython(String),
+    /// Anything else: the port, the environments' directory.
+    Other(String),
 }
 
-/// Which launcher names `tools/list` advertises. The service's docs have
-/// named either one over time; both are always callable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Launchers {
-    Both,
-    ShellOnly,
-    PythonOnly,
-}
-
-/// Everything `serve-local` can be told. Defaults mirror the service where
-/// it documents a value (timeouts, cool-down, pool size).
-#[derive(Debug, Clone)]
-pub struct SandboxConfig {
-    pub host: IpAddr,
-    pub port: u16,
-    /// The interpreter; `python3` on PATH when unset.
-    pub python: Option<PathBuf>,
-    pub python_timeout: Duration,
-    pub shell_timeout: Duration,
-    /// Bytes kept per output stream per run.
-    pub output_cap: usize,
-    pub cool_down: Duration,
-    pub max_environments: usize,
-    pub max_request_bytes: usize,
-    pub memory_limit_bytes: Option<u64>,
-    pub max_processes: Option<u64>,
-    pub max_file_bytes: Option<u64>,
-    pub response_mode: ResponseMode,
-    /// Issue `Mcp-Session-Id` on initialize and require it afterwards.
-    pub require_session: bool,
-    pub launchers: Launchers,
-    /// Give each environment a private uid when running as root.
-    pub isolate_users: bool,
-    /// Keep one interpreter started ahead of time for the next environment.
-    pub spare_interpreter: bool,
-    pub first_uid: u32,
-    /// Where environment directories live; a fresh temporary one when unset.
-    pub root_dir: Option<PathBuf>,
-}
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        Self {
-            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port: 0,
-            python: None,
-            python_timeout: Duration::from_secs(120),
-            shell_timeout: Duration::from_secs(180),
-            output_cap: 1 << 20,
-            cool_down: Duration::from_secs(300),
-            max_environments: 5,
-            max_request_bytes: 16 << 20,
-            memory_limit_bytes: Some(4 << 30),
-            max_processes: Some(512),
-            max_file_bytes: Some(1 << 30),
-            response_mode: ResponseMode::Json,
-            require_session: false,
-            launchers: Launchers::Both,
-            isolate_users: true,
-            spare_interpreter: true,
-            first_uid: 1_500_000,
-            root_dir: None,
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::NoPython(why) | StartError::Other(why) => f.write_str(why),
         }
     }
 }
+
+impl std::error::Error for StartError {}
 
 /// A running local sandbox.
 pub struct LocalSandbox {
@@ -112,8 +61,8 @@ pub struct LocalSandbox {
 
 impl LocalSandbox {
     /// Binds, starts serving, and returns. `key` defaults to a random one.
-    pub async fn start(config: SandboxConfig, key: Option<ApiKey>) -> Result<Self, String> {
-        let interpreter = Interpreter::resolve(config.python.as_deref()).await?;
+    pub async fn start(config: SandboxConfig, key: Option<ApiKey>) -> Result<Self, StartError> {
+        let interpreter = Interpreter::resolve(config.python.as_deref()).await.map_err(StartError::NoPython)?;
         let mut isolate = config.isolate_users && running_as_root();
         if isolate && !world_executable(&interpreter.executable) {
             tracing::info!(
@@ -123,7 +72,7 @@ impl LocalSandbox {
             );
             isolate = false;
         }
-        let root = make_root(config.root_dir.as_deref(), isolate)?;
+        let root = make_root(config.root_dir.as_deref(), isolate).map_err(StartError::Other)?;
         let confinement = Confinement {
             python: interpreter.executable.clone(),
             memory_bytes: config.memory_limit_bytes,
@@ -139,8 +88,8 @@ impl LocalSandbox {
         let state = Arc::new(AppState::new(Arc::clone(&config), key.clone(), Arc::clone(&pool)));
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.host, config.port))
             .await
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|e| StartError::Other(format!("cannot listen on {}:{}: {e}", config.host, config.port)))?;
+        let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         if let Some(warning) = exposure_warning(address) {
             tracing::warn!("{warning}");
         }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
-use super::SandboxConfig;
+use super::config::SandboxConfig;
 use super::worker::{
     Confinement, ExecOutcome, Placement, Worker, kill_all_of_uid, kill_group, kill_session, sandboxed_command,
     session_tasks, system_tasks,

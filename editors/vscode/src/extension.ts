@@ -122,21 +122,15 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
           await showOutput();
           return null;
         }
-        // Every command that ends with azureSandbox/outputChanged is counted.
-        const counts = command.startsWith("azureSandbox.run") || command === "azureSandbox.installPackage";
-        if (counts) {
-          running += 1;
-          updateStatus();
+        // Every job a command queues ends with azureSandbox/runFinished,
+        // however it ends (cancelled, not run, failed): count by job id.
+        const result = await next(command, args);
+        const id = (result as { runId?: unknown; jobId?: unknown } | null)?.runId ??
+          (result as { jobId?: unknown } | null)?.jobId;
+        if (typeof id === "number") {
+          jobStarted(id);
         }
-        try {
-          return await next(command, args);
-        } catch (error) {
-          if (counts) {
-            running = Math.max(0, running - 1);
-            updateStatus();
-          }
-          throw error;
-        }
+        return result;
       },
     },
   };
@@ -144,9 +138,11 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   client.onDidChangeState(() => updateStatus());
   await client.start();
   client.onNotification("azureSandbox/outputChanged", (params: { uri: string }) => {
-    running = Math.max(0, running - 1);
     outputChanged.fire(vscode.Uri.parse(params.uri));
-    void noticeFromTranscript(params.uri);
+  });
+  client.onNotification("azureSandbox/runFinished", (params: RunFinished) => {
+    jobFinished(params.runId);
+    lastNotice = noticeOf(params);
     updateStatus();
   });
   updateStatus();
@@ -204,19 +200,55 @@ async function runDoctor(context: vscode.ExtensionContext): Promise<void> {
   void (code === 0 ? vscode.window.showInformationMessage(message) : vscode.window.showWarningMessage(message));
 }
 
-/** Marks the status when the last run had to relaunch an expired environment. */
-async function noticeFromTranscript(uri: string): Promise<void> {
-  if (!client) {
-    return;
+/** `azureSandbox/runFinished`: how a job ended, typed (see docs/protocol.md). */
+interface RunFinished {
+  runId: number;
+  kind: "python" | "install" | "restart";
+  status: "succeeded" | "raised" | "stopped" | "failed" | "cancelled";
+  notices: { kind: string; reason?: string; stream?: string }[];
+  error?: { kind: string; message: string } | null;
+}
+
+/** Jobs queued by this client that have not finished. A job can finish
+ *  before its command's answer arrives, so those ids are remembered too
+ *  (bounded: jobs the server queued itself, such as a re-run, have no answer). */
+const pendingJobs = new Set<number>();
+const finishedEarly = new Set<number>();
+
+function jobStarted(id: number): void {
+  if (!finishedEarly.delete(id)) {
+    pendingJobs.add(id);
   }
-  try {
-    const result: { text: string } = await client.sendRequest("azureSandbox/output", { uri });
-    const last = result.text.slice(result.text.lastIndexOf("\n=== ") + 1);
-    lastNotice = last.includes("had expired") ? "expired, relaunched" : "";
-  } catch {
-    lastNotice = "";
-  }
+  running = pendingJobs.size;
   updateStatus();
+}
+
+function jobFinished(id: number): void {
+  if (!pendingJobs.delete(id)) {
+    finishedEarly.add(id);
+    if (finishedEarly.size > 100) {
+      finishedEarly.delete(finishedEarly.values().next().value as number);
+    }
+  }
+  running = pendingJobs.size;
+}
+
+/** What the status bar says about the last job, from its typed notices and error. */
+function noticeOf(finished: RunFinished): string {
+  const lost = finished.notices.find((n) => n.kind === "stateLost");
+  if (lost) {
+    return lost.reason === "expired" ? "expired, relaunched" : "state lost";
+  }
+  const problems: Record<string, string> = {
+    noKey: "no API key",
+    keyRefused: "key refused",
+    unreachable: "endpoint unreachable",
+    poolFull: "pool full",
+    noLocalPython: "no local Python",
+    notConfigured: "not configured",
+    poolSetup: "pool not readable",
+  };
+  return (finished.error && problems[finished.error.kind]) || "";
 }
 
 async function restartClient(context: vscode.ExtensionContext): Promise<void> {
@@ -224,6 +256,8 @@ async function restartClient(context: vscode.ExtensionContext): Promise<void> {
     const old = client;
     client = undefined;
     running = 0;
+    pendingJobs.clear();
+    finishedEarly.clear();
     await old.stop().catch(() => undefined);
   }
   await startClient(context);
@@ -324,9 +358,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }
   });
   register("azureSandbox.cancelRuns", async () => {
+    // The cancelled jobs end with azureSandbox/runFinished, which counts them down.
     await serverCommand("azureSandbox.cancel");
-    running = 0;
-    updateStatus();
   });
   register("azureSandbox.showOutputBeside", () => showOutput());
   register("azureSandbox.runDoctor", () => runDoctor(context));

@@ -90,6 +90,9 @@ async function visible(locator, timeout) {
     // The status bar says where code runs.
     const status = page.locator(".statusbar-item", { hasText: "local sandbox" });
     check("the status bar shows the local sandbox", await visible(status, 10000));
+    // Both runs ended (azureSandbox/runFinished), so the counter is back to none.
+    const idle = page.locator(".statusbar-item", { hasText: "local sandbox: idle" });
+    check("the status bar counts the finished runs down to idle", await visible(idle, 20000));
 
     // The output document, beside the code, with the transcript.
     await palette(page, "Azure Sandbox: Show Output");

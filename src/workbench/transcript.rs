@@ -1,6 +1,6 @@
-//! The output document: one transcript per workspace, newest run last,
-//! served as `azure-sandbox-output:` text and mirrored to an owner-only file
-//! for clients that open only real files.
+//! Transcripts: one per workspace, newest run last, bounded, and mirrored
+//! to an owner-only file for clients that open only real files. Front ends
+//! serve them (the language server as its output document).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
@@ -12,8 +12,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::records::{RunRecord, RunState, duration_text};
 use crate::run::RunResult;
 
-pub const SCHEME: &str = "azure-sandbox-output";
-
 struct Transcript {
     root: PathBuf,
     entries: VecDeque<String>,
@@ -21,9 +19,9 @@ struct Transcript {
     dropped: usize,
 }
 
-/// All transcripts of this server.
+/// All transcripts of this process, by workspace root.
 pub struct Transcripts {
-    by_uri: Arc<Mutex<HashMap<String, Transcript>>>,
+    by_root: Arc<Mutex<HashMap<PathBuf, Transcript>>>,
     mirror_dir: Option<PathBuf>,
     /// Transcripts whose file copy is due to be rewritten.
     mirror_due: Arc<Mutex<HashSet<PathBuf>>>,
@@ -36,18 +34,12 @@ const MIRROR_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 impl Transcripts {
     /// `mirror_dir`: where the file copies go (`None`: no files).
     pub fn new(mirror_dir: Option<PathBuf>) -> Self {
-        Self { by_uri: Arc::default(), mirror_dir, mirror_due: Arc::default() }
+        Self { by_root: Arc::default(), mirror_dir, mirror_due: Arc::default() }
     }
 
-    /// The output document's URI for a workspace:
-    /// `azure-sandbox-output://<hash of the root>/<root's name>-output.txt`.
-    /// (With `//`, Vim and Neovim treat the name as a URL, not a file path.)
-    pub fn uri_for(root: &Path) -> String {
-        let (hash, name) = Self::parts(root);
-        format!("{SCHEME}://{hash}/{name}-output.txt")
-    }
-
-    fn parts(root: &Path) -> (String, String) {
+    /// A short, stable name for a workspace's transcript: a hash of the
+    /// root, and the root's own name made safe for file names and URIs.
+    pub fn parts(root: &Path) -> (String, String) {
         let name: String = root
             .file_name()
             .map(|n| {
@@ -67,19 +59,17 @@ impl Transcripts {
         Some(self.mirror_dir.as_ref()?.join(format!("{hash}-{name}-output.txt")))
     }
 
-    /// The workspace whose transcript `uri` is, if any.
-    pub fn root_of(&self, uri: &str) -> Option<PathBuf> {
-        self.by_uri.lock().unwrap_or_else(|e| e.into_inner()).get(uri).map(|t| t.root.clone())
+    /// The workspaces that have a transcript.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        self.by_root.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
     }
 
     /// Adds an entry; keeps at most `limit` bytes (oldest entries go first).
-    /// Returns the transcript's URI. The file copy follows shortly after, in
-    /// the background.
-    pub fn append(&self, root: &Path, entry: String, limit: usize) -> String {
-        let uri = Self::uri_for(root);
+    /// The file copy follows shortly after, in the background.
+    pub fn append(&self, root: &Path, entry: String, limit: usize) {
         {
-            let mut all = self.by_uri.lock().unwrap_or_else(|e| e.into_inner());
-            let transcript = all.entry(uri.clone()).or_insert_with(|| Transcript {
+            let mut all = self.by_root.lock().unwrap_or_else(|e| e.into_inner());
+            let transcript = all.entry(root.to_path_buf()).or_insert_with(|| Transcript {
                 root: root.to_path_buf(),
                 entries: VecDeque::new(),
                 bytes: 0,
@@ -95,7 +85,6 @@ impl Transcripts {
             }
         }
         self.schedule_mirror(root);
-        uri
     }
 
     fn schedule_mirror(&self, root: &Path) {
@@ -109,11 +98,11 @@ impl Transcripts {
             self.write_mirror_now(root);
             return;
         };
-        let (by_uri, due, uri) = (Arc::clone(&self.by_uri), Arc::clone(&self.mirror_due), Self::uri_for(root));
+        let (by_root, due, root) = (Arc::clone(&self.by_root), Arc::clone(&self.mirror_due), root.to_path_buf());
         runtime.spawn(async move {
             tokio::time::sleep(MIRROR_DELAY).await;
             due.lock().unwrap_or_else(|e| e.into_inner()).remove(&file);
-            let text = by_uri.lock().unwrap_or_else(|e| e.into_inner()).get(&uri).map(render);
+            let text = by_root.lock().unwrap_or_else(|e| e.into_inner()).get(&root).map(render);
             if let Some(text) = text {
                 let written =
                     tokio::task::spawn_blocking(move || write_private(&file, &text).map_err(|e| (file, e))).await;
@@ -135,8 +124,7 @@ impl Transcripts {
 
     /// The transcript text of a workspace (an explanatory line when empty).
     pub fn text(&self, root: &Path) -> String {
-        let uri = Self::uri_for(root);
-        match self.by_uri.lock().unwrap_or_else(|e| e.into_inner()).get(&uri) {
+        match self.by_root.lock().unwrap_or_else(|e| e.into_inner()).get(root) {
             Some(transcript) => render(transcript),
             None => {
                 format!("# Azure sandbox output for {}\n\nNothing has run in this workspace yet.\n", root.display())
@@ -164,14 +152,14 @@ pub fn entry(record: &RunRecord, sandbox: &str) -> String {
     if let RunState::Finished(f) = &record.state {
         if !matches!(f.result, RunResult::Succeeded { .. }) {
             // A success's status already says how long it took.
-            text.push_str(&format!(" | {}", duration_text(f.duration)));
+            text.push_str(&format!(" | {}", duration_text(f.duration())));
         }
     }
     text.push_str(" ===\n");
     match &record.state {
         RunState::Finished(f) => {
             for notice in &f.notices {
-                text.push_str(&format!("note: {notice}\n"));
+                text.push_str(&format!("note: {}\n", notice.message()));
             }
             if !f.stdout.is_empty() {
                 text.push_str("--- stdout ---\n");
@@ -195,7 +183,7 @@ pub fn entry(record: &RunRecord, sandbox: &str) -> String {
                 _ => {}
             }
         }
-        RunState::Failed(why) => text.push_str(&format!("not run: {why}\n")),
+        RunState::Failed(why) => text.push_str(&format!("not run: {}\n", why.message)),
         RunState::Cancelled => text.push_str("cancelled\n"),
         RunState::Queued | RunState::Running => {}
     }
@@ -251,14 +239,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let transcripts = Transcripts::new(Some(dir.path().join("out")));
         let root = Path::new("/work/my project");
-        let uri = Transcripts::uri_for(root);
-        assert!(uri.starts_with("azure-sandbox-output://") && uri.ends_with("/my_project-output.txt"), "{uri}");
+        assert_eq!(Transcripts::parts(root).1, "my_project");
         for i in 0..50 {
             transcripts.append(root, format!("=== run {i} ===\n{}\n", "x".repeat(100)), 1000);
         }
         let text = transcripts.text(root);
         assert!(text.contains("run 49") && !text.contains("run 0 ") && text.contains("older runs dropped"));
-        assert_eq!(transcripts.root_of(&uri).as_deref(), Some(root));
+        assert_eq!(transcripts.roots(), vec![root.to_path_buf()]);
         // Outside a runtime the copy is written at once.
         let file = transcripts.file_for(root).unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), text);

@@ -4,40 +4,20 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::backend::BackendError;
 use crate::run::{PyException, RunReport, RunResult, Snippet};
 use crate::text::LineEdit;
 
 /// Where a run stands.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum RunState {
     Queued,
     Running,
-    Finished(Box<Finished>),
+    /// The run happened: the engine's typed report, whole.
+    Finished(Box<RunReport>),
     Cancelled,
     /// The run could not be made (no endpoint, key refused, network...).
-    Failed(String),
-}
-
-/// The outcome of a finished run, reduced to what the editor shows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finished {
-    pub result: RunResult,
-    pub stdout: String,
-    pub stderr: String,
-    pub duration: Duration,
-    pub notices: Vec<String>,
-}
-
-impl Finished {
-    pub fn from_report(report: &RunReport) -> Self {
-        Self {
-            result: report.result.clone(),
-            stdout: report.stdout.clone(),
-            stderr: report.stderr.clone(),
-            duration: report.execution_ms.map(Duration::from_millis).unwrap_or(report.wall_time),
-            notices: report.notices.clone(),
-        }
-    }
+    Failed(BackendError),
 }
 
 /// A diagnostic in the run's document: lines 0-based, columns in chars.
@@ -159,7 +139,7 @@ impl RunRecord {
             RunState::Cancelled => "⏹ cancelled".into(),
             RunState::Failed(_) => "✗ not run".into(),
             RunState::Finished(f) => match &f.result {
-                RunResult::Succeeded { .. } => format!("✓ {}", duration_text(f.duration)),
+                RunResult::Succeeded { .. } => format!("✓ {}", duration_text(f.duration())),
                 RunResult::Raised(e) => format!("✗ {}", short_type(&e.type_name)),
                 RunResult::Failed { .. } => "✗ stopped".into(),
             },

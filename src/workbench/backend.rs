@@ -1,0 +1,265 @@
+//! The backend a run goes to: an engine on an Azure pool's endpoint, or on
+//! the embedded local sandbox; its typed start and run errors; and the slot
+//! that keeps one backend alive for as long as anyone leases it.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::settings::Target;
+use crate::azure::ConnectError;
+use crate::config::RemoteConfig;
+use crate::mcp::{McpClient, McpError};
+use crate::run::{Engine, Registry};
+use crate::sandbox::{LocalSandbox, SandboxConfig, StartError};
+
+/// What kind of problem stopped a run from being made, so that a front end
+/// can say what to do without reading the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorKind {
+    /// A remote endpoint needs a key and none is configured.
+    NoKey,
+    /// The endpoint refused the key (and, with a pool, a fresh one too).
+    KeyRefused,
+    /// The endpoint could not be reached.
+    Unreachable,
+    /// The pool has no free session.
+    PoolFull,
+    /// The local sandbox found no Python 3.8+.
+    NoLocalPython,
+    /// No answer within the run's time limit.
+    Timeout,
+    /// The settings name no usable sandbox (no endpoint, a malformed URL,
+    /// plain http to a remote host).
+    NotConfigured,
+    /// The pool's endpoint or key could not be read from Azure.
+    PoolSetup,
+    /// The service answered, but with an error or a reply we cannot read.
+    Service,
+}
+
+/// A typed error from backend start to the edge: its kind, and a message
+/// that says what happened and what to do. Never carries a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackendError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl BackendError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+
+    /// The backend is set to Azure, but nothing names an endpoint.
+    pub fn no_endpoint() -> Self {
+        Self::new(
+            ErrorKind::NotConfigured,
+            "the backend is set to Azure but no endpoint is configured: set azureSandbox.endpoint \
+             (or AZURE_SANDBOX_MCP_ENDPOINT) or azureSandbox.pool (or AZURE_SANDBOX_POOL)",
+        )
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+impl From<&McpError> for ErrorKind {
+    fn from(error: &McpError) -> Self {
+        match error {
+            McpError::MissingKey => ErrorKind::NoKey,
+            McpError::Unauthorized { .. } | McpError::KeyRefreshFailed { .. } => ErrorKind::KeyRefused,
+            McpError::Unreachable { .. } => ErrorKind::Unreachable,
+            McpError::PoolFull { .. } => ErrorKind::PoolFull,
+            McpError::Timeout { .. } => ErrorKind::Timeout,
+            McpError::Endpoint(_) => ErrorKind::NotConfigured,
+            McpError::EnvironmentNotFound { .. }
+            | McpError::Http { .. }
+            | McpError::Protocol { .. }
+            | McpError::Rpc { .. }
+            | McpError::ToolFailed { .. } => ErrorKind::Service,
+        }
+    }
+}
+
+impl From<McpError> for BackendError {
+    fn from(error: McpError) -> Self {
+        Self::new(ErrorKind::from(&error), error.to_string())
+    }
+}
+
+impl From<ConnectError> for BackendError {
+    fn from(error: ConnectError) -> Self {
+        match error {
+            ConnectError::Client(e) => e.into(),
+            ConnectError::Setup(e) => Self::new(ErrorKind::PoolSetup, e.to_string()),
+        }
+    }
+}
+
+impl From<StartError> for BackendError {
+    fn from(error: StartError) -> Self {
+        let kind = match error {
+            StartError::NoPython(_) => ErrorKind::NoLocalPython,
+            StartError::Other(_) => ErrorKind::Service,
+        };
+        Self::new(kind, error.to_string())
+    }
+}
+
+/// A backend ready to run code: an engine, and the embedded sandbox it uses
+/// (kept alive for as long as the backend lives) when there is one.
+pub struct Backend {
+    pub engine: Engine,
+    pub local: Option<LocalSandbox>,
+}
+
+impl Backend {
+    /// Connects to the configured endpoint (or pool), or starts the embedded
+    /// local sandbox when none is configured or `force_local` is set.
+    /// `registry_file` keeps workspace environments between processes
+    /// (remote endpoints only: the embedded sandbox's die with it).
+    pub async fn start(
+        config: &RemoteConfig,
+        force_local: bool,
+        registry_file: Option<std::path::PathBuf>,
+    ) -> Result<Self, BackendError> {
+        let remote = match (&config.endpoint, &config.pool, force_local) {
+            (_, _, true) | (None, None, _) => None,
+            (Some(endpoint), _, false) => Some(McpClient::new(endpoint, config.key.clone(), config.client_options())?),
+            (None, Some(pool), false) => Some(crate::azure::connect(pool, config.client_options()).await?),
+        };
+        match remote {
+            Some(client) => {
+                let registry = match registry_file {
+                    Some(file) => Registry::persistent(file),
+                    None => Registry::in_memory(),
+                };
+                Ok(Self { engine: Engine::new(client, Arc::new(registry)), local: None })
+            }
+            None => {
+                // One user's workspaces, each with its environment: Azure's
+                // tutorial pool size (5) would turn a sixth folder away.
+                let sandbox = SandboxConfig { max_environments: 16, ..SandboxConfig::default() };
+                let local = LocalSandbox::start(sandbox, None).await?;
+                let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options())?;
+                // The embedded sandbox's environments die with this process,
+                // so there is nothing worth persisting.
+                let engine = Engine::new(client, Arc::new(Registry::in_memory()));
+                Ok(Self { engine, local: Some(local) })
+            }
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    pub async fn shutdown(self) {
+        if let Some(local) = self.local {
+            local.shutdown().await;
+        }
+    }
+}
+
+/// `environments.json` in the cache directory.
+pub fn registry_file() -> Option<std::path::PathBuf> {
+    Some(crate::config::cache_dir()?.join("environments.json"))
+}
+
+/// A backend in use and the target it was made for. Whoever holds an
+/// `Arc<Lease>` keeps the backend alive; when the last holder lets go (the
+/// slot replaced it and the last run on it ended), it shuts down.
+pub struct Lease {
+    backend: Option<Backend>,
+    target: Target,
+}
+
+impl Lease {
+    pub fn engine(&self) -> &Engine {
+        &self.backend.as_ref().expect("a lease holds its backend until it is dropped").engine
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.backend.as_ref().is_some_and(Backend::is_local)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(backend) = self.backend.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(backend.shutdown());
+            }
+            // No runtime left (the process is ending): the embedded
+            // sandbox's interpreters watch their parent and end with it.
+            Err(_) => drop(backend),
+        }
+    }
+}
+
+/// The one backend for the current settings, started on first use and
+/// replaced when the settings name another.
+#[derive(Default)]
+pub struct BackendSlot {
+    current: tokio::sync::Mutex<Option<Arc<Lease>>>,
+}
+
+impl BackendSlot {
+    /// A lease on the backend for `target`, starting it if needed.
+    pub async fn lease(&self, target: &Target) -> Result<Arc<Lease>, BackendError> {
+        let mut slot = self.current.lock().await;
+        if let Some(lease) = slot.as_ref().filter(|l| &l.target == target) {
+            return Ok(Arc::clone(lease));
+        }
+        // The old backend ends when its last run lets go of it.
+        slot.take();
+        let backend = match target {
+            Target::Local => Backend::start(&RemoteConfig::default(), true, None).await?,
+            Target::Azure(config) if config.endpoint.is_none() && config.pool.is_none() => {
+                return Err(BackendError::no_endpoint());
+            }
+            Target::Azure(config) => Backend::start(config, false, registry_file()).await?,
+        };
+        let lease = Arc::new(Lease { backend: Some(backend), target: target.clone() });
+        *slot = Some(Arc::clone(&lease));
+        Ok(lease)
+    }
+
+    /// Lets go of the backend (settings changed, or shutdown); it ends once
+    /// no run holds it.
+    pub async fn release(&self) {
+        self.current.lock().await.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn client_errors_keep_their_kind() {
+        let cases = [
+            (McpError::MissingKey, ErrorKind::NoKey),
+            (McpError::Unauthorized { detail: "401".into() }, ErrorKind::KeyRefused),
+            (McpError::Unreachable { endpoint: "e".into(), detail: "refused".into() }, ErrorKind::Unreachable),
+            (McpError::PoolFull { detail: "full".into() }, ErrorKind::PoolFull),
+            (McpError::Timeout { method: "tools/call".into(), after: Duration::from_secs(1) }, ErrorKind::Timeout),
+        ];
+        for (error, kind) in cases {
+            let message = error.to_string();
+            assert_eq!(BackendError::from(error), BackendError { kind, message });
+        }
+        let no_python = BackendError::from(StartError::NoPython("cannot run python3".into()));
+        assert_eq!(no_python.kind, ErrorKind::NoLocalPython);
+        assert_eq!(serde_json::to_value(no_python.kind).unwrap(), serde_json::json!("noLocalPython"));
+    }
+}

@@ -1,0 +1,145 @@
+//! What the workbench tells its front end, as typed events, in the order
+//! things happened. A front end subscribes once and renders each event in
+//! its own terms (the language server: progress, diagnostics, messages,
+//! refreshes and `azureSandbox/runFinished`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::backend::BackendError;
+use super::records::{RunRecord, RunState};
+use crate::run::{Notice, RunResult};
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobKind {
+    Python,
+    Install,
+    Restart,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobStatus {
+    /// Ran, and did not raise (an install or restart: it worked).
+    Succeeded,
+    /// The code raised.
+    Raised,
+    /// The sandbox stopped it (time limit, interpreter died) or its result
+    /// could not be read.
+    Stopped,
+    /// It could not be made at all (see the error's kind), or an install
+    /// or restart failed.
+    Failed,
+    Cancelled,
+}
+
+/// The end of one job, in terms any client can use without parsing text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSummary {
+    pub run_id: u64,
+    pub kind: JobKind,
+    pub label: String,
+    pub status: JobStatus,
+    /// How long the code ran, when it ran.
+    pub duration_ms: Option<u64>,
+    pub notices: Vec<Notice>,
+    /// Why it failed, for `failed`.
+    pub error: Option<BackendError>,
+    /// 0-based, inclusive: the document lines of a Python run, as they are
+    /// now (moved through the edits made while it ran).
+    pub first_line: Option<u32>,
+    pub last_line: Option<u32>,
+}
+
+impl JobSummary {
+    /// The summary of a Python run from its record.
+    pub fn of_run(record: &RunRecord) -> Self {
+        let (status, duration, notices, error) = match &record.state {
+            RunState::Finished(report) => {
+                let status = match &report.result {
+                    RunResult::Succeeded { .. } => JobStatus::Succeeded,
+                    RunResult::Raised(_) => JobStatus::Raised,
+                    RunResult::Failed { .. } => JobStatus::Stopped,
+                };
+                (status, Some(report.duration()), report.notices.clone(), None)
+            }
+            RunState::Failed(error) => (JobStatus::Failed, None, Vec::new(), Some(error.clone())),
+            RunState::Cancelled | RunState::Queued | RunState::Running => {
+                (JobStatus::Cancelled, None, Vec::new(), None)
+            }
+        };
+        Self {
+            run_id: record.id,
+            kind: JobKind::Python,
+            label: record.label.clone(),
+            status,
+            duration_ms: duration.map(|d| d.as_millis() as u64),
+            notices,
+            error,
+            first_line: Some(record.first_line),
+            last_line: Some(record.last_line),
+        }
+    }
+
+    /// The summary of an install or a restart.
+    pub fn of_job(run_id: u64, kind: JobKind, label: String, status: JobStatus, error: Option<BackendError>) -> Self {
+        Self {
+            run_id,
+            kind,
+            label,
+            status,
+            duration_ms: None,
+            notices: Vec::new(),
+            error,
+            first_line: None,
+            last_line: None,
+        }
+    }
+}
+
+/// One event from the workbench.
+#[derive(Debug)]
+pub enum Event {
+    /// A Python run was queued behind `ahead` jobs of its workspace (the one
+    /// running included). Sent before the job can start.
+    Queued { run_id: u64, label: String, ahead: usize },
+    /// A Python run is running, for `elapsed` so far (sent when it starts,
+    /// then about every second).
+    Running { run_id: u64, elapsed: Duration },
+    /// The first run went to the local sandbox although nothing asked for
+    /// it explicitly (no endpoint, no pool): the user should know.
+    LocalSandboxChosen,
+    /// A job ended. Every job queued ends with exactly one of these.
+    Finished(Box<Finished>),
+}
+
+/// A job's end, with what a front end needs to show it.
+#[derive(Debug)]
+pub struct Finished {
+    pub summary: JobSummary,
+    /// The workspace it ran in.
+    pub root: PathBuf,
+    /// The document it was asked for from, as the front end named it.
+    pub doc: Option<String>,
+    /// Whether the workspace's transcript gained an entry.
+    pub transcript_changed: bool,
+    pub detail: Detail,
+}
+
+#[derive(Debug)]
+pub enum Detail {
+    /// A Python run: its record as stored (`in_book`), or as it ended after
+    /// its document was closed.
+    Run { record: RunRecord, in_book: bool },
+    /// A `pip install`: whether it worked, its last line of output, and the
+    /// run to offer again when it did.
+    Install { package: String, ok: bool, last_line: String, rerun: Option<u64> },
+    /// A new environment for the workspace (or why there is none).
+    Restart,
+}

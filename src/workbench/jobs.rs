@@ -1,0 +1,277 @@
+//! Jobs and the per-workspace queues that run them, away from any front
+//! end's handlers. One task per workspace takes its jobs in the order they
+//! were asked for; different workspaces run in parallel. Each job ends with
+//! exactly one [`Event::Finished`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::backend::{BackendError, Lease};
+use super::control::RunControl;
+use super::events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary};
+use super::records::{DiagnosticSpec, RunRecord, RunState, diagnostics_for};
+use super::settings::BackendChoice;
+use super::state::State;
+use super::transcript;
+use crate::mcp::ShellCommand;
+use crate::run::{RunResult, Snippet};
+
+/// What a job does.
+pub(super) enum Work {
+    Python { doc: String, snippet: Snippet, label: String, edits_seen: usize },
+    Install { doc: Option<String>, package: String, rerun: Option<u64> },
+    Restart { doc: Option<String> },
+}
+
+pub(super) struct Job {
+    pub id: u64,
+    /// When it was asked for.
+    pub submitted: Instant,
+    pub root: PathBuf,
+    pub work: Work,
+    pub control: Arc<RunControl>,
+}
+
+/// A workspace's queue and how many of its jobs have not finished.
+pub(super) type Queue = (mpsc::UnboundedSender<Job>, Arc<AtomicUsize>);
+
+/// Takes one workspace's jobs in order. A job counts as waiting until it has
+/// finished, so the "N ahead" of a new job includes the one running.
+pub(super) async fn workspace_task(
+    bench: Arc<State>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    waiting: Arc<AtomicUsize>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let finished = match &job.work {
+            Work::Python { doc, snippet, label, edits_seen } => {
+                run_python(&bench, &job, doc, snippet, label, *edits_seen).await
+            }
+            Work::Install { doc, package, rerun } => install(&bench, &job, doc.clone(), package, *rerun).await,
+            Work::Restart { doc } => restart(&bench, &job, doc.clone()).await,
+        };
+        bench.controls.remove(&job.id);
+        waiting.fetch_sub(1, Ordering::SeqCst);
+        bench.emit(Event::Finished(Box::new(finished)));
+    }
+}
+
+/// The backend for the current settings, and whether the user should be
+/// told it is the local sandbox they did not ask for.
+async fn lease(bench: &State) -> Result<Arc<Lease>, BackendError> {
+    let settings = bench.settings();
+    let lease = bench.backend.lease(&settings.target()).await?;
+    let implicit = settings.backend == BackendChoice::Auto;
+    if lease.is_local() && implicit && !bench.local_notice_shown.swap(true, Ordering::SeqCst) {
+        bench.emit(Event::LocalSandboxChosen);
+    }
+    Ok(lease)
+}
+
+async fn run_python(
+    bench: &State,
+    job: &Job,
+    doc: &str,
+    snippet: &Snippet,
+    label: &str,
+    edits_seen: usize,
+) -> Finished {
+    if job.control.is_cancelled() {
+        return finish_run(bench, job, doc, label, RunState::Cancelled, snippet, edits_seen);
+    }
+    bench.book.update(doc, job.id, |r| r.state = RunState::Running);
+    bench.emit(Event::Running { run_id: job.id, elapsed: Duration::ZERO });
+    let lease = match lease(bench).await {
+        Ok(lease) => lease,
+        Err(why) => return finish_run(bench, job, doc, label, RunState::Failed(why), snippet, edits_seen),
+    };
+    let engine = lease.engine();
+    let key = engine.workspace_key(job.root.clone());
+    let started = Instant::now();
+    tracing::debug!(run = job.id, since_submit_us = job.submitted.elapsed().as_micros() as u64, "run starts");
+    // Read per run, so a changed runTimeout applies without a new backend.
+    let run = engine.run_with_timeout(&key, snippet, bench.settings().run_timeout());
+    tokio::pin!(run);
+    // The first tick in a second. (Awaiting an interval's "immediate" first
+    // tick costs up to a millisecond: the timer's resolution.)
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+    let outcome = loop {
+        tokio::select! {
+            result = &mut run => break Some(result),
+            _ = job.control.notify.notified() => {
+                if job.control.is_cancelled() {
+                    break None; // dropping the run sends notifications/cancelled
+                }
+            }
+            _ = tick.tick() => bench.emit(Event::Running { run_id: job.id, elapsed: started.elapsed() }),
+        }
+    };
+    tracing::debug!(run = job.id, engine_us = started.elapsed().as_micros() as u64, "engine done");
+    let state = match outcome {
+        None => RunState::Cancelled,
+        Some(Err(error)) => RunState::Failed(error.into()),
+        Some(Ok(report)) => RunState::Finished(Box::new(report)),
+    };
+    finish_run(bench, job, doc, label, state, snippet, edits_seen)
+}
+
+/// Records how a run ended, at its lines as they are now, and adds it to
+/// the workspace's transcript.
+fn finish_run(
+    bench: &State,
+    job: &Job,
+    doc: &str,
+    label: &str,
+    state: RunState,
+    snippet: &Snippet,
+    edits_seen: usize,
+) -> Finished {
+    let stored = bench.book.finish(doc, job.id, state.clone(), |book, record, state| {
+        place_diagnostics(book, doc, record, state, snippet, edits_seen)
+    });
+    let in_book = stored.is_some();
+    let record = stored.unwrap_or_else(|| {
+        // The document was closed while the run was queued or running: no
+        // diagnostics to show, but the transcript still says how it ended.
+        let mut closed = RunRecord::new(job.id, 0, 0, label.to_owned());
+        closed.state = state;
+        closed.sandbox = bench.sandbox_name();
+        closed
+    });
+    let limit = bench.settings().transcript_limit();
+    bench.transcripts.append(&job.root, transcript::entry(&record, record.sandbox), limit);
+    Finished {
+        summary: JobSummary::of_run(&record),
+        root: job.root.clone(),
+        doc: Some(doc.to_owned()),
+        transcript_changed: true,
+        detail: Detail::Run { record, in_book },
+    }
+}
+
+/// Where a run's diagnostics go: the exception's lines as they were when
+/// the run was asked for, moved through the edits made since; what an edit
+/// touched is dropped. A run that did not complete gets a warning on its
+/// first line instead.
+fn place_diagnostics(
+    book: &super::book::RunBook,
+    doc: &str,
+    record: &RunRecord,
+    state: &RunState,
+    snippet: &Snippet,
+    edits_seen: usize,
+) -> Vec<DiagnosticSpec> {
+    let report = match state {
+        RunState::Failed(why) => {
+            let message = format!("Not run: {}", why.message);
+            return vec![DiagnosticSpec::run_failure(record.first_line, "not-run", message)];
+        }
+        RunState::Finished(report) => report,
+        _ => return Vec::new(),
+    };
+    let exception = match &report.result {
+        RunResult::Failed { reason, .. } => {
+            let message = format!("Stopped: {reason}");
+            return vec![DiagnosticSpec::run_failure(record.first_line, "stopped", message)];
+        }
+        RunResult::Raised(exception) => exception,
+        RunResult::Succeeded { .. } => return Vec::new(),
+    };
+    let filename = &snippet.filename;
+    let first = snippet.first_line.saturating_sub(1);
+    let last = snippet.end_line().saturating_sub(2).max(first);
+    diagnostics_for(exception, filename, first, last)
+        .into_iter()
+        .filter_map(|mut d| {
+            (d.line, d.end_line) = book.map_lines(doc, edits_seen, d.line, d.end_line)?;
+            d.related = d
+                .related
+                .into_iter()
+                .filter_map(|(file, line, function)| {
+                    if &file != filename {
+                        return Some((file, line, function));
+                    }
+                    let line = line.saturating_sub(1);
+                    let (moved, _) = book.map_lines(doc, edits_seen, line, line)?;
+                    Some((file, moved + 1, function))
+                })
+                .collect();
+            Some(d)
+        })
+        .collect()
+}
+
+async fn install(bench: &State, job: &Job, doc: Option<String>, package: &str, rerun: Option<u64>) -> Finished {
+    let label = format!("pip install {package}");
+    let ended = |status, error, transcript_changed, ok, last_line: String| Finished {
+        summary: JobSummary::of_job(job.id, JobKind::Install, label.clone(), status, error),
+        root: job.root.clone(),
+        doc: doc.clone(),
+        transcript_changed,
+        detail: Detail::Install { package: package.to_owned(), ok, last_line, rerun },
+    };
+    if job.control.is_cancelled() {
+        return ended(JobStatus::Cancelled, None, false, false, String::new());
+    }
+    let lease = match lease(bench).await {
+        Ok(lease) => lease,
+        Err(why) => return ended(JobStatus::Failed, Some(why), false, false, String::new()),
+    };
+    let engine = lease.engine();
+    let key = engine.workspace_key(job.root.clone());
+    let command = ShellCommand::Argv(
+        ["python3", "-m", "pip", "install", "--disable-pip-version-check", package].map(str::to_owned).to_vec(),
+    );
+    let (ok, text, error) = match engine.run_shell(&key, &command).await {
+        Ok(out) => {
+            let ok = out.exit_code == Some(0) && !out.is_error;
+            let mut text = out.stdout;
+            if let Some(stderr) = out.stderr.filter(|s| !s.is_empty()) {
+                text.push_str("--- stderr ---\n");
+                text.push_str(&stderr);
+            }
+            (ok, text, None)
+        }
+        Err(e) => {
+            let error = BackendError::from(e);
+            (false, error.message.clone(), Some(error))
+        }
+    };
+    let header = format!(
+        "=== {label} | {} | {} | {} ===\n",
+        transcript::timestamp(std::time::SystemTime::now()),
+        bench.sandbox_name(),
+        if ok { "✓" } else { "✗" }
+    );
+    bench.transcripts.append(&job.root, format!("{header}{text}\n"), bench.settings().transcript_limit());
+    let last_line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("see the output").to_owned();
+    let status = if ok { JobStatus::Succeeded } else { JobStatus::Failed };
+    ended(status, error, true, ok, last_line)
+}
+
+async fn restart(bench: &State, job: &Job, doc: Option<String>) -> Finished {
+    let ended = |status, error| Finished {
+        summary: JobSummary::of_job(job.id, JobKind::Restart, "restart".into(), status, error),
+        root: job.root.clone(),
+        doc: doc.clone(),
+        transcript_changed: false,
+        detail: Detail::Restart,
+    };
+    if job.control.is_cancelled() {
+        return ended(JobStatus::Cancelled, None);
+    }
+    let lease = match lease(bench).await {
+        Ok(lease) => lease,
+        Err(why) => return ended(JobStatus::Failed, Some(why)),
+    };
+    let key = lease.engine().workspace_key(job.root.clone());
+    match lease.engine().restart(&key).await {
+        Ok(_) => ended(JobStatus::Succeeded, None),
+        Err(e) => ended(JobStatus::Failed, Some(e.into())),
+    }
+}

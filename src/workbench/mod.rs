@@ -1,0 +1,210 @@
+//! The workbench: everything a front end needs to run code for a user,
+//! and nothing about how the front end talks to them.
+//!
+//! It owns the settings in force, the backend (started on first use, kept
+//! while anyone leases it), one job queue per workspace with cancellation,
+//! the record of every run of every document (moved along as the user
+//! edits), and the transcripts. It reports through typed [`Event`]s that
+//! one front end subscribes to. It speaks no LSP and no HTTP: the language
+//! server is an adapter over it, and so is any later front end (an MCP
+//! server for agents, a notebook controller).
+
+mod backend;
+mod book;
+mod control;
+mod events;
+mod jobs;
+mod records;
+mod settings;
+mod state;
+mod transcript;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+pub use backend::{Backend, BackendError, ErrorKind, registry_file};
+pub use book::RunBook;
+pub use events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary};
+pub use records::{DiagnosticSpec, RunRecord, RunState, diagnostics_for, duration_text, one_line};
+pub use settings::{BackendChoice, DEFAULT_HOVER_LIMIT, DEFAULT_TRANSCRIPT_LIMIT, Settings, Target};
+pub use transcript::{Transcripts, timestamp};
+
+use backend::BackendSlot;
+use control::RunControl;
+use jobs::{Job, Queue, Work};
+use state::State;
+
+/// A Python run to queue: what to run, from which document, and where.
+pub struct RunRequest {
+    /// The front end's name for the document (the language server: its URI).
+    pub doc: String,
+    /// A short name for labels (`main.py`).
+    pub name: String,
+    /// The workspace whose environment runs it.
+    pub root: PathBuf,
+    /// The code and the document lines it covers (0-based).
+    pub cut: crate::run::Cut,
+    /// How many edits the document had when the lines were read
+    /// ([`RunBook::edits_seen`]): later edits move the lines.
+    pub edits_seen: usize,
+}
+
+pub struct Workbench {
+    /// Shared with the workspace tasks.
+    state: Arc<State>,
+    queues: Mutex<HashMap<PathBuf, Queue>>,
+    next_id: AtomicU64,
+}
+
+impl Workbench {
+    /// A workbench whose transcripts are mirrored into `transcript_dir`
+    /// (`None`: no files), and the stream of its events.
+    pub fn new(transcript_dir: Option<PathBuf>) -> (Arc<Self>, mpsc::UnboundedReceiver<Event>) {
+        let (events, receiver) = mpsc::unbounded_channel();
+        let state = State {
+            settings: RwLock::default(),
+            backend: BackendSlot::default(),
+            book: RunBook::default(),
+            transcripts: Transcripts::new(transcript_dir),
+            controls: Default::default(),
+            events,
+            local_notice_shown: AtomicBool::new(false),
+        };
+        let bench = Self { state: Arc::new(state), queues: Mutex::default(), next_id: AtomicU64::new(1) };
+        (Arc::new(bench), receiver)
+    }
+
+    /// The transcripts' mirror directory in the cache directory.
+    pub fn default_transcript_dir() -> Option<PathBuf> {
+        Some(crate::config::cache_dir()?.join("output"))
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.state.settings()
+    }
+
+    /// Puts `settings` in force. Returns true if they name another sandbox:
+    /// the backend in use is then let go, and the next run starts the new
+    /// one (runs going on finish on the old one).
+    pub async fn set_settings(&self, settings: Settings) -> bool {
+        let changed = {
+            let mut current = self.state.settings.write().unwrap_or_else(|e| e.into_inner());
+            let changed = current.target() != settings.target();
+            *current = settings;
+            changed
+        };
+        if changed {
+            self.state.backend.release().await;
+        }
+        changed
+    }
+
+    /// "Azure sandbox" or "local sandbox", for titles and messages.
+    pub fn sandbox_name(&self) -> &'static str {
+        self.state.sandbox_name()
+    }
+
+    pub fn book(&self) -> &RunBook {
+        &self.state.book
+    }
+
+    pub fn transcripts(&self) -> &Transcripts {
+        &self.state.transcripts
+    }
+
+    /// Records a Python run and queues it. Returns its id at once.
+    pub fn submit_run(&self, request: RunRequest) -> u64 {
+        let id = self.next_id();
+        let (first, last) = (request.cut.first, request.cut.last);
+        let label = if first == last {
+            format!("{}:{}", request.name, first + 1)
+        } else {
+            format!("{}:{}-{}", request.name, first + 1, last + 1)
+        };
+        let mut record = RunRecord::new(id, first, last, label.clone());
+        record.snippet = Some(request.cut.snippet.clone());
+        record.sandbox = self.sandbox_name();
+        self.state.book.add(&request.doc, record, request.edits_seen);
+        let work = Work::Python {
+            doc: request.doc,
+            snippet: request.cut.snippet,
+            label: label.clone(),
+            edits_seen: request.edits_seen,
+        };
+        self.submit(id, request.root, work, Some(label));
+        id
+    }
+
+    /// Queues `pip install package` in the workspace's environment; with
+    /// `rerun`, the front end is told which run to offer again.
+    pub fn submit_install(&self, root: PathBuf, doc: Option<String>, package: String, rerun: Option<u64>) -> u64 {
+        let id = self.next_id();
+        self.submit(id, root, Work::Install { doc, package, rerun }, None);
+        id
+    }
+
+    /// Cancels the workspace's jobs and queues a new environment for it.
+    pub fn submit_restart(&self, root: PathBuf, doc: Option<String>) -> u64 {
+        self.cancel_workspace(&root);
+        let id = self.next_id();
+        self.submit(id, root, Work::Restart { doc }, None);
+        id
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues a job on its workspace; starts the workspace's task if needed.
+    fn submit(&self, id: u64, root: PathBuf, work: Work, progress_label: Option<String>) {
+        let control = Arc::new(RunControl::new(root.clone()));
+        self.state.controls.insert(id, Arc::clone(&control));
+        let (queue, waiting) = {
+            let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+            queues
+                .entry(root.clone())
+                .or_insert_with(|| {
+                    let (sender, receiver) = mpsc::unbounded_channel();
+                    let waiting = Arc::new(AtomicUsize::new(0));
+                    tokio::spawn(jobs::workspace_task(Arc::clone(&self.state), receiver, Arc::clone(&waiting)));
+                    (sender, waiting)
+                })
+                .clone()
+        };
+        let ahead = waiting.fetch_add(1, Ordering::SeqCst);
+        if let Some(label) = progress_label {
+            // Before the job is queued, so it comes before the job's own events.
+            self.state.emit(Event::Queued { run_id: id, label, ahead });
+        }
+        let job = Job { id, submitted: Instant::now(), root, work, control };
+        if queue.send(job).is_err() {
+            tracing::error!("a workspace queue stopped; the run was dropped");
+        }
+    }
+
+    /// Cancels one job (queued or running).
+    pub fn cancel_run(&self, id: u64) -> bool {
+        self.state.controls.get(&id).map(|control| control.cancel()).is_some()
+    }
+
+    /// Cancels every queued and running job; returns how many.
+    pub fn cancel_all(&self) -> usize {
+        self.state.controls.iter().map(|control| control.cancel()).count()
+    }
+
+    /// Cancels every queued and running job of a workspace; returns how many.
+    pub fn cancel_workspace(&self, root: &Path) -> usize {
+        self.state.controls.iter().filter(|c| c.root == root).map(|control| control.cancel()).count()
+    }
+
+    /// Cancels everything and lets go of the backend.
+    pub async fn shutdown(&self) {
+        self.cancel_all();
+        self.state.backend.release().await;
+    }
+}
