@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
-cargo test --locked --all-targets
+cargo test --locked --all-targets --features fuzzing
 ./scripts/editor-tests.sh

@@ -8,8 +8,10 @@
 
 pub mod azure;
 pub mod cli;
-pub mod config;
-/// Entry points shared by the fuzz targets and the corpus replay test.
+pub(crate) mod config;
+/// Entry points shared by the fuzz targets and the corpus replay test:
+/// built only for tests and the `fuzzing` feature.
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod lsp;
 pub mod mcp;

@@ -4,14 +4,14 @@
 //! `run_shell`) and [`McpError`]. Nothing here knows about documents, cells
 //! or editors.
 
-pub mod client;
-pub mod endpoint;
-pub mod error;
-pub mod jsonrpc;
-pub mod sse;
-pub mod tools;
+pub(crate) mod client;
+pub(crate) mod endpoint;
+pub(crate) mod error;
+pub(crate) mod jsonrpc;
+pub(crate) mod sse;
+pub(crate) mod tools;
 
 pub use client::{ClientOptions, KeyRefresher, McpClient, ServerInfo};
 pub use endpoint::Endpoint;
 pub use error::McpError;
-pub use tools::{EnvironmentId, PythonOutput, ShellCommand, ShellOutput};
+pub use tools::{EnvironmentId, ImageBlock, PythonOutput, ShellCommand, ShellOutput};

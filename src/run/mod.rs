@@ -5,14 +5,14 @@
 //! the command line both sit on top.
 
 pub mod cells;
-pub mod engine;
-pub mod outcome;
-pub mod output;
-pub mod registry;
+pub(crate) mod engine;
+pub(crate) mod outcome;
+pub(crate) mod output;
+pub(crate) mod registry;
 pub mod selection;
-pub mod snippet;
-pub mod statements;
-pub mod wrapper;
+pub(crate) mod snippet;
+pub(crate) mod statements;
+pub(crate) mod wrapper;
 
 pub use engine::{Engine, RunReport, RunResult};
 pub use outcome::{Frame, PyException};

@@ -8,9 +8,9 @@
 //! when run as root), not the Hyper-V boundary of the real service.
 
 mod config;
-pub mod http;
-pub mod pool;
-pub mod worker;
+pub(crate) mod http;
+pub(crate) mod pool;
+pub(crate) mod worker;
 
 pub use config::{Launchers, ResponseMode, SandboxConfig};
 
