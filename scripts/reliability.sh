@@ -24,12 +24,13 @@ if [ "$fuzz" = 1 ]; then
     ./scripts/fuzz.sh "$fuzz_seconds"
 fi
 
-# Runs a test command; on failure shows all it printed and stops, else only
-# the suites' summary lines.
+# Runs a test command (its arguments after `--` name the tests: libtest
+# filters); on failure shows all it printed and stops, else only the suites'
+# summary lines.
 suite() {
     local log
     log=$(mktemp)
-    if ! "$@" -- --nocapture --test-threads 1 >"$log" 2>&1; then
+    if ! "$@" >"$log" 2>&1; then
         cat "$log"
         echo "reliability: FAILED: $*" >&2
         exit 1
@@ -40,13 +41,16 @@ suite() {
 
 # Release builds: the figures are for the code users run.
 echo "== load: 50 clients for ${load_seconds} s; 5,000 edits with runs among them"
-LOAD_SECONDS="$load_seconds" LOAD_EDITS=5000 suite cargo test --locked --release --test load
+LOAD_SECONDS="$load_seconds" LOAD_EDITS=5000 suite cargo test --locked --release --test reliability -- \
+    --nocapture --test-threads 1 load::
 
 echo "== malformed input: 200,000 messages to the language server, 100,000 requests to the sandbox"
-BAD_INPUT_MESSAGES=200000 BAD_INPUT_REQUESTS=100000 suite cargo test --locked --release --test bad_input_lsp --test bad_input_http
+BAD_INPUT_MESSAGES=200000 BAD_INPUT_REQUESTS=100000 suite cargo test --locked --release --test reliability -- \
+    --nocapture --test-threads 1 bad_input_lsp:: bad_input_http::
 
 echo "== faults, secrets and misbehaving code, ten times over"
 for round in 1 2 3 4 5 6 7 8 9 10; do
     echo "round $round:"
-    suite cargo test --locked --release --test faults --test trust --test misbehaving_code
+    suite cargo test --locked --release --test reliability -- --nocapture --test-threads 1 faults:: misbehaving_code::
+    suite cargo test --locked --release --test integration -- --nocapture --test-threads 1 trust::
 done

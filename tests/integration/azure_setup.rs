@@ -1,7 +1,7 @@
 //! Endpoint and key from the pool through the Azure CLI's sign-in, against a
 //! management stand-in and an `az` stand-in, and the `doctor` command.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -11,7 +11,7 @@ use azure_sandbox_lsp::azure::{Management, PoolKey, PoolRef, SetupError};
 use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
 use azure_sandbox_lsp::sandbox::{LocalSandbox, SandboxConfig};
 use azure_sandbox_lsp::secret::ApiKey;
-use common::management::{self, Pool, TOKEN};
+use crate::common::management::{self, Pool, TOKEN};
 
 const SUB: &str = "11111111-2222-3333-4444-555555555555";
 const POOL_ID: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-demo/providers/Microsoft.App/sessionPools/pool1";

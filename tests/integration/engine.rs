@@ -1,14 +1,13 @@
 //! The run engine end to end against the real local sandbox: line numbers,
 //! the result channel, and one environment per workspace.
 
-mod common;
 
 use std::time::Duration;
 
 use azure_sandbox_lsp::run::{Notice, RunResult, Selection, Snippet, Source, StateLoss, Stream, cells, selection};
 use azure_sandbox_lsp::sandbox::SandboxConfig;
 use azure_sandbox_lsp::text::Document;
-use common::*;
+use crate::common::*;
 
 const FILE: &str = "/work/project/analysis.py";
 const SOURCE: &str = "\

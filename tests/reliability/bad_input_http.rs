@@ -12,14 +12,14 @@
 //! `BAD_INPUT_REQUESTS` sets how many requests (default 8,000).
 //! (tests/sandbox_protocol.rs has the exact answers to the well-known cases.)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::json_paths::{at_path, paths_of};
+use crate::common::json_paths::{at_path, paths_of};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -530,6 +530,7 @@ async fn normal_run(server: &Server, code: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_http_and_json_rpc_are_answered_and_the_server_keeps_going() {
+    let _alone = common::alone();
     let seed = std::env::var("BAD_INPUT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SEED);
     let count = std::env::var("BAD_INPUT_REQUESTS").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_REQUESTS);
     let dir = tempfile::tempdir().unwrap();

@@ -1,11 +1,10 @@
 //! Environments of the local sandbox: state, isolation, limits, lifetimes.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
 use azure_sandbox_lsp::sandbox::SandboxConfig;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

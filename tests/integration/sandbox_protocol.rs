@@ -1,8 +1,7 @@
 //! The local sandbox's HTTP and JSON-RPC surface, over real loopback HTTP.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 #[tokio::test]

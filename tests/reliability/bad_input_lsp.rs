@@ -17,13 +17,13 @@
 //! large with nothing after it waits for bytes that never come, as any LSP
 //! reader must; that is not sent.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use common::json_paths::{at_path, paths_of};
-use common::lsp::*;
+use crate::common::json_paths::{at_path, paths_of};
+use crate::common::lsp::*;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -696,6 +696,7 @@ fn big_document() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_traffic_is_answered_and_the_server_keeps_going() {
+    let _alone = common::alone();
     let seed = std::env::var("BAD_INPUT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SEED);
     let count = std::env::var("BAD_INPUT_MESSAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_MESSAGES);
     // Restarts in the storm leave environments behind until their

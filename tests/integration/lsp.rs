@@ -1,10 +1,9 @@
 //! The language server over its real framing, against the real local sandbox.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::lsp::*;
+use crate::common::lsp::*;
 use serde_json::{Value, json};
 
 /// Lines (0-based): 0 marker, 1 import, 3 def, 4 `return a / b`, 6 marker,

@@ -1,6 +1,6 @@
 //! The MCP client against the real local sandbox in each of its modes.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use azure_sandbox_lsp::mcp::{ClientOptions, EnvironmentId, McpClient, McpError, ShellCommand};
 use azure_sandbox_lsp::sandbox::{Launchers, ResponseMode, SandboxConfig};
 use azure_sandbox_lsp::secret::ApiKey;
-use common::*;
+use crate::common::*;
 
 async fn exercise(client: &McpClient) {
     let info = client.server_info().await.unwrap();

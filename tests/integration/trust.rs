@@ -3,12 +3,11 @@
 //! the key never travels in clear text to another machine, and the local
 //! sandbox listens on loopback unless told otherwise.
 
-mod common;
 
 use std::time::Duration;
 
-use common::local_server::LocalServer;
-use common::lsp::*;
+use crate::common::local_server::LocalServer;
+use crate::common::lsp::*;
 use serde_json::json;
 
 /// Code that leaves a mark on disk when it runs.

@@ -12,14 +12,14 @@
 //! by looking for the key everywhere the product writes: see
 //! `the_key_appears_nowhere`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::fault_proxy::{Fault, FaultProxy, Scope};
-use common::local_server::LocalServer;
-use common::lsp::*;
+use crate::common::fault_proxy::{Fault, FaultProxy, Scope};
+use crate::common::local_server::LocalServer;
+use crate::common::lsp::*;
 use serde_json::{Value, json};
 
 /// Looks like a key, appears in no code path: if it shows up anywhere the
@@ -285,6 +285,7 @@ fn alive(pid: i32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_reported_once_everywhere_and_the_next_run_works() {
+    let _alone = common::alone();
     let logs = tempfile::tempdir().unwrap();
     let sandbox_log = logs.path().join("sandbox.log");
     let mut sandbox = LocalServer::start(&["--no-user-isolation"], SENTINEL_KEY, &sandbox_log);

@@ -1,0 +1,16 @@
+//! The product against real processes: the language server over its real
+//! framing, the command line as a child process, the engine and the MCP
+//! client against the local sandbox on 127.0.0.1, the local sandbox's
+//! protocol and environments, and the Azure setup against local stand-ins.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod azure_setup;
+mod cli;
+mod engine;
+mod lsp;
+mod mcp_client;
+mod sandbox_environments;
+mod sandbox_protocol;
+mod trust;
