@@ -5,5 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
+# Lints first: clippy.toml makes a dashmap guard held across an .await an
+# error (an invariant in ARCHITECTURE.md).
+cargo clippy --locked --all-targets --features fuzzing -- -D warnings
 cargo test --locked --all-targets --features fuzzing
 ./scripts/editor-tests.sh

@@ -30,8 +30,19 @@ const TEST_SUPPORT: (&str, usize) = ("fuzzing", 5);
 const BYPASSES: &[(&str, &[&str])] = &[("lsp", &["mcp", "sandbox", "azure", "config"])];
 /// Crates named only in some modules: LSP types stay in the LSP adapter, the
 /// HTTP client and server stay at the edges.
-const CONFINED: &[(&str, &[&str])] =
-    &[("tower_lsp_server", &["lsp"]), ("lsp_types", &["lsp"]), ("reqwest", &["mcp", "azure"]), ("axum", &["sandbox"])];
+const CONFINED: &[(&str, &[&str])] = &[
+    ("tower_lsp_server", &["lsp"]),
+    ("lsp_types", &["lsp"]),
+    ("reqwest", &["mcp", "azure"]),
+    ("axum", &["sandbox"]),
+    // The key is read only to send it (mcp, azure) or print serve-local's
+    // own key (cli); everywhere else it stays an opaque `ApiKey`.
+    ("expose", &["secret", "mcp", "azure", "cli"]),
+];
+/// Types built (`Type::…` or `Type {`) only where one rule decides how: code
+/// is cut from documents only by `run` (the selection vocabulary), and a
+/// backend's engine is made only by the workbench.
+const BUILT_ONLY_IN: &[(&str, &[&str])] = &[("Snippet", &["run", "fuzzing"]), ("Engine", &["run", "workbench"])];
 
 #[derive(Clone)]
 struct Tok {
@@ -79,6 +90,7 @@ fn check(src: &Path) -> Vec<String> {
     scanned.push(("src/main.rs", "", &main[..]));
     let mut out = unplaced(&files);
     out.extend(confined_crates(&scanned));
+    out.extend(built_elsewhere(&scanned));
     out.extend(import_violations(&files, &refs));
     out.extend(circles(&files, &refs));
     out
@@ -374,6 +386,24 @@ fn confined_crates(scanned: &[(&str, &str, &[Tok])]) -> Vec<String> {
     out
 }
 
+/// Types built outside the modules that alone may build them.
+fn built_elsewhere(scanned: &[(&str, &str, &[Tok])]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (rel, top, toks) in scanned {
+        for (name, allowed) in BUILT_ONLY_IN.iter().filter(|(_, allowed)| !allowed.contains(top)) {
+            // `impl Engine {` and the like declare; `Engine::new(…)` and `Snippet { … }` build.
+            let declares = |i: usize| matches!(at(toks, i.wrapping_sub(1)), "impl" | "for" | "struct" | "enum");
+            let built = (0..toks.len())
+                .find(|&i| at(toks, i) == *name && matches!(at(toks, i + 1), "::" | "{") && !declares(i));
+            if let Some(i) = built {
+                let line = toks[i].line;
+                out.push(format!("{rel}:{line}: builds `{name}`, which only {allowed:?} may build"));
+            }
+        }
+    }
+    out
+}
+
 /// The rules one reference breaks.
 fn broken_rules(files: &[File], r: &Ref) -> Vec<String> {
     let (from, to) = (&files[r.from], &files[r.to]);
@@ -563,6 +593,24 @@ fn http_crates_stay_at_their_edges() {
         &["src/run/x.rs:2: mentions `reqwest`"],
     );
     assert_only(&[("mcp/mod.rs", "pub struct Client;\nuse axum::Router;")], &["src/mcp/mod.rs:2: mentions `axum`"]);
+}
+
+#[test]
+fn the_key_is_read_only_where_it_is_sent() {
+    let leak = ("lsp/x.rs", "pub fn log(k: &K) {\n    tracing::info!(\"{}\", k.expose());\n}");
+    assert_only(&[leak], &["src/lsp/x.rs:2: mentions `expose`"]);
+}
+
+#[test]
+fn code_is_cut_and_engines_made_by_one_module_each() {
+    assert_only(
+        &[("lsp/x.rs", "pub fn cut(t: &str) -> S {\n    Snippet::whole(\"f\", t)\n}")],
+        &["src/lsp/x.rs:2: builds `Snippet`, which only"],
+    );
+    assert_only(&[("lsp/x.rs", "fn e(c: C) -> E { Engine::new(c, r()) }")], &["src/lsp/x.rs:1: builds `Engine`"]);
+    // Naming the types is fine; building them is what is confined.
+    let named = ("lsp/y.rs", "pub struct R { pub snippet: Option<Snippet>, pub engine: Arc<Engine> }");
+    assert_eq!(fake(&[named]), Vec::<String>::new());
 }
 
 #[test]

@@ -262,4 +262,34 @@ mod tests {
         assert_eq!(no_python.kind, ErrorKind::NoLocalPython);
         assert_eq!(serde_json::to_value(no_python.kind).unwrap(), serde_json::json!("noLocalPython"));
     }
+
+    async fn answers(endpoint: &str) -> bool {
+        let address = endpoint.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+        tokio::net::TcpStream::connect(address).await.is_ok()
+    }
+
+    /// The lease: a target that does not change keeps its backend; a
+    /// replaced one lives while a run still holds it, and ends after.
+    #[tokio::test]
+    async fn a_let_go_backend_ends_when_its_last_lease_does() {
+        let slot = BackendSlot::default();
+        let lease = slot.lease(&Target::Local).await.unwrap();
+        let again = slot.lease(&Target::Local).await.unwrap();
+        assert!(Arc::ptr_eq(&lease, &again), "the same target keeps its backend");
+        drop(again);
+        let local = lease.backend.as_ref().and_then(|b| b.local.as_ref()).expect("the embedded sandbox");
+        let endpoint = local.endpoint().to_owned();
+        slot.release().await;
+        assert!(answers(&endpoint).await, "a run still holds it: it keeps serving");
+        let next = slot.lease(&Target::Local).await.unwrap();
+        assert!(!Arc::ptr_eq(&lease, &next), "the next run gets a new backend");
+        drop(lease);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while answers(&endpoint).await {
+            assert!(std::time::Instant::now() < deadline, "the let-go backend still answers");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let other = next.backend.as_ref().and_then(|b| b.local.as_ref()).unwrap().endpoint().to_owned();
+        assert!(answers(&other).await, "the new backend is unaffected");
+    }
 }

@@ -32,6 +32,9 @@ pub enum Fault {
     Hang,
     /// Read the request, then reset the connection (RST).
     Reset,
+    /// Forward, but give back only what the service documents for a run:
+    /// `stdout`, with every other result field dropped.
+    StdoutOnly,
 }
 
 /// Which requests a fault applies to.
@@ -175,11 +178,12 @@ async fn serve_connection(connection: TcpStream, state: Arc<State>) {
                 return;
             }
         }
-        if applies && fault != Fault::None {
+        let stdout_only = applies && fault == Fault::StdoutOnly;
+        if applies && fault != Fault::None && !stdout_only {
             state.faulted.fetch_add(1, Ordering::SeqCst);
             let stream = reader.get_mut();
             match fault {
-                Fault::None => unreachable!(),
+                Fault::None | Fault::StdoutOnly => unreachable!(),
                 Fault::Status500 => {
                     let _ = write_response(stream, 500, "text/plain", b"Internal Server Error").await;
                 }
@@ -250,10 +254,16 @@ async fn serve_connection(connection: TcpStream, state: Arc<State>) {
         let status = reply.status().as_u16();
         let content_type = reply.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let session = reply.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let Ok(body) = reply.bytes().await else {
+        let Ok(mut body) = reply.bytes().await.map(|b| b.to_vec()) else {
             reset(reader.into_inner());
             return;
         };
+        if stdout_only {
+            if let Some(stripped) = only_stdout(&body) {
+                state.faulted.fetch_add(1, Ordering::SeqCst);
+                body = stripped;
+            }
+        }
         let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
         if !content_type.is_empty() {
             head.push_str(&format!("content-type: {content_type}\r\n"));
@@ -267,6 +277,19 @@ async fn serve_connection(connection: TcpStream, state: Arc<State>) {
             return;
         }
     }
+}
+
+/// A JSON-RPC reply to a run, reduced to the documented minimum: the result
+/// holds `stdout` and nothing else (as structured content and as its text).
+fn only_stdout(body: &[u8]) -> Option<Vec<u8>> {
+    let mut reply: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let stdout = reply["result"]["structuredContent"]["stdout"].as_str()?.to_owned();
+    let minimal = serde_json::json!({"stdout": stdout});
+    reply["result"] = serde_json::json!({
+        "structuredContent": minimal,
+        "content": [{"type": "text", "text": minimal.to_string()}],
+    });
+    serde_json::to_vec(&reply).ok()
 }
 
 async fn write_response(stream: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) -> std::io::Result<()> {

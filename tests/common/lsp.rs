@@ -28,6 +28,9 @@ pub struct LspClient {
     pub configuration: Arc<std::sync::Mutex<Value>>,
     /// Which action `window/showMessageRequest` picks (by title), if any.
     pub message_choice: Arc<std::sync::Mutex<Option<String>>>,
+    /// When set, requests from the server are recorded and never answered,
+    /// as a client that hangs would.
+    pub silent: Arc<std::sync::atomic::AtomicBool>,
     child: Option<tokio::process::Child>,
 }
 
@@ -81,8 +84,10 @@ impl LspClient {
             arrived: Arc::new(Notify::new()),
             configuration: Arc::new(std::sync::Mutex::new(json!({}))),
             message_choice: Arc::default(),
+            silent: Arc::default(),
             child,
         };
+        let silent = Arc::clone(&client.silent);
         let (writer, pending, received, unmatched, arrived, configuration, choice) = (
             Arc::clone(&client.writer),
             Arc::clone(&client.pending),
@@ -125,6 +130,9 @@ impl LspClient {
                         };
                         received.lock().unwrap().push(message);
                         arrived.notify_waiters();
+                        if silent.load(std::sync::atomic::Ordering::SeqCst) {
+                            continue;
+                        }
                         let reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
                         // Written by a task of its own, so that reading goes
                         // on while a long write holds the writer: a server

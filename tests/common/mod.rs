@@ -7,7 +7,6 @@ pub mod local_server;
 pub mod lsp;
 pub mod management;
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
@@ -92,14 +91,14 @@ pub const SECOND: Duration = Duration::from_secs(1);
 /// Held by the suites that load the whole machine (fault injection, load,
 /// malformed-input storms): each runs alone, as it did in a binary of its
 /// own, so that its time bounds keep their meaning.
-static MACHINE: RwLock<()> = RwLock::new(());
+static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-pub fn alone() -> RwLockWriteGuard<'static, ()> {
-    MACHINE.write().unwrap_or_else(PoisonError::into_inner)
+pub async fn alone() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().await
 }
 
 /// Held by tests that may run beside each other, but not beside a suite
 /// that runs [`alone`].
-pub fn beside_each_other() -> RwLockReadGuard<'static, ()> {
-    MACHINE.read().unwrap_or_else(PoisonError::into_inner)
+pub async fn beside_each_other() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().await
 }

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::common::management::{self, Pool, TOKEN};
 use azure_sandbox_lsp::azure::{Management, PoolKey, PoolRef, SetupError};
 use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
 use azure_sandbox_lsp::sandbox::{LocalSandbox, SandboxConfig};
 use azure_sandbox_lsp::secret::ApiKey;
-use crate::common::management::{self, Pool, TOKEN};
 
 const SUB: &str = "11111111-2222-3333-4444-555555555555";
 const POOL_ID: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-demo/providers/Microsoft.App/sessionPools/pool1";

@@ -86,6 +86,50 @@ fn trailing_values_show_for_cells_and_lines_not_files() {
     assert_eq!(text(&run(&["run", file.to_str().unwrap()]).stdout), "");
 }
 
+/// The CLI cuts cells as the editor does: with the editor's custom marker
+/// pattern when given one, up to the cell's last non-blank line.
+#[test]
+fn cells_follow_a_custom_marker_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("steps.py");
+    std::fs::write(&file, "## step one\nb = 1 + 1\nb\n\n\n## step two\nb * 10\n# %% standard\nprint('std')\n").unwrap();
+    let file = file.to_str().unwrap();
+    let output = run(&["run", file, "--cell", "1", "--cell-marker", "## "]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "2\n");
+    // The variable the CLI reads too (the same setting as the editor's).
+    let cache = tempfile::tempdir().unwrap();
+    let output = command(cache.path())
+        .args(["run", file, "--cell", "2"])
+        .env("AZURE_SANDBOX_CELL_MARKER", "## ")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "cell 2 alone has no `b`: {}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("NameError"), "{}", text(&output.stderr));
+    // Without the pattern, the standard markers: one cell, after `# %%`.
+    let output = run(&["run", file, "--cell", "1"]);
+    assert_eq!((output.status.code(), text(&output.stdout).as_str()), (Some(0), "std\n"), "{}", text(&output.stderr));
+    let output = run(&["run", file, "--cell", "2"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("no cell 2"), "{}", text(&output.stderr));
+    let output = run(&["run", file, "--cell-marker", "(unclosed"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("invalid cell marker pattern"), "{}", text(&output.stderr));
+}
+
+/// No Python for the local sandbox: the sandbox cannot be used (3), and the
+/// message says what to install.
+#[test]
+fn no_local_python_exits_3_and_says_what_to_install() {
+    let cache = tempfile::tempdir().unwrap();
+    let example = repo().join("examples/analysis.py");
+    let empty = tempfile::tempdir().unwrap();
+    let output =
+        command(cache.path()).args(["run", example.to_str().unwrap()]).env("PATH", empty.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("needs Python 3.8 or newer"), "{}", text(&output.stderr));
+}
+
 #[test]
 fn bad_arguments_exit_2_with_a_reason() {
     let example = repo().join("examples/analysis.py");

@@ -1,13 +1,12 @@
 //! The run engine end to end against the real local sandbox: line numbers,
 //! the result channel, and one environment per workspace.
 
-
 use std::time::Duration;
 
+use crate::common::*;
 use azure_sandbox_lsp::run::{Notice, RunResult, Selection, Snippet, Source, StateLoss, Stream, cells, selection};
 use azure_sandbox_lsp::sandbox::SandboxConfig;
 use azure_sandbox_lsp::text::Document;
-use crate::common::*;
 
 const FILE: &str = "/work/project/analysis.py";
 const SOURCE: &str = "\
@@ -240,4 +239,37 @@ async fn missing_modules_are_named() {
         .await
         .unwrap();
     assert_eq!(raised(&report.result).missing_module.as_deref(), Some("surely_not_installed_pkg"));
+}
+
+/// The service documents only `stdout` for a run: behind a proxy that drops
+/// every other result field, values, exceptions at the file's own lines and
+/// stderr still arrive, through the runtime's marker line.
+#[tokio::test]
+async fn the_engine_needs_only_stdout_from_the_service() {
+    use crate::common::fault_proxy::{Fault, FaultProxy, Scope};
+    let sandbox = sandbox(config()).await;
+    let proxy = FaultProxy::start(sandbox.endpoint()).await;
+    proxy.set_fault(Fault::StdoutOnly, Scope::Runs);
+    let client = azure_sandbox_lsp::mcp::McpClient::new(
+        &proxy.url,
+        Some(sandbox.api_key().clone()),
+        azure_sandbox_lsp::mcp::ClientOptions::default(),
+    )
+    .unwrap();
+    let engine =
+        azure_sandbox_lsp::run::Engine::new(client, std::sync::Arc::new(azure_sandbox_lsp::run::Registry::in_memory()));
+    let key = engine.workspace_key("/w".into());
+    let text = "import sys\nprint('out')\nprint('err', file=sys.stderr)\n6 * 7\n";
+    let report = engine.run(&key, &Snippet::from_lines("/w/a.py", text, 1, 4).unwrap()).await.unwrap();
+    assert_eq!(report.stdout, "out\n");
+    assert_eq!(report.stderr, "err\n");
+    assert_eq!(report.result, RunResult::Succeeded { value: Some("42".into()) });
+    let text = "def f():\n    return 1 / 0\n\nf()\n";
+    let report = engine.run(&key, &Snippet::whole("/w/b.py", text)).await.unwrap();
+    let error = raised(&report.result);
+    assert_eq!(error.headline(), "ZeroDivisionError: division by zero");
+    let lines: Vec<u32> = error.frames.iter().map(|f| f.line).collect();
+    assert_eq!(lines, vec![4, 2]);
+    assert!(report.stderr.contains("ZeroDivisionError"), "the traceback reaches the user: {}", report.stderr);
+    assert!(proxy.faulted() >= 2, "the proxy stripped the replies");
 }

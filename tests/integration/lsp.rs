@@ -1,6 +1,5 @@
 //! The language server over its real framing, against the real local sandbox.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::lsp::*;
@@ -776,4 +775,48 @@ async fn commands_without_arguments_use_the_last_document() {
         .result("workspace/executeCommand", json!({"command": "azureSandbox.showOutput", "arguments": []}))
         .await;
     assert!(shown["uri"].is_string(), "{shown}");
+}
+
+/// A client that never answers the server's requests (progress create,
+/// configuration, refreshes, showDocument) loses only those features: runs
+/// finish and are published, and every request of its own is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_answers_loses_only_those_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let path = root.join("main.py");
+    std::fs::write(&path, CELLS).unwrap();
+    let client = LspClient::in_process();
+    client.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    client.initialize(&root, json!({"backend": "local"}), rich_capabilities()).await;
+    let uri = file_uri(&path);
+    client.open(&uri, CELLS).await;
+    let mark = client.mark();
+    client.run_and_wait("azureSandbox.runCell", json!([at(&uri, 1)]), &uri).await;
+    let (_, diagnostics) = client.run_and_wait("azureSandbox.runCell", json!([at(&uri, 7)]), &uri).await;
+    assert_eq!(diagnostics[0]["message"], "ZeroDivisionError: division by zero");
+    let shown = client
+        .result("workspace/executeCommand", json!({"command": "azureSandbox.showOutput", "arguments": [{"uri": uri}]}))
+        .await;
+    assert!(shown["uri"].as_str().unwrap().starts_with("azure-sandbox-output://"), "{shown}");
+    let hover = client
+        .result("textDocument/hover", json!({"textDocument": {"uri": uri}, "position": {"line": 8, "character": 0}}))
+        .await;
+    assert!(hover["contents"]["value"].as_str().unwrap().contains("héllo"), "{hover}");
+    assert!(client.code_lenses(&uri).await.as_array().unwrap().len() > 3, "the lenses and the runs' outcomes");
+    // The server asked, and went on without the answers.
+    let asked: Vec<String> = client
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("id").is_some() && m.get("method").is_some())
+        .map(|m| m["method"].as_str().unwrap().to_owned())
+        .collect();
+    for method in ["workspace/configuration", "window/workDoneProgress/create", "workspace/codeLens/refresh"] {
+        assert!(asked.iter().any(|m| m == method), "{method} not asked: {asked:?}");
+    }
+    assert!(client.messages(mark, "$/progress").is_empty(), "no progress without a created token");
+    assert!(started.elapsed() < Duration::from_secs(10), "nothing waited for the client: {:?}", started.elapsed());
 }

@@ -11,6 +11,7 @@ mod cli;
 mod engine;
 mod lsp;
 mod mcp_client;
+mod run_finished;
 mod sandbox_environments;
 mod sandbox_protocol;
 mod trust;

@@ -5,10 +5,10 @@ use crate::common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use azure_sandbox_lsp::mcp::{ClientOptions, EnvironmentId, McpClient, McpError, ShellCommand};
 use azure_sandbox_lsp::sandbox::{Launchers, ResponseMode, SandboxConfig};
 use azure_sandbox_lsp::secret::ApiKey;
-use crate::common::*;
 
 async fn exercise(client: &McpClient) {
     let info = client.server_info().await.unwrap();

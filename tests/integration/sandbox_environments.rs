@@ -1,10 +1,9 @@
 //! Environments of the local sandbox: state, isolation, limits, lifetimes.
 
-
 use std::time::{Duration, Instant};
 
-use azure_sandbox_lsp::sandbox::SandboxConfig;
 use crate::common::*;
+use azure_sandbox_lsp::sandbox::SandboxConfig;
 use serde_json::json;
 
 #[tokio::test]

@@ -1,6 +1,5 @@
 //! The local sandbox's HTTP and JSON-RPC surface, over real loopback HTTP.
 
-
 use crate::common::*;
 use serde_json::{Value, json};
 

@@ -3,7 +3,6 @@
 //! the key never travels in clear text to another machine, and the local
 //! sandbox listens on loopback unless told otherwise.
 
-
 use std::time::Duration;
 
 use crate::common::local_server::LocalServer;

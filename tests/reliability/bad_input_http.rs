@@ -530,7 +530,7 @@ async fn normal_run(server: &Server, code: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_http_and_json_rpc_are_answered_and_the_server_keeps_going() {
-    let _alone = common::alone();
+    let _alone = common::alone().await;
     let seed = std::env::var("BAD_INPUT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SEED);
     let count = std::env::var("BAD_INPUT_REQUESTS").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_REQUESTS);
     let dir = tempfile::tempdir().unwrap();

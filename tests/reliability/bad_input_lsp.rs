@@ -696,7 +696,7 @@ fn big_document() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_traffic_is_answered_and_the_server_keeps_going() {
-    let _alone = common::alone();
+    let _alone = common::alone().await;
     let seed = std::env::var("BAD_INPUT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SEED);
     let count = std::env::var("BAD_INPUT_MESSAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_MESSAGES);
     // Restarts in the storm leave environments behind until their

@@ -285,7 +285,7 @@ fn alive(pid: i32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_reported_once_everywhere_and_the_next_run_works() {
-    let _alone = common::alone();
+    let _alone = common::alone().await;
     let logs = tempfile::tempdir().unwrap();
     let sandbox_log = logs.path().join("sandbox.log");
     let mut sandbox = LocalServer::start(&["--no-user-isolation"], SENTINEL_KEY, &sandbox_log);

@@ -11,10 +11,10 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
-use azure_sandbox_lsp::secret::ApiKey;
 use crate::common::local_server::LocalServer;
 use crate::common::lsp::*;
+use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
+use azure_sandbox_lsp::secret::ApiKey;
 use serde_json::{Value, json};
 
 fn setting(name: &str, default: u64) -> u64 {
@@ -32,7 +32,7 @@ fn ms(d: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_sandbox_serves_50_concurrent_clients_without_an_error() {
-    let _alone = common::alone();
+    let _alone = common::alone().await;
     let clients = setting("LOAD_CLIENTS", 50) as usize;
     let runs = setting("LOAD_RUNS", 20);
     let seconds = setting("LOAD_SECONDS", 0);
@@ -119,7 +119,7 @@ fn apply_insert_at_top(text: &str, line: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_streaming_in_while_runs_complete_never_get_stale_or_reordered_diagnostics() {
-    let _alone = common::alone();
+    let _alone = common::alone().await;
     let edits = setting("LOAD_EDITS", 400);
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();

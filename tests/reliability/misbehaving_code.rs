@@ -12,9 +12,9 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use azure_sandbox_lsp::run::{RunResult, Snippet, StateLoss};
 use azure_sandbox_lsp::sandbox::SandboxConfig;
-use crate::common::*;
 use serde_json::{Value, json};
 
 fn value(result: &RunResult) -> Option<&str> {
@@ -70,7 +70,7 @@ fn alive(pid: i32) -> bool {
 /// sandbox, and the variables from before it are still there.
 #[tokio::test]
 async fn an_endless_loop_ends_at_the_run_timeout_and_keeps_the_state() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(config()).await;
     let engine = engine(&sandbox);
     let key = engine.workspace_key("/w".into());
@@ -95,7 +95,7 @@ async fn an_endless_loop_ends_at_the_run_timeout_and_keeps_the_state() {
 /// limit, and the run says the state was lost.
 #[tokio::test]
 async fn an_endless_loop_that_ignores_interrupts_is_killed_and_says_the_state_is_lost() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(SandboxConfig { python_timeout: Duration::from_secs(1), ..config() }).await;
     let engine = engine(&sandbox);
     let key = engine.workspace_key("/w".into());
@@ -118,7 +118,7 @@ async fn an_endless_loop_that_ignores_interrupts_is_killed_and_says_the_state_is
 /// state was lost, or the user sees NameErrors with no explanation.
 #[tokio::test]
 async fn state_lost_after_the_client_gave_up_is_reported_by_the_next_run() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(SandboxConfig { python_timeout: Duration::from_secs(2), ..config() }).await;
     let engine = engine(&sandbox);
     let key = engine.workspace_key("/w".into());
@@ -185,7 +185,7 @@ async fn all_gone(session: i32) -> bool {
 /// root, RLIMIT_NPROC bounds nothing; this ran all 300 to the end.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_processes_are_stopped_and_the_run_says_so() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(bomb_sandbox_config()).await;
     let (env, other) = (launch(&sandbox).await, launch(&sandbox).await);
     run_python(&sandbox, &other, "neighbour = 'kept'").await;
@@ -218,7 +218,7 @@ async fn too_many_processes_are_stopped_and_the_run_says_so() {
 /// comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_bomb_is_stopped_and_leaves_nothing_behind() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let before = sessions().values().sum::<usize>();
     let sandbox = sandbox(bomb_sandbox_config()).await;
     let env = launch(&sandbox).await;
@@ -244,7 +244,7 @@ async fn a_fork_bomb_is_stopped_and_leaves_nothing_behind() {
 /// the same, and the next run says why its state is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_bomb_left_in_the_background_is_stopped_and_reported_by_the_next_run() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(bomb_sandbox_config()).await;
     let env = launch(&sandbox).await;
     let session = session_of(&sandbox, &env).await;
@@ -263,7 +263,7 @@ async fn a_fork_bomb_left_in_the_background_is_stopped_and_reported_by_the_next_
 /// MemoryError, and the state survives.
 #[tokio::test]
 async fn a_huge_allocation_is_a_memory_error_and_keeps_the_state() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(config()).await;
     let engine = engine(&sandbox);
     let key = engine.workspace_key("/w".into());
@@ -280,7 +280,7 @@ async fn a_huge_allocation_is_a_memory_error_and_keeps_the_state() {
 /// interpreter goes on.
 #[tokio::test]
 async fn memory_taken_bit_by_bit_stops_at_the_limit() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(SandboxConfig { memory_limit_bytes: Some(1 << 30), ..config() }).await;
     let env = launch(&sandbox).await;
     let code = "chunks = []\nwhile True:\n    chunks.append(bytearray(32 << 20))";
@@ -352,7 +352,7 @@ impl Drop for Server {
 /// the output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gigabyte_of_output_is_cut_at_the_cap_and_the_server_stays_small() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let server = Server::start(&["--port", "0", "--no-spare"]);
     let launched = server.call(1, "launchShell", json!({})).await;
     let env = launched["result"]["structuredContent"]["environmentId"].as_str().unwrap().to_owned();
@@ -383,7 +383,7 @@ async fn a_gigabyte_of_output_is_cut_at_the_cap_and_the_server_stays_small() {
 /// the result still comes back, and the next run has its streams again.
 #[tokio::test]
 async fn closed_and_removed_standard_streams() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(config()).await;
     let engine = engine(&sandbox);
     let key = engine.workspace_key("/w".into());
@@ -410,7 +410,7 @@ async fn closed_and_removed_standard_streams() {
 /// The process ending itself: the reason names the exit status or the signal.
 #[tokio::test]
 async fn an_interpreter_that_ends_itself_is_named_in_the_reason() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(config()).await;
     let engine = engine(&sandbox);
     let key = engine.workspace_key("/w".into());
@@ -436,7 +436,7 @@ async fn an_interpreter_that_ends_itself_is_named_in_the_reason() {
 /// output (the interpreter is shared, as in Jupyter).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thread_that_keeps_printing_after_its_run() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(config()).await;
     let engine = engine(&sandbox);
     let key = engine.workspace_key("/w".into());
@@ -463,7 +463,7 @@ async fn a_thread_that_keeps_printing_after_its_run() {
 /// (root and a system Python), destroying the environment ends it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_that_outlives_its_run() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     // The daemon's pid: the newest process of the environment's uid or
     // session is hard to name from inside, so it writes it down.
     let code = "import os, time\nr, w = os.pipe()\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        os.write(w, str(os.getpid()).encode())\n        os.close(w)\n        os.chdir('/')\n        for fd in (0, 1, 2):\n            os.close(fd)\n        time.sleep(60)\n        os._exit(0)\n    os._exit(0)\nos.wait()\nos.close(w)\nint(os.read(r, 20))";
@@ -509,7 +509,7 @@ async fn a_daemon_that_outlives_its_run() {
 /// what it left behind is stopped.
 #[tokio::test]
 async fn a_shell_command_that_leaves_a_background_process() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(SandboxConfig { shell_timeout: Duration::from_secs(8), ..config() }).await;
     let env = launch(&sandbox).await;
     let started = Instant::now();
@@ -532,7 +532,7 @@ async fn a_shell_command_that_leaves_a_background_process() {
 /// still get the right answers.
 #[tokio::test]
 async fn a_fork_whose_child_does_not_exit() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(config()).await;
     let env = launch(&sandbox).await;
     run_python(&sandbox, &env, "counter = 0").await;
@@ -550,7 +550,7 @@ async fn a_fork_whose_child_does_not_exit() {
 /// Reading standard input: there is none, and it says so at once.
 #[tokio::test]
 async fn reading_standard_input_ends_at_once() {
-    let _beside_each_other = common::beside_each_other();
+    let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(config()).await;
     let engine = engine(&sandbox);
     let key = engine.workspace_key("/w".into());
