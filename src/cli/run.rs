@@ -63,8 +63,8 @@ fn parse_lines(spec: &str) -> Result<(usize, usize), String> {
 }
 
 pub async fn run(args: RunArgs) -> i32 {
-    let text = match std::fs::read(&args.file) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    let bytes = match std::fs::read(&args.file) {
+        Ok(bytes) => bytes,
         Err(e) => {
             eprintln!("azure-sandbox-lsp: cannot read {}: {e}", args.file.display());
             return exit::USAGE;
@@ -72,6 +72,22 @@ pub async fn run(args: RunArgs) -> i32 {
     };
     let path = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
     let filename = path.to_string_lossy().into_owned();
+    let text = match decode_source(&bytes, &filename) {
+        Ok(text) => text,
+        Err(SourceError::Python(line)) => {
+            // What python3 FILE says about it, before running anything.
+            eprintln!("{line}");
+            return exit::CODE_FAILED;
+        }
+        Err(SourceError::Unsupported(encoding)) => {
+            eprintln!(
+                "azure-sandbox-lsp: cannot read {}: it declares the encoding `{encoding}`, which run does not decode \
+                 (it decodes UTF-8, Latin-1, Latin-9, cp1252 and ASCII); save the file as UTF-8",
+                args.file.display()
+            );
+            return exit::USAGE;
+        }
+    };
     let interactive = args.lines.is_some() || args.cell.is_some();
     let markers = match args.cell_marker.as_deref().filter(|p| !p.trim().is_empty()) {
         Some(pattern) => match CellMarkers::custom(pattern) {
@@ -158,6 +174,135 @@ pub async fn run(args: RunArgs) -> i32 {
     status
 }
 
+/// Why a file's bytes are not Python source text.
+#[derive(Debug, PartialEq, Eq)]
+enum SourceError {
+    /// python3 would refuse the file with this line (a `SyntaxError`).
+    Python(String),
+    /// The file declares an encoding this tool does not decode.
+    Unsupported(String),
+}
+
+/// The text of a source file, decoded as python3 decodes it (PEP 263): a
+/// UTF-8 byte-order mark (dropped), else a `coding` declaration in a comment
+/// on line 1, or on line 2 when line 1 is blank or a comment, else UTF-8.
+fn decode_source(bytes: &[u8], filename: &str) -> Result<String, SourceError> {
+    let (bom, body) = match bytes.strip_prefix(b"\xef\xbb\xbf") {
+        Some(body) => (true, body),
+        None => (false, bytes),
+    };
+    let mut lines = body.split(|&b| b == b'\n');
+    let first = lines.next().unwrap_or_default();
+    let declared = coding_spec(first).or_else(|| {
+        let blank_or_comment = first.iter().find(|b| !b" \t\x0c\r".contains(b)).is_none_or(|&b| b == b'#');
+        if blank_or_comment { lines.next().and_then(coding_spec) } else { None }
+    });
+    let Some(declared) = declared else {
+        return std::str::from_utf8(body).map(str::to_owned).map_err(|e| {
+            let at = e.valid_up_to();
+            let line = body[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            SourceError::Python(format!(
+                "SyntaxError: Non-UTF-8 code starting with '\\x{:02x}' in file {filename} on line {line}, but no \
+                 encoding declared; see https://peps.python.org/pep-0263/ for details",
+                body[at]
+            ))
+        });
+    };
+    let normal = normal_encoding_name(&declared);
+    let problem = || SourceError::Python(format!("SyntaxError: encoding problem: {normal}"));
+    if bom && normal != "utf-8" {
+        return Err(SourceError::Python(format!("SyntaxError: encoding problem: {normal} with BOM")));
+    }
+    let high: fn(u8) -> Option<char> = match codec_name(&normal).as_str() {
+        "utf_8" | "utf8" | "u8" | "utf" | "utf8_ucs2" | "utf8_ucs4" | "cp65001" => {
+            return std::str::from_utf8(body).map(str::to_owned).map_err(|_| problem());
+        }
+        "latin_1" | "latin1" | "latin" | "l1" | "iso8859_1" | "iso_8859_1" | "iso_8859_1_1987" | "iso_ir_100"
+        | "8859" | "cp819" | "csisolatin1" | "ibm819" | "iso8859" => |b| Some(char::from(b)),
+        "iso8859_15" | "iso_8859_15" | "l9" | "latin9" => latin9,
+        "cp1252" | "windows_1252" | "1252" => cp1252,
+        "ascii" | "us_ascii" | "646" | "ansi_x3.4_1968" | "ansi_x3_4_1968" | "ansi_x3.4_1986" | "cp367" | "csascii"
+        | "ibm367" | "iso646_us" | "iso_646.irv_1991" | "iso_ir_6" | "us" => |_| None,
+        _ => return Err(SourceError::Unsupported(declared)),
+    };
+    body.iter()
+        .map(|&b| if b < 0x80 { Some(char::from(b)) } else { high(b) })
+        .collect::<Option<String>>()
+        .ok_or_else(problem)
+}
+
+/// The encoding named by a `coding[:=]` in a comment-only line (PEP 263's
+/// `^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)`).
+fn coding_spec(line: &[u8]) -> Option<String> {
+    let start = line.iter().position(|b| !b" \t\x0c".contains(b))?;
+    if line[start] != b'#' {
+        return None;
+    }
+    let comment = &line[start..];
+    let at = (0..comment.len().saturating_sub(6))
+        .find(|&i| &comment[i..i + 6] == b"coding" && matches!(comment.get(i + 6), Some(b':' | b'=')))?;
+    let rest = &comment[at + 7..];
+    let rest = &rest[rest.iter().position(|b| !b" \t".contains(b)).unwrap_or(rest.len())..];
+    let end = rest.iter().position(|&b| !(b.is_ascii_alphanumeric() || b"-_.".contains(&b))).unwrap_or(rest.len());
+    (end > 0).then(|| String::from_utf8_lossy(&rest[..end]).into_owned())
+}
+
+/// CPython's tokenizer's `get_normal_name`: the UTF-8 and Latin-1 spellings
+/// become `utf-8` and `iso-8859-1`; anything else stays as written.
+fn normal_encoding_name(name: &str) -> String {
+    let lower: String = name.chars().take(12).map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }).collect();
+    let family = |base: &str| lower == base || lower.starts_with(&format!("{base}-"));
+    if family("utf-8") {
+        "utf-8".into()
+    } else if family("latin-1") || family("iso-8859-1") || family("iso-latin-1") {
+        "iso-8859-1".into()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The name `codecs.lookup` looks up: lower case, each run of characters
+/// other than letters, digits and dots one underscore.
+fn codec_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_owned()
+}
+
+/// ISO-8859-15: Latin-1 with eight characters replaced, the euro sign first.
+fn latin9(b: u8) -> Option<char> {
+    Some(match b {
+        0xa4 => '\u{20ac}',
+        0xa6 => '\u{160}',
+        0xa8 => '\u{161}',
+        0xb4 => '\u{17d}',
+        0xb8 => '\u{17e}',
+        0xbc => '\u{152}',
+        0xbd => '\u{153}',
+        0xbe => '\u{178}',
+        _ => char::from(b),
+    })
+}
+
+/// Windows-1252: Latin-1 but for 0x80-0x9f, five of which are undefined.
+fn cp1252(b: u8) -> Option<char> {
+    const HIGH: [u16; 32] = [
+        0x20ac, 0, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017d,
+        0, 0, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0,
+        0x017e, 0x0178,
+    ];
+    match b {
+        0x80..=0x9f => char::from_u32(u32::from(HIGH[usize::from(b - 0x80)])).filter(|&c| c != '\0'),
+        _ => Some(char::from(b)),
+    }
+}
+
 /// Lines as the editor counts them (LF, CRLF or CR; the empty line after a
 /// final newline counts).
 fn text_lines(text: &str) -> usize {
@@ -193,7 +338,45 @@ fn print_report(report: &RunReport, interactive: bool) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_lines;
+    use super::{SourceError, decode_source, parse_lines};
+
+    #[test]
+    fn sources_decode_as_python_decodes_them() {
+        let decode = |bytes: &[u8]| decode_source(bytes, "/w/f.py");
+        assert_eq!(decode(b"\xef\xbb\xbfprint(1)\n"), Ok("print(1)\n".into()));
+        assert_eq!(
+            decode(b"# -*- coding: latin-1 -*-\ns = '\xe9'\n"),
+            Ok("# -*- coding: latin-1 -*-\ns = '\u{e9}'\n".into())
+        );
+        assert_eq!(
+            decode(b"#!/usr/bin/env python3\n# vim: set fileencoding=iso-8859-15 :\n\xa4"),
+            Ok("#!/usr/bin/env python3\n# vim: set fileencoding=iso-8859-15 :\n\u{20ac}".into())
+        );
+        assert_eq!(decode(b"# coding=cp1252\n\x93\x80"), Ok("# coding=cp1252\n\u{201c}\u{20ac}".into()));
+        assert_eq!(decode(b"# coding: Latin_1\n\xe9"), Ok("# coding: Latin_1\n\u{e9}".into()));
+        // Line 2 counts only after a blank or comment line; line 3 never.
+        assert!(matches!(decode(b"x = 1\n# coding: latin-1\n\xe9"), Err(SourceError::Python(_))));
+        assert!(matches!(decode(b"\n\n# coding: latin-1\n\xe9"), Err(SourceError::Python(_))));
+        assert_eq!(decode(b"\n# coding: latin-1\n\xe9"), Ok("\n# coding: latin-1\n\u{e9}".into()));
+        // What python3 says when it refuses a file.
+        assert_eq!(
+            decode(b"print('ok')\ns = 'caf\xe9'\n"),
+            Err(SourceError::Python(
+                "SyntaxError: Non-UTF-8 code starting with '\\xe9' in file /w/f.py on line 2, but no encoding \
+                 declared; see https://peps.python.org/pep-0263/ for details"
+                    .into()
+            ))
+        );
+        let problem = |text: &str| Err(SourceError::Python(format!("SyntaxError: encoding problem: {text}")));
+        assert_eq!(decode(b"# coding: ASCII\n\xc3\xa9"), problem("ASCII"));
+        assert_eq!(decode(b"# coding: cp1252\n\x81"), problem("cp1252"));
+        assert_eq!(decode(b"\xef\xbb\xbf# coding: latin-1\n"), problem("iso-8859-1 with BOM"));
+        assert_eq!(decode(b"\xef\xbb\xbf# coding: UTF_8\nx = 1\n"), Ok("# coding: UTF_8\nx = 1\n".into()));
+        assert_eq!(decode(b"# coding: koi8-r\n"), Err(SourceError::Unsupported("koi8-r".into())));
+        // Not a declaration: code before the comment, or no separator.
+        assert_eq!(decode(b"x = 1  # coding: latin-1\n"), Ok("x = 1  # coding: latin-1\n".into()));
+        assert_eq!(decode(b"# coding latin-1\n"), Ok("# coding latin-1\n".into()));
+    }
 
     #[test]
     fn line_specs() {
