@@ -40,9 +40,9 @@ pub struct ServeLocalArgs {
     /// Time limit for one shell command, in seconds (capped at 220).
     #[arg(long, default_value_t = 180.0)]
     shell_timeout: f64,
-    /// Bytes of stdout and of stderr kept per run; the result says when output was cut.
-    /// (Azure's default is 4096 characters.)
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Characters of stdout and of stderr kept per run; the result says when output was cut.
+    /// The default is the service's own (4096); raise it to see more without the bulk channel.
+    #[arg(long, default_value_t = crate::sandbox::DEFAULT_OUTPUT_CAP)]
     output_cap: usize,
     /// Seconds an environment may stay idle before it is destroyed (Azure: 300 to 3600).
     #[arg(long, default_value_t = 300.0)]

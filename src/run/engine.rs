@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::mcp::{EnvironmentId, McpClient, McpError, PythonOutput, ShellCommand, ShellOutput};
 
-use super::outcome::{Outcome, Piece, PyException, marker_payload, parse_outcome, split_marker};
+use super::bulk;
+use super::outcome::{Outcome, PyException, split_marker};
 use super::output::{DisplayItem, Notice, Output, StateLoss, Stream};
 use super::registry::{Assigned, Registry, WorkspaceKey};
 use super::snippet::Snippet;
@@ -89,11 +90,23 @@ pub struct Engine {
     /// Once the service has shown it returns stderr, the runtime need not
     /// carry a copy inside the outcome.
     service_returns_stderr: AtomicBool,
+    /// Characters of each stream the runtime keeps for the bulk channel.
+    output_limit: usize,
 }
+
+/// What the runtime keeps of each stream of a run, beyond any cut the
+/// service makes: the whole output up to here, then its start and its end.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 10_000_000;
 
 impl Engine {
     pub fn new(client: McpClient, registry: Arc<Registry>) -> Self {
-        Self { client, registry, service_returns_stderr: AtomicBool::new(false) }
+        Self { client, registry, service_returns_stderr: AtomicBool::new(false), output_limit: DEFAULT_OUTPUT_LIMIT }
+    }
+
+    /// This engine, keeping `limit` characters of each stream (at least 1,000).
+    pub fn with_output_limit(mut self, limit: usize) -> Self {
+        self.output_limit = limit.max(1000);
+        self
     }
 
     pub fn client(&self) -> &McpClient {
@@ -141,6 +154,12 @@ impl Engine {
 
     /// [`Engine::run`], waiting `timeout` (instead of the client's run
     /// timeout) for the run's answer.
+    ///
+    /// One request in the usual case. The runtime's source goes along only
+    /// to a new environment, or again when a lean run finds it missing (the
+    /// interpreter was replaced: nothing ran, so running again is safe). When
+    /// the service cut the output, the whole record comes through the bulk
+    /// channel.
     pub async fn run_with_timeout(
         &self,
         key: &WorkspaceKey,
@@ -151,47 +170,78 @@ impl Engine {
         let started = Instant::now();
         let nonce = wrapper::new_nonce();
         let want_stderr = !self.service_returns_stderr.load(Ordering::Relaxed);
-        let code = wrapper::run_code(snippet, &nonce, want_stderr);
+        let code = |install| wrapper::run_code(snippet, &nonce, want_stderr, install, self.output_limit);
         let mut assigned = self.environment(key).await?;
         let mut notices = Vec::new();
-        let output = match self.client.run_python_with_timeout(&assigned.id, &code, timeout).await {
+        let mut output = match self.client.run_python_with_timeout(&assigned.id, &code(assigned.fresh), timeout).await {
             Err(e) if e.is_environment_gone() => {
                 tracing::info!(environment = %assigned.id, "environment gone; launching a new one");
                 let stale = assigned.id.clone();
                 assigned = self.registry.replace(key, &stale, || self.client.launch()).await?;
                 notices.push(Notice::StateLost { reason: StateLoss::Expired });
-                self.client.run_python_with_timeout(&assigned.id, &code, timeout).await?
+                self.client.run_python_with_timeout(&assigned.id, &code(true), timeout).await?
             }
             other => other?,
         };
+        let mut replaced = interpreter_replaced(&output);
+        if split_marker(&output.stdout, &nonce).1.is_some_and(|o| o.missing_runtime) {
+            tracing::debug!(environment = %assigned.id, "the interpreter lacks the runtime; sending it");
+            output = self.client.run_python_with_timeout(&assigned.id, &code(true), timeout).await?;
+            replaced |= interpreter_replaced(&output);
+        }
         if output.stderr.is_some() {
             self.service_returns_stderr.store(true, Ordering::Relaxed);
         }
-        let (stdout, mut outcome) = split_marker(&output.stdout, &nonce);
-        let mut stdout = stdout;
-        if outcome.is_none() && !interpreter_replaced(&output) {
-            // The marker did not make it (output cut, stdout closed): ask
-            // the environment for the outcome it kept.
-            outcome = self.fetch_outcome(&assigned.id, &nonce, !want_stderr).await;
-            if outcome.is_some() && output.stdout_truncated {
-                notices.push(Notice::OutputCut { stream: Stream::Stdout });
+        let (mut stdout, mut outcome) = split_marker(&output.stdout, &nonce);
+        let mut service_stderr = output.stderr.clone();
+        let cut = outcome.is_none() || output.stdout_truncated || output.stderr_truncated;
+        let mut whole = false;
+        if cut && !replaced {
+            // The marker did not make it, or a stream came back short: the
+            // environment kept the whole run.
+            let observed_cap = output.stdout_truncated.then(|| output.stdout.chars().count());
+            if let Some(record) = bulk::fetch_record(&self.client, &assigned.id, &nonce, observed_cap).await {
+                whole = true;
+                // What the runtime saw is all that went through Python's
+                // streams; what the service returned also holds writes to the
+                // file descriptors (child processes), so the longer one wins.
+                if output.stdout_truncated || record.stdout.len() > stdout.len() {
+                    stdout = record.stdout;
+                }
+                let stderr_short =
+                    service_stderr.as_ref().is_none_or(|s| output.stderr_truncated || record.stderr.len() > s.len());
+                if stderr_short && service_stderr.is_some() {
+                    service_stderr = Some(record.stderr);
+                }
+                for (stream, characters) in
+                    [(Stream::Stdout, record.dropped.stdout), (Stream::Stderr, record.dropped.stderr)]
+                {
+                    if characters > 0 {
+                        notices.push(Notice::OutputDropped { stream, characters });
+                    }
+                }
+                outcome = Some(record.outcome);
             }
-        } else if output.stdout_truncated {
-            notices.push(Notice::OutputCut { stream: Stream::Stdout });
         }
-        if outcome.is_some() && output.stdout_truncated && !stdout.ends_with('\n') && !stdout.is_empty() {
-            stdout.push('\n');
+        if !whole {
+            for (stream, truncated) in
+                [(Stream::Stdout, output.stdout_truncated), (Stream::Stderr, output.stderr_truncated)]
+            {
+                if truncated {
+                    notices.push(Notice::OutputCut { stream });
+                }
+            }
+            if outcome.is_some() && output.stdout_truncated && !stdout.ends_with('\n') && !stdout.is_empty() {
+                stdout.push('\n');
+            }
         }
-        if output.stderr_truncated {
-            notices.push(Notice::OutputCut { stream: Stream::Stderr });
-        }
-        let outcome = outcome.filter(|o| !o.missing);
-        let stderr = match (&output.stderr, outcome.as_ref().and_then(|o| o.stderr.clone())) {
-            (Some(stderr), _) => stderr.clone(),
+        let outcome = outcome.filter(|o| !o.missing && !o.missing_runtime);
+        let stderr = match (service_stderr, outcome.as_ref().and_then(|o| o.stderr.clone())) {
+            (Some(stderr), _) => stderr,
             (None, Some(captured)) => captured,
             (None, None) => String::new(),
         };
-        if interpreter_replaced(&output) && !notices.iter().any(|n| matches!(n, Notice::StateLost { .. })) {
+        if replaced && !notices.iter().any(|n| matches!(n, Notice::StateLost { .. })) {
             notices.push(Notice::StateLost { reason: StateLoss::InterpreterReplaced });
         }
         let result = judge(&output, outcome.as_ref(), &stderr);
@@ -219,38 +269,6 @@ impl Engine {
             wall_time: started.elapsed(),
             execution_ms: outcome.as_ref().and_then(|o| o.duration_ms).or(output.duration_ms),
         })
-    }
-
-    /// Reads the outcome the runtime kept, piece by piece. A piece that does
-    /// not arrive whole (the service cuts output at some length we do not
-    /// know) is asked for again at half the size.
-    async fn fetch_outcome(&self, environment: &EnvironmentId, nonce: &str, lean: bool) -> Option<Outcome> {
-        const FIRST_PIECE: usize = 3000;
-        const SMALLEST_PIECE: usize = 64;
-        const MOST_CALLS: usize = 400;
-        let (mut text, mut size) = (String::new(), FIRST_PIECE);
-        for _ in 0..MOST_CALLS {
-            let code = wrapper::fetch_code(nonce, text.len(), size, lean);
-            let output = match self.client.run_python_with_timeout(environment, &code, Duration::from_secs(30)).await {
-                Ok(output) => output,
-                Err(e) => {
-                    tracing::warn!("could not fetch the run's outcome: {e}");
-                    return None;
-                }
-            };
-            let piece = marker_payload(&output.stdout, nonce).and_then(|json| serde_json::from_str::<Piece>(json).ok());
-            match piece {
-                Some(piece) if !piece.piece.is_empty() || piece.total == text.len() => {
-                    text.push_str(&piece.piece);
-                    if text.len() >= piece.total {
-                        return parse_outcome(&text);
-                    }
-                }
-                _ if size > SMALLEST_PIECE => size /= 2,
-                _ => return None,
-            }
-        }
-        None
     }
 }
 

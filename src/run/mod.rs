@@ -4,6 +4,7 @@
 //! and returns a [`RunReport`]. No editor types here; the language server and
 //! the command line both sit on top.
 
+pub(crate) mod bulk;
 pub mod cells;
 pub(crate) mod engine;
 pub(crate) mod outcome;
@@ -14,7 +15,7 @@ pub(crate) mod snippet;
 pub(crate) mod statements;
 pub(crate) mod wrapper;
 
-pub use engine::{Engine, RunReport, RunResult};
+pub use engine::{DEFAULT_OUTPUT_LIMIT, Engine, RunReport, RunResult};
 pub use outcome::{Frame, PyException};
 pub use output::{DisplayItem, Notice, Output, StateLoss, Stream};
 pub use registry::{Registry, WorkspaceKey, workspace_root};

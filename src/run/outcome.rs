@@ -79,6 +79,10 @@ pub struct Outcome {
     /// The runtime had no record of the run (its interpreter was replaced).
     #[serde(default)]
     pub missing: bool,
+    /// The interpreter lacks the runtime: nothing ran (a lean run, sent
+    /// without the runtime, to an interpreter that was replaced).
+    #[serde(default, rename = "missingRuntime")]
+    pub missing_runtime: bool,
 }
 
 /// The JSON text after the last marker of run `nonce`, if a marker line is
@@ -88,13 +92,6 @@ pub fn marker_payload<'a>(stdout: &'a str, nonce: &str) -> Option<&'a str> {
     let start = stdout.rfind(&needle)? + needle.len();
     let end = stdout[start..].find('\n').map_or(stdout.len(), |n| start + n);
     Some(stdout[start..end].trim_end_matches('\r'))
-}
-
-/// One piece of a stored outcome, as `emit` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Piece {
-    pub piece: String,
-    pub total: usize,
 }
 
 /// Parses an outcome from its JSON text.

@@ -55,30 +55,41 @@ pub enum Notice {
     StateLost {
         reason: StateLoss,
     },
-    /// The sandbox cut a stream at its output limit.
+    /// The sandbox cut a stream at its output limit, and the whole of it
+    /// could not be fetched: what is shown is what the sandbox kept.
     OutputCut {
         stream: Stream,
+    },
+    /// A stream was longer than the output limit (10 MB by default): this
+    /// many characters were dropped from its middle; its start and end show.
+    OutputDropped {
+        stream: Stream,
+        characters: u64,
     },
 }
 
 impl Notice {
     /// The sentence a front end shows.
-    pub fn message(&self) -> &'static str {
+    pub fn message(&self) -> String {
         match self {
             Notice::StateLost { reason: StateLoss::Expired } => {
                 "The sandbox environment had expired, so a new one was started and the code ran there. \
                  Earlier state (variables, imports) was lost: re-run the cells it depends on."
+                    .to_owned()
             }
             Notice::StateLost { reason: StateLoss::InterpreterReplaced } => {
                 "The environment's Python process was replaced, so its state (variables, imports) is gone: \
                  re-run the cells this code depends on."
+                    .to_owned()
             }
-            Notice::OutputCut { stream: Stream::Stdout } => {
-                "The sandbox cut this run's stdout; what is shown is what it kept."
+            Notice::OutputCut { stream } => {
+                format!("The sandbox cut this run's {}; what is shown is what it kept.", stream.name())
             }
-            Notice::OutputCut { stream: Stream::Stderr } => {
-                "The sandbox cut this run's stderr; what is shown is what it kept."
-            }
+            Notice::OutputDropped { stream, characters } => format!(
+                "This run's {} was longer than the output limit: {characters} characters were dropped from its \
+                 middle; its start and its end are shown.",
+                stream.name()
+            ),
         }
     }
 
@@ -90,7 +101,16 @@ impl Notice {
 
 impl std::fmt::Display for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.message())
+        f.write_str(&self.message())
+    }
+}
+
+impl Stream {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
     }
 }
 

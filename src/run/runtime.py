@@ -1,35 +1,52 @@
 # The run engine's helper inside the remote environment.
 #
-# It is installed once per interpreter as a module in sys.modules and called
-# by a one-statement wrapper the client sends with every run (see wrapper.rs).
-# Everything here is compiled under the filename "<azure-sandbox-lsp>", and
-# frames with that filename are removed from every traceback the user sees.
+# It is installed once per interpreter as a module in sys.modules (its name
+# carries a hash of this source, so a changed runtime is installed afresh)
+# and called by a short one-statement wrapper the client sends with every run
+# (see wrapper.rs). Everything here is compiled under the filename
+# "<azure-sandbox-lsp>", and frames with that filename are removed from every
+# traceback the user sees.
 #
 # For each run it:
 # - compiles the snippet padded with blank lines, under the document's file
 #   name, so every line number (tracebacks, SyntaxError) is the file's own;
 # - runs it in the user's namespace, Jupyter-style (a trailing expression's
 #   value is returned);
-# - prints one marker line at the end of stdout carrying the outcome as JSON,
-#   and keeps the outcome here so the client can fetch it with `emit(nonce)`
-#   when the service cut stdout before the marker.
+# - records what the run writes to sys.stdout and sys.stderr (up to a limit);
+# - prints one marker line at the end of stdout carrying the outcome as JSON.
+#
+# The service cuts each stream at a few thousand characters. When the client
+# sees a cut (the marker is missing, or a stream came back short), it fetches
+# the run's whole record, compressed, through `bulk(nonce, offset, size)`:
+# pieces of one immutable payload, each small enough to pass the cut, each
+# idempotent, several at a time.
 
 import ast
+import base64
 import json
 import linecache
 import sys
 import time
 import traceback
+import zlib
 
 VERSION = 1
 MARKER = "@@azure-sandbox-lsp:result@@"
 MACHINERY = "<azure-sandbox-lsp>"
 _KEEP_RESULTS = 32
+# Whole records are kept for the last few runs only: the client fetches them
+# right after the run, and they can be megabytes.
+_KEEP_RECORDS = 4
 _STDERR_TAIL = 64 * 1024
 _VALUE_LIMIT = 10000
+_DEFAULT_OUTPUT_LIMIT = 10 * 1000 * 1000
 
 _results = {}
 _order = []
+# nonce -> the run's whole record: {"outcome", "stdout", "stderr", dropped counts};
+# replaced by its compressed base64 text the first time a piece is asked for.
+_records = {}
+_record_order = []
 # filename -> {line number: (compiled text, dedent width)}, merged over runs,
 # so tracebacks through code run earlier from the same file stay right.
 _sources = {}
@@ -55,26 +72,54 @@ def _char_column(filename, line, byte_col):
     return len(text.encode("utf-8")[:byte_col].decode("utf-8", "ignore")) + dedent
 
 
-class _StderrTail:
-    """Forwards to the real stderr and keeps the last part of what passed, for
-    services that do not return stderr."""
+class _Recorder:
+    """Stands in for sys.stdout or sys.stderr during a run: forwards every
+    write to the real stream (which the service captures, and cuts) and keeps
+    what passed, up to `limit` characters: the first half and the last half,
+    with a count of what was dropped between. After the run it only forwards,
+    so a handler that kept a reference to it costs nothing."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, limit):
         self._inner = inner
-        self._parts = []
-        self._size = 0
+        self._half = max(limit // 2, 1)
+        self._head = []
+        self._head_size = 0
+        self._tail = []
+        self._tail_size = 0
+        self._dropped = 0
+        self._recording = True
 
     def write(self, text):
-        if isinstance(text, str):
-            self._parts.append(text)
-            self._size += len(text)
-            if self._size > 2 * _STDERR_TAIL:
-                joined = "".join(self._parts)[-_STDERR_TAIL:]
-                self._parts, self._size = [joined], len(joined)
+        if self._recording and isinstance(text, str) and text:
+            self._keep(text)
         return self._inner.write(text)
 
-    def text(self):
-        return "".join(self._parts)[-_STDERR_TAIL:]
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def _keep(self, text):
+        room = self._half - self._head_size
+        if room > 0:
+            self._head.append(text[:room])
+            self._head_size += min(room, len(text))
+            text = text[room:]
+        if text:
+            self._tail.append(text)
+            self._tail_size += len(text)
+            if self._tail_size > 2 * self._half:
+                joined = "".join(self._tail)
+                self._dropped += len(joined) - self._half
+                self._tail, self._tail_size = [joined[-self._half:]], self._half
+
+    def stop(self):
+        """Ends the recording; returns (text, characters dropped)."""
+        self._recording = False
+        tail = "".join(self._tail)
+        if len(tail) > self._half:
+            self._dropped += len(tail) - self._half
+            tail = tail[-self._half:]
+        return "".join(self._head) + tail, self._dropped
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
@@ -171,14 +216,27 @@ def _marker_line(nonce, outcome, lean=False):
     return "%s%s %s" % (MARKER, nonce, json.dumps(outcome, ensure_ascii=True, default=str))
 
 
-def emit(nonce, offset, size, lean):
-    """Prints characters [offset, offset + size) of the stored outcome of run
-    `nonce` as JSON text. The client asks piece by piece, and with smaller
-    pieces when one does not arrive whole, so this works under any output cap."""
-    outcome = _results.get(nonce, {"v": VERSION, "missing": True})
-    text = _marker_line(nonce, outcome, lean)[len(MARKER) + len(nonce) + 1:]
-    piece = {"piece": text[offset:offset + size], "total": len(text)}
-    sys.stdout.write("\n%s%s %s\n" % (MARKER, nonce, json.dumps(piece, ensure_ascii=True)))
+def _keep_record(nonce, record):
+    _records[nonce] = record
+    _record_order.append(nonce)
+    while len(_record_order) > _KEEP_RECORDS:
+        _records.pop(_record_order.pop(0), None)
+
+
+def bulk(nonce, offset, size):
+    """Prints characters [offset, offset + size) of run `nonce`'s whole record
+    (JSON, zlib-compressed, base64) on one marker line, with the total length.
+    The payload never changes once made, so any piece can be asked again."""
+    record = _records.get(nonce)
+    if record is None:
+        reply = {"missing": True}
+    else:
+        if not isinstance(record, str):
+            raw = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
+            record = base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
+            _records[nonce] = record
+        reply = {"piece": record[offset:offset + size], "total": len(record)}
+    sys.stdout.write("\n%s%s %s\n" % (MARKER, nonce, json.dumps(reply, ensure_ascii=True)))
     sys.stdout.flush()
 
 
@@ -188,9 +246,10 @@ def run(request, user_globals):
     first_line = max(int(request.get("firstLine", 1)), 1)
     code = request["code"]
     dedent = int(request.get("dedent", 0))
-    out = sys.stdout
-    tail = _StderrTail(sys.stderr)
-    sys.stderr = tail
+    limit = int(request.get("outputLimit", _DEFAULT_OUTPUT_LIMIT))
+    out, err = sys.stdout, sys.stderr
+    out_record, err_record = _Recorder(out, limit), _Recorder(err, limit)
+    sys.stdout, sys.stderr = out_record, err_record
     outcome = {"v": VERSION}
     started = time.perf_counter()
     compiling = True
@@ -217,18 +276,27 @@ def run(request, user_globals):
             outcome["error"] = _describe(exc, compiling, filename, dedent)
             sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, _user_tb(exc.__traceback__)
             try:
-                tail.write(outcome["error"]["traceback"])
-                tail.flush()
+                err_record.write(outcome["error"]["traceback"])
+                err_record.flush()
             except Exception:
                 pass
     finally:
-        if sys.stderr is tail:
-            sys.stderr = tail._inner
+        if sys.stdout is out_record:
+            sys.stdout = out
+        if sys.stderr is err_record:
+            sys.stderr = err
     outcome["durationMs"] = int((time.perf_counter() - started) * 1000)
-    outcome["stderr"] = tail.text()
+    stdout, stdout_dropped = out_record.stop()
+    stderr, stderr_dropped = err_record.stop()
+    outcome["stderr"] = stderr[-_STDERR_TAIL:]
     _store(nonce, outcome)
+    record = {"outcome": outcome, "stdout": stdout, "stderr": stderr}
+    if stdout_dropped or stderr_dropped:
+        record["dropped"] = {"stdout": stdout_dropped, "stderr": stderr_dropped}
+    _keep_record(nonce, record)
     try:
+        out.flush()
         out.write("\n" + _marker_line(nonce, outcome, lean=not request.get("wantStderr", True)) + "\n")
         out.flush()
     except Exception:
-        pass  # stdout closed by the user's code: the client will call emit()
+        pass  # stdout closed by the user's code: the client will fetch the record

@@ -1,16 +1,33 @@
 //! The Python source the client sends for one run: a single `exec` statement
-//! that installs the runtime (runtime.py) if this interpreter lacks it and
-//! calls it. It binds no names in the user's namespace, and its frames carry
-//! the filename `<azure-sandbox-lsp>` so tracebacks can drop them.
+//! that calls the runtime (runtime.py) in this interpreter. The runtime's
+//! source (about 11 KB) travels only when the environment is new, or when a
+//! run found it missing (an interpreter that was replaced): every other run
+//! sends a few hundred bytes beside the user's code. The statement binds no
+//! names in the user's namespace, and its frames carry the filename
+//! `<azure-sandbox-lsp>` so tracebacks can drop them.
+
+use std::sync::LazyLock;
 
 use serde_json::json;
 
 use super::snippet::Snippet;
 
 const RUNTIME_SOURCE: &str = include_str!("runtime.py");
-const RUNTIME_MODULE: &str = "_azure_sandbox_lsp_runtime_v1";
 pub const MARKER: &str = "@@azure-sandbox-lsp:result@@";
 pub const MACHINERY: &str = "<azure-sandbox-lsp>";
+
+/// The runtime's module name: a hash of its source in it, so a client with
+/// another runtime never calls an old one left in a long-lived environment.
+static RUNTIME_MODULE: LazyLock<String> = LazyLock::new(|| {
+    let hash = RUNTIME_SOURCE
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("_azure_sandbox_lsp_runtime_{:012x}", hash & 0xffff_ffff_ffff)
+});
+
+/// The outcome a lean run reports when the interpreter lacks the runtime
+/// (no user code ran): the client sends the run again with the runtime.
+pub const MISSING_RUNTIME: &str = r#"{"missingRuntime": true}"#;
 
 /// A string as a Python literal. JSON string syntax is a subset of Python's
 /// (serde_json never emits `\/`), so this is exact for any Rust string.
@@ -18,24 +35,33 @@ fn py_literal(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "''".into())
 }
 
-fn bootstrap() -> String {
+/// The statement that finds the runtime, installing it from `SOURCE` when
+/// `install` (else reporting it missing), and runs `REQUEST`.
+fn run_body(install: bool) -> String {
+    let when_missing = if install {
+        "    import types\n    rt = types.ModuleType(M)\n    exec(compile(SOURCE, MACHINERY, 'exec'), rt.__dict__)\n    \
+         sys.modules[M] = rt\n"
+            .to_owned()
+    } else {
+        format!(
+            "    sys.stdout.write('\\n' + {marker} + REQUEST['nonce'] + ' ' + {missing} + '\\n')\n",
+            marker = py_literal(MARKER),
+            missing = py_literal(MISSING_RUNTIME),
+        )
+    };
     format!(
-        "import sys\n\
-         rt = sys.modules.get({module})\n\
-         if rt is None:\n\
-         \x20   import types\n\
-         \x20   rt = types.ModuleType({module})\n\
-         \x20   exec(compile(SOURCE, {machinery}, 'exec'), rt.__dict__)\n\
-         \x20   sys.modules[{module}] = rt\n",
-        module = py_literal(RUNTIME_MODULE),
-        machinery = py_literal(MACHINERY),
+        "import sys\nM = {module}\nrt = sys.modules.get(M)\nif rt is None:\n{when_missing}\
+         if rt is not None:\n    rt.run(REQUEST, USER_GLOBALS)\n",
+        module = py_literal(&RUNTIME_MODULE),
     )
 }
 
 /// The code for running `snippet`. `nonce` ties the outcome marker to this
 /// run; `want_stderr` asks for stderr inside the outcome (for services that
-/// do not return stderr).
-pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool) -> String {
+/// do not return stderr); `install` sends the runtime along (a new
+/// environment, or one that lost it); `output_limit` bounds what the
+/// runtime records of each stream for the bulk channel.
+pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool, install: bool, output_limit: usize) -> String {
     let request = json!({
         "nonce": nonce,
         "filename": snippet.filename,
@@ -43,35 +69,29 @@ pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool) -> String {
         "code": snippet.code,
         "dedent": snippet.dedent,
         "wantStderr": want_stderr,
+        "outputLimit": output_limit,
     });
-    let body = format!("{}rt.run(REQUEST, USER_GLOBALS)\n", bootstrap());
+    let source = if install { format!("'SOURCE': {}, ", py_literal(RUNTIME_SOURCE)) } else { String::new() };
     format!(
-        "exec(compile({body}, {machinery}, 'exec'), {{'__builtins__': __builtins__, 'SOURCE': {source}, \
-         'REQUEST': __import__('json').loads({request}), 'USER_GLOBALS': globals()}})\n",
-        body = py_literal(&body),
+        "exec(compile({body}, {machinery}, 'exec'), {{'__builtins__': __builtins__, 'MACHINERY': {machinery}, \
+         {source}'REQUEST': __import__('json').loads({request}), 'USER_GLOBALS': globals()}})\n",
+        body = py_literal(&run_body(install)),
         machinery = py_literal(MACHINERY),
-        source = py_literal(RUNTIME_SOURCE),
         request = py_literal(&request.to_string()),
     )
 }
 
-/// The code that prints characters `offset..offset + size` of the stored
-/// outcome of run `nonce`, for when the service cut stdout before the marker.
-/// Harmless in an interpreter that never saw the run (it reports the outcome
-/// as missing). `lean` leaves out stderr and the traceback text.
-pub fn fetch_code(nonce: &str, offset: usize, size: usize, lean: bool) -> String {
+/// The code that prints characters `offset..offset + size` of run `nonce`'s
+/// whole record (its outcome and every character of its output, compressed),
+/// for when the service cut the run's output. Harmless in an interpreter that
+/// never saw the run: it reports the record as missing.
+pub fn bulk_code(nonce: &str, offset: usize, size: usize) -> String {
     let body = format!(
-        r#"import sys, json
-rt = sys.modules.get({module})
-if rt is None:
-    missing = json.dumps({{"v": 1, "missing": True}})
-    print("\n" + {marker} + NONCE + " " + json.dumps({{"piece": missing[{offset}:{offset} + {size}], "total": len(missing)}}))
-else:
-    rt.emit(NONCE, {offset}, {size}, {lean})
-"#,
-        module = py_literal(RUNTIME_MODULE),
+        "import sys\nrt = sys.modules.get({module})\nif rt is None:\n    \
+         sys.stdout.write('\\n' + {marker} + NONCE + ' {{\"missing\": true}}\\n')\n\
+         else:\n    rt.bulk(NONCE, {offset}, {size})\n",
+        module = py_literal(&RUNTIME_MODULE),
         marker = py_literal(MARKER),
-        lean = if lean { "True" } else { "False" },
     );
     format!(
         "exec(compile({body}, {machinery}, 'exec'), {{'__builtins__': __builtins__, 'NONCE': {nonce}}})\n",
@@ -106,8 +126,25 @@ mod tests {
     #[test]
     fn run_code_is_one_statement() {
         let snippet = Snippet { filename: "/w/a.py".into(), first_line: 3, code: "x = 1".into(), dedent: 0 };
-        let code = run_code(&snippet, "abc", true);
+        for install in [true, false] {
+            let code = run_code(&snippet, "abc", true, install, 1000);
+            assert!(code.starts_with("exec(") && code.ends_with(")\n"));
+            assert_eq!(code.matches('\n').count(), 1);
+        }
+        let code = bulk_code("abc", 10, 20);
         assert!(code.starts_with("exec(") && code.ends_with(")\n"));
         assert_eq!(code.matches('\n').count(), 1);
+    }
+
+    /// Only a new environment (or one that lost the runtime) gets its source:
+    /// every other run costs well under a kilobyte beside the user's code.
+    #[test]
+    fn the_runtime_travels_only_when_asked_for() {
+        let snippet = Snippet { filename: "/w/a.py".into(), first_line: 1, code: "x = 1".into(), dedent: 0 };
+        let lean = run_code(&snippet, "0123456789abcdef", false, false, 10_000_000);
+        let full = run_code(&snippet, "0123456789abcdef", false, true, 10_000_000);
+        assert!(lean.len() - snippet.code.len() - snippet.filename.len() < 1024, "{} bytes", lean.len());
+        assert!(full.len() > RUNTIME_SOURCE.len(), "the full form carries the runtime");
+        assert!(RUNTIME_MODULE.starts_with("_azure_sandbox_lsp_runtime_") && lean.contains(RUNTIME_MODULE.as_str()));
     }
 }

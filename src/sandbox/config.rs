@@ -4,6 +4,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The service cuts stdout and stderr at 4,096 characters each (its
+/// `outputStreamsMaxLength` default): so does the local sandbox, so that every
+/// run walks the path a real one walks.
+pub const DEFAULT_OUTPUT_CAP: usize = 4096;
+
 /// How replies are framed when the client accepts both forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseMode {
@@ -30,7 +35,8 @@ pub struct SandboxConfig {
     pub python: Option<PathBuf>,
     pub python_timeout: Duration,
     pub shell_timeout: Duration,
-    /// Bytes kept per output stream per run.
+    /// Characters kept per output stream per run (the service's
+    /// `outputStreamsMaxLength`, 4,096 by default); the rest is cut.
     pub output_cap: usize,
     pub cool_down: Duration,
     pub max_environments: usize,
@@ -59,7 +65,7 @@ impl Default for SandboxConfig {
             python: None,
             python_timeout: Duration::from_secs(120),
             shell_timeout: Duration::from_secs(180),
-            output_cap: 1 << 20,
+            output_cap: DEFAULT_OUTPUT_CAP,
             cool_down: Duration::from_secs(300),
             max_environments: 5,
             max_request_bytes: 16 << 20,

@@ -12,7 +12,7 @@ pub(crate) mod http;
 pub(crate) mod pool;
 pub(crate) mod worker;
 
-pub use config::{Launchers, ResponseMode, SandboxConfig};
+pub use config::{DEFAULT_OUTPUT_CAP, Launchers, ResponseMode, SandboxConfig};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};

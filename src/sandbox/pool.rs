@@ -267,7 +267,9 @@ impl Pool {
             let worker = slot.worker.as_mut().expect("worker present");
             let lost_unseen = env.unreported_loss.swap(false, Ordering::SeqCst);
             *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker.pid());
-            let outcome = worker.exec(&code, pool.config.output_cap, limit).await;
+            // The worker keeps bytes: four per character is enough for any
+            // text, and the cut to characters happens below.
+            let outcome = worker.exec(&code, pool.config.output_cap.saturating_mul(4), limit).await;
             *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) = None;
             env.touch();
             let over_limit = env.over_process_limit.swap(false, Ordering::SeqCst);
@@ -284,7 +286,7 @@ impl Pool {
                         ),
                     )
                 }
-                ExecOutcome::Done(reply) => python_content(reply, None),
+                ExecOutcome::Done(reply) => python_content(reply, None, pool.config.output_cap),
                 ExecOutcome::TimedOut { reply: Some(reply) } => python_content(
                     reply,
                     Some(format!(
@@ -292,6 +294,7 @@ impl Pool {
                          The environment's state (variables, imports) was kept.",
                         limit.as_secs()
                     )),
+                    pool.config.output_cap,
                 )
                 .tap_timeout(true),
                 ExecOutcome::TimedOut { reply: None } => {
@@ -626,26 +629,31 @@ impl TapTimeout for Map<String, Value> {
     }
 }
 
-/// The worker's answer as the tool's `structuredContent`.
-fn python_content(mut reply: Value, note: Option<String>) -> Map<String, Value> {
-    let mut content = Map::new();
+/// Fields of the worker's answer that belong to its control channel, not
+/// to the tool's result.
+const CONTROL_FIELDS: [&str; 5] = ["id", "stdoutLength", "stderrLength", "stdoutBytes", "stderrBytes"];
+
+/// The worker's answer as the tool's `structuredContent`: every field it
+/// gave, so a new one reaches the client without a change here, less those
+/// of the control channel. Fields the service always has are present.
+fn python_content(reply: Value, note: Option<String>, cap: usize) -> Map<String, Value> {
     // Moved, not copied: stdout can be megabytes.
-    let mut take = |key: &str| reply.as_object_mut().and_then(|o| o.remove(key)).unwrap_or(Value::Null);
-    for key in [
-        "status",
-        "stdout",
-        "stderr",
-        "executionResult",
-        "executionTimeInMilliseconds",
-        "errorName",
-        "stdoutTruncated",
-        "stderrTruncated",
-    ] {
-        let value = take(key);
-        if key == "errorName" && value.is_null() {
-            continue;
+    let mut content = match reply {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    };
+    let internal = |key: &str, value: &Value| CONTROL_FIELDS.contains(&key) || (key == "errorName" && value.is_null());
+    content.retain(|key, value| !internal(key, value));
+    for key in ["status", "stdout", "stderr", "executionResult"] {
+        content.entry(key).or_insert(Value::Null);
+    }
+    for (stream, flag) in [("stdout", "stdoutTruncated"), ("stderr", "stderrTruncated")] {
+        if let Some(Value::String(text)) = content.get_mut(stream) {
+            if let Some((cut, _)) = text.char_indices().nth(cap) {
+                text.truncate(cut);
+                content.insert(flag.into(), json!(true));
+            }
         }
-        content.insert(key.into(), value);
     }
     if let Some(note) = note {
         let stderr = content.get("stderr").and_then(Value::as_str).unwrap_or_default();

@@ -343,14 +343,21 @@ async fn super_sandbox_without_spare() -> azure_sandbox_lsp::sandbox::LocalSandb
 
 #[tokio::test]
 async fn output_bytes_become_text_carefully() {
-    let sandbox = sandbox(SandboxConfig { output_cap: 5, ..config() }).await;
+    // The cap counts characters, as the service's does.
+    let sandbox = sandbox(SandboxConfig { output_cap: 2, ..config() }).await;
     let env = launch(&sandbox).await;
-    // "ééé\n" is 7 bytes; the cap keeps 5: two é and half of the third.
     let reply = run_python(&sandbox, &env, "print('ééé')").await;
-    assert_eq!(content(&reply)["stdout"], "éé", "the half character is dropped");
+    assert_eq!(content(&reply)["stdout"], "éé");
     assert_eq!(content(&reply)["stdoutTruncated"], true);
-    let reply = run_python(&sandbox, &env, "import os\nos.write(1, b'a\\xffb')").await;
-    assert_eq!(content(&reply)["stdout"], "a\u{fffd}b");
+    // The interpreter keeps four bytes a character; a character cut in half
+    // there (three-byte €) is dropped, not mangled.
+    let narrow = super::common::sandbox(SandboxConfig { output_cap: 1, ..config() }).await;
+    let narrow_env = launch(&narrow).await;
+    let reply = run_python(&narrow, &narrow_env, "print('€€€')").await;
+    assert_eq!(content(&reply)["stdout"], "€", "the half character is dropped");
+    assert_eq!(content(&reply)["stdoutTruncated"], true);
+    let reply = run_python(&sandbox, &env, "import os\nos.write(1, b'\\xffb')").await;
+    assert_eq!(content(&reply)["stdout"], "\u{fffd}b");
 }
 
 #[tokio::test]
