@@ -243,6 +243,10 @@ impl LanguageServer for SandboxServer {
         self.session.text_changed(&doc.uri);
         self.session.documents.insert(doc.uri.clone(), crate::text::Document::new(&doc.text, doc.version));
         self.session.touch(&doc.uri);
+        // Session, launcher and environment ahead of the first run (no code runs).
+        if convert::file_path(&doc.uri).is_some() {
+            self.session.workbench.prepare(self.session.workspace_of(&doc.uri));
+        }
         let size = doc.text.len();
         drop(doc);
         release_freed_memory(size);

@@ -92,6 +92,9 @@ pub struct Engine {
     service_returns_stderr: AtomicBool,
     /// Characters of each stream the runtime keeps for the bulk channel.
     output_limit: usize,
+    /// Environments launched ahead of time ([`Engine::prepare`]) whose first
+    /// run must still bring the runtime.
+    prepared: std::sync::Mutex<std::collections::HashSet<EnvironmentId>>,
 }
 
 /// What the runtime keeps of each stream of a run, beyond any cut the
@@ -100,7 +103,13 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 10_000_000;
 
 impl Engine {
     pub fn new(client: McpClient, registry: Arc<Registry>) -> Self {
-        Self { client, registry, service_returns_stderr: AtomicBool::new(false), output_limit: DEFAULT_OUTPUT_LIMIT }
+        Self {
+            client,
+            registry,
+            service_returns_stderr: AtomicBool::new(false),
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            prepared: Default::default(),
+        }
     }
 
     /// This engine, keeping `limit` characters of each stream (at least 1,000).
@@ -120,6 +129,25 @@ impl Engine {
     /// The registry key for a workspace root on this engine's endpoint.
     pub fn workspace_key(&self, root: PathBuf) -> WorkspaceKey {
         WorkspaceKey { endpoint: self.client.endpoint().display(), root }
+    }
+
+    /// Gets the workspace ready before the user runs anything: the MCP
+    /// session, the launcher and the environment (the service allocates a
+    /// container only at the first command, so launching costs nothing).
+    /// Runs no code.
+    pub async fn prepare(&self, key: &WorkspaceKey) -> Result<(), McpError> {
+        let assigned = self.environment(key).await?;
+        if assigned.fresh {
+            self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(assigned.id);
+        }
+        Ok(())
+    }
+
+    /// Whether a run in `assigned` must bring the runtime along: the
+    /// environment is new (launched for this run, or ahead of time).
+    fn needs_runtime(&self, assigned: &Assigned) -> bool {
+        let prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).remove(&assigned.id);
+        assigned.fresh || prepared
     }
 
     /// The workspace's environment, launched if needed.
@@ -173,7 +201,8 @@ impl Engine {
         let code = |install| wrapper::run_code(snippet, &nonce, want_stderr, install, self.output_limit);
         let mut assigned = self.environment(key).await?;
         let mut notices = Vec::new();
-        let mut output = match self.client.run_python_with_timeout(&assigned.id, &code(assigned.fresh), timeout).await {
+        let install = self.needs_runtime(&assigned);
+        let mut output = match self.client.run_python_with_timeout(&assigned.id, &code(install), timeout).await {
             Err(e) if e.is_environment_gone() => {
                 tracing::info!(environment = %assigned.id, "environment gone; launching a new one");
                 let stale = assigned.id.clone();

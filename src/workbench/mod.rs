@@ -59,6 +59,8 @@ pub struct Workbench {
     state: Arc<State>,
     queues: Mutex<HashMap<PathBuf, Queue>>,
     next_id: AtomicU64,
+    /// Workspaces made ready for the current sandbox ([`Workbench::prepare`]).
+    prepared: Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl Workbench {
@@ -75,7 +77,12 @@ impl Workbench {
             events,
             local_notice_shown: AtomicBool::new(false),
         };
-        let bench = Self { state: Arc::new(state), queues: Mutex::default(), next_id: AtomicU64::new(1) };
+        let bench = Self {
+            state: Arc::new(state),
+            queues: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            prepared: Mutex::default(),
+        };
         (Arc::new(bench), receiver)
     }
 
@@ -99,9 +106,33 @@ impl Workbench {
             changed
         };
         if changed {
+            self.prepared.lock().unwrap_or_else(|e| e.into_inner()).clear();
             self.state.backend.release().await;
         }
         changed
+    }
+
+    /// Gets a workspace ready for its first run on a remote sandbox, in the
+    /// background: the backend, the MCP session and a launched environment,
+    /// so that the first run is one request. Runs no code. Nothing for the
+    /// local sandbox (it is a millisecond away), and nothing twice.
+    pub fn prepare(&self, root: PathBuf) {
+        let target = self.settings().target();
+        if target == Target::Local || !self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(root.clone()) {
+            return;
+        }
+        let state = Arc::clone(&self.state);
+        tokio::spawn(async move {
+            let ready = async {
+                let lease = state.backend.lease(&target).await?;
+                let key = lease.engine().workspace_key(root.clone());
+                lease.engine().prepare(&key).await.map_err(BackendError::from)
+            };
+            // A failure shows at the first run, where the user can act on it.
+            if let Err(e) = ready.await {
+                tracing::debug!("could not prepare {}: {e}", root.display());
+            }
+        });
     }
 
     /// "Azure sandbox" or "local sandbox", for titles and messages.

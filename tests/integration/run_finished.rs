@@ -178,3 +178,50 @@ async fn failures_to_run_arrive_as_distinct_error_kinds_that_say_what_to_do() {
     assert_eq!(kind, "poolFull");
     assert!(message.contains("maxConcurrentSessions"), "{message}");
 }
+
+/// Opening a file against a remote sandbox gets the workspace ready (the
+/// MCP session, the launcher, an environment) without running anything, so
+/// the first run is one request, like every run after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_file_prepares_the_workspace_so_the_first_run_is_one_request() {
+    use crate::common::fault_proxy::FaultProxy;
+    let sandbox =
+        LocalSandbox::start(SandboxConfig { isolate_users: false, ..Default::default() }, None).await.unwrap();
+    let proxy = FaultProxy::start(sandbox.endpoint()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let ran = root.join("ran.txt");
+    let text = format!("open({:?}, 'w').write('ran')\nprint('hello')\n", ran.to_str().unwrap());
+    let path = root.join("main.py");
+    std::fs::write(&path, &text).unwrap();
+    let client = LspClient::in_process();
+    let settings = json!({"endpoint": proxy.url, "apiKey": sandbox.api_key().expose()});
+    *client.configuration.lock().unwrap() = settings.clone();
+    client.initialize(&root, settings, rich_capabilities()).await;
+    let uri = file_uri(&path);
+    client.open(&uri, &text).await;
+    // Ready once the server has stopped talking to the sandbox (session,
+    // tools, launch); nothing ran.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = proxy.forwarded();
+        if now > 0 && now == seen {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server never prepared the workspace");
+        seen = now;
+    }
+    assert!(!ran.exists(), "opening a file must not run it");
+    let before = proxy.forwarded();
+    let mark = client.mark();
+    let id = job_id(&command(&client, "azureSandbox.runFile", json!([{"uri": uri}])).await);
+    assert_eq!(finished(&client, mark, id).await["status"], "succeeded");
+    assert!(ran.exists());
+    assert_eq!(proxy.forwarded() - before, 1, "the first run after opening is one request");
+    let before = proxy.forwarded();
+    let id = job_id(&command(&client, "azureSandbox.runFile", json!([{"uri": uri}])).await);
+    assert_eq!(finished(&client, mark, id).await["status"], "succeeded");
+    assert_eq!(proxy.forwarded() - before, 1, "and so is the next");
+}
