@@ -156,11 +156,13 @@ impl Management {
     /// `az`: the Azure CLI program.
     pub fn new(base: &str, az: PathBuf) -> Result<Self, SetupError> {
         let base = Endpoint::parse(base, false).map_err(|e| SetupError::Unreachable(e.to_string()))?;
-        let http = reqwest::Client::builder()
+        // The system trust store, HTTP/2, the proxy variables and no
+        // redirects, as for the sandbox endpoint; one client, reused by the
+        // key refresher, so one TLS handshake.
+        let http = crate::mcp::client::http_client_builder(&base)
             .timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| SetupError::Unreachable(e.to_string()))?;
+            .map_err(|e| SetupError::Unreachable(crate::mcp::client::build_error(&e)))?;
         Ok(Self { base, az, http })
     }
 

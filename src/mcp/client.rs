@@ -26,7 +26,10 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::endpoint::Endpoint;
-use super::error::{McpError, says_environment_missing, says_pool_full, says_unauthorized};
+use super::error::{
+    McpError, NO_TRUST_STORE, PROXY_REFUSED, UNTRUSTED_CERTIFICATE, says_environment_missing, says_pool_full,
+    says_unauthorized,
+};
 use super::jsonrpc::{self, ReplyError, RpcError};
 use super::tools::{self, CallResult, EnvironmentId, PythonOutput, ShellCommand, ShellOutput};
 use crate::secret::{ApiKey, redact};
@@ -90,6 +93,9 @@ pub struct McpClient {
 
 struct Inner {
     http: reqwest::Client,
+    /// Which proxy variable applies to the endpoint, for error messages
+    /// (`HTTPS_PROXY (http://host:port)`, never its credentials).
+    proxy: Option<String>,
     endpoint: Endpoint,
     key: std::sync::RwLock<Option<ApiKey>>,
     refresher: Option<Arc<dyn KeyRefresher>>,
@@ -140,17 +146,23 @@ impl McpClient {
         if key.is_none() && !endpoint.is_loopback() {
             return Err(McpError::MissingKey);
         }
-        let http = reqwest::Client::builder()
+        // One client per endpoint, reused for every request (the key
+        // refresher included): one connection pool, so one TLS handshake.
+        let http = http_client_builder(&endpoint)
             .connect_timeout(options.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("azure-sandbox-lsp/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| McpError::Protocol { detail: format!("cannot build the HTTP client: {e}") })?;
+            .map_err(|e| McpError::Unreachable { endpoint: endpoint.display(), detail: build_error(&e) })?;
+        let proxy = proxy_in_use(&endpoint);
+        if let Some(proxy) = &proxy {
+            tracing::debug!(endpoint = %endpoint.display(), %proxy, "the sandbox endpoint goes through a proxy");
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                proxy,
                 endpoint,
                 key: std::sync::RwLock::new(key),
                 refresher,
@@ -548,8 +560,17 @@ impl McpClient {
             detail = format!("{detail}: {cause}");
             source = cause.source();
         }
-        let detail = self.redact(&detail);
-        if is_connect {
+        let detail = without_proxy_credentials(&self.redact(&detail));
+        if let Some(detail) = tls_or_proxy_failure(&detail, self.inner.proxy.as_deref()) {
+            McpError::Unreachable { endpoint, detail }
+        } else if is_connect {
+            let detail = match (&self.inner.proxy, no_proxy()) {
+                (Some(proxy), None) => format!("{detail} (through the proxy in {proxy})"),
+                (Some(proxy), Some(no_proxy)) => format!(
+                    "{detail} (proxy: {proxy}; the hosts that NO_PROXY `{no_proxy}` names are reached without it)"
+                ),
+                (None, _) => detail,
+            };
             McpError::Unreachable { endpoint, detail }
         } else if is_timeout {
             McpError::Unreachable { endpoint, detail: format!("timed out: {detail}") }
@@ -582,6 +603,198 @@ impl McpClient {
             }
         });
     }
+}
+
+/// A builder for the one HTTP client of `endpoint`, with what every client
+/// of this crate needs (the sandbox endpoint's and Azure Resource Manager's):
+///
+/// - TLS through rustls with the operating system's trust store
+///   (`rustls-platform-verifier`; on Linux it reads the bundle that
+///   `update-ca-certificates` fills, or only `SSL_CERT_FILE` and
+///   `SSL_CERT_DIR` when either is set), so a TLS-inspecting proxy's CA
+///   installed there is trusted.
+/// - HTTP/2 offered through ALPN, HTTP/1.1 when the server offers only that.
+/// - Proxies from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` (and lower case),
+///   skipped for hosts in `NO_PROXY`. A loopback endpoint never goes
+///   through a proxy: a proxy for the way out of a network must not capture
+///   127.0.0.1 (Go's `ProxyFromEnvironment` does the same).
+/// - No redirects: a redirect would carry the key or the token elsewhere.
+///
+/// Build it once per endpoint and reuse the client, so that requests share
+/// its connection pool and TLS session.
+pub(crate) fn http_client_builder(endpoint: &Endpoint) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if !endpoint.is_loopback() {
+        return builder;
+    }
+    let builder = builder.no_proxy();
+    if endpoint.url().scheme() == "http" {
+        // Plain http to this machine never needs a certificate: do not load
+        // the trust store, so that a missing or broken one cannot stop the
+        // local sandbox.
+        builder.tls_certs_only(Vec::new())
+    } else {
+        builder
+    }
+}
+
+/// The proxy variables in the order reqwest reads them, by the endpoint's scheme.
+fn proxy_variables(scheme: &str) -> &'static [&'static str] {
+    if scheme == "https" {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    }
+}
+
+/// `HTTPS_PROXY (http://proxy:3128)` when a proxy variable applies to
+/// `endpoint` (NO_PROXY aside), with the proxy's credentials left out.
+fn proxy_in_use(endpoint: &Endpoint) -> Option<String> {
+    if endpoint.is_loopback() {
+        return None;
+    }
+    proxy_variables(endpoint.url().scheme()).iter().find_map(|name| {
+        let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+        Some(format!("{name} ({})", proxy_display(&value)))
+    })
+}
+
+/// `NO_PROXY` (or `no_proxy`), when set: host names, no secrets.
+fn no_proxy() -> Option<String> {
+    ["NO_PROXY", "no_proxy"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// A proxy URL without its user and password: `scheme://host:port`.
+fn proxy_display(value: &str) -> String {
+    let value = value.trim();
+    let with_scheme = if value.contains("://") { value.to_owned() } else { format!("http://{value}") };
+    match url::Url::parse(&with_scheme) {
+        Ok(url) => {
+            let host = url.host_str().unwrap_or_default();
+            match url.port() {
+                Some(port) => format!("{}://{host}:{port}", url.scheme()),
+                None => format!("{}://{host}", url.scheme()),
+            }
+        }
+        Err(_) => "unreadable URL".to_owned(),
+    }
+}
+
+/// Replaces the passwords of the proxy variables, and the user information
+/// of any URL, in `text`. Transport errors do not quote the proxy URL today;
+/// this keeps it so if one ever does.
+fn without_proxy_credentials(text: &str) -> String {
+    let mut text = text.to_owned();
+    for name in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        let Ok(value) = std::env::var(name) else { continue };
+        let value = value.trim();
+        let with_scheme = if value.contains("://") { value.to_owned() } else { format!("http://{value}") };
+        let Ok(url) = url::Url::parse(&with_scheme) else { continue };
+        if let Some(password) = url.password().filter(|p| !p.is_empty()) {
+            for secret in [password.to_owned(), percent_decoded(password)] {
+                if secret.len() >= 2 {
+                    text = text.replace(&secret, "[redacted]");
+                }
+            }
+        }
+    }
+    // `scheme://user:password@host` anywhere: drop the user information.
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("://") {
+        let (before, after) = rest.split_at(start + 3);
+        out.push_str(before);
+        let end =
+            after.find(|c: char| c.is_whitespace() || matches!(c, '/' | '"' | '\'' | ')' | '>')).unwrap_or(after.len());
+        match after[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("[redacted]@");
+                rest = &after[at + 1..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A failure to build the client: in practice, no trusted certificates.
+pub(crate) fn build_error(error: &reqwest::Error) -> String {
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail = format!("{detail}: {cause}");
+        source = cause.source();
+    }
+    let detail = without_proxy_credentials(&detail);
+    if detail.to_ascii_lowercase().contains("certificate") {
+        format!(
+            "{NO_TRUST_STORE} ({detail}). Install the system's CA bundle \
+             (the ca-certificates package), or check SSL_CERT_FILE and SSL_CERT_DIR: when either is set, \
+             only the certificates there are trusted"
+        )
+    } else {
+        format!("cannot build the HTTP client: {detail}")
+    }
+}
+
+/// A transport error's text (already without secrets) rewritten to say what
+/// to do, when it is about TLS trust or a proxy; `None` otherwise.
+fn tls_or_proxy_failure(detail: &str, proxy: Option<&str>) -> Option<String> {
+    let lower = detail.to_ascii_lowercase();
+    let proxy = match proxy {
+        Some(p) => format!("{PROXY_REFUSED} in {p}"),
+        None => PROXY_REFUSED.to_owned(),
+    };
+    if lower.contains("invalid peer certificate") && !lower.contains("unknownissuer") {
+        // Expired, for another name, revoked…: a CA in the store would not help.
+        return Some(format!(
+            "{UNTRUSTED_CERTIFICATE} ({detail}): it may be for another host name, or expired. Check the \
+             endpoint URL and this machine's clock"
+        ));
+    }
+    if lower.contains("invalid peer certificate") {
+        return Some(format!(
+            "{UNTRUSTED_CERTIFICATE} ({detail}). If your network inspects TLS, or the \
+             endpoint uses a private CA, add that CA certificate to the system trust store (Debian/Ubuntu: copy \
+             it as a .crt file to /usr/local/share/ca-certificates/ and run `sudo update-ca-certificates`), or set \
+             SSL_CERT_FILE to a PEM bundle that contains it (SSL_CERT_FILE and SSL_CERT_DIR, when set, replace \
+             the system store)"
+        ));
+    }
+    if lower.contains("proxy authorization required") {
+        return Some(format!(
+            "{proxy} asks for credentials (HTTP 407) ({detail}): put them in the proxy URL, \
+             http://user:password@host:port, or check the ones there"
+        ));
+    }
+    if lower.contains("tunnel error") {
+        return Some(format!(
+            "{proxy} did not open a tunnel to the endpoint ({detail}): check the proxy URL, and \
+             NO_PROXY for hosts that must be reached directly"
+        ));
+    }
+    None
 }
 
 /// Sends `notifications/cancelled` when a request ends without an answer,
@@ -635,4 +848,45 @@ fn check_environment_failure(environment: &EnvironmentId, text: &str, stderr: Op
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_credentials_are_left_out() {
+        assert_eq!(proxy_display("http://user:pa%40ss@proxy.corp:3128/"), "http://proxy.corp:3128");
+        assert_eq!(proxy_display("proxy.corp:8080"), "http://proxy.corp:8080");
+        assert_eq!(
+            without_proxy_credentials("via http://user:pa%40ss@proxy.corp:3128/ and socks5h://u@h:1 done"),
+            "via http://[redacted]@proxy.corp:3128/ and socks5h://[redacted]@h:1 done"
+        );
+        assert_eq!(
+            without_proxy_credentials("https://host/mcp, user@example.com"),
+            "https://host/mcp, user@example.com"
+        );
+        assert_eq!(percent_decoded("pa%40ss%zz"), "pa@ss%zz");
+    }
+
+    #[test]
+    fn tls_and_proxy_failures_say_what_to_do() {
+        let detail = tls_or_proxy_failure("client error (Connect): invalid peer certificate: UnknownIssuer", None)
+            .expect("a TLS failure");
+        assert!(detail.starts_with(UNTRUSTED_CERTIFICATE) && detail.contains("update-ca-certificates"), "{detail}");
+        let detail =
+            tls_or_proxy_failure("tunnel error: proxy authorization required", Some("HTTPS_PROXY (http://p:1)"))
+                .expect("a proxy failure");
+        assert!(detail.contains("HTTPS_PROXY (http://p:1)") && detail.contains("407"), "{detail}");
+        let detail = tls_or_proxy_failure("invalid peer certificate: NotValidForName", None).expect("a TLS failure");
+        assert!(detail.starts_with(UNTRUSTED_CERTIFICATE) && detail.contains("host name"), "{detail}");
+        assert!(tls_or_proxy_failure("tcp connect error: Connection refused", None).is_none());
+    }
+
+    #[test]
+    fn loopback_endpoints_are_never_proxied() {
+        for endpoint in ["http://127.0.0.1:1/mcp", "https://localhost:1/mcp", "https://[::1]:1/mcp"] {
+            assert_eq!(proxy_in_use(&Endpoint::parse(endpoint, false).unwrap()), None, "{endpoint}");
+        }
+    }
 }

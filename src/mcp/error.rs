@@ -68,6 +68,12 @@ impl std::fmt::Display for McpError {
                  (azureSandbox.runTimeout, AZURE_SANDBOX_RUN_TIMEOUT) for longer runs",
                 after.as_secs_f64()
             ),
+            McpError::Unreachable { endpoint, detail } if nothing_sent(detail) => {
+                write!(
+                    f,
+                    "cannot reach the sandbox endpoint {endpoint}: {detail}. No request reached it, so no code ran"
+                )
+            }
             McpError::Unreachable { endpoint, detail } => write!(
                 f,
                 "cannot reach the sandbox endpoint {endpoint}: {detail}. The code may or may not have run. \
@@ -113,6 +119,18 @@ impl McpError {
     pub fn is_environment_gone(&self) -> bool {
         matches!(self, McpError::EnvironmentNotFound { .. })
     }
+}
+
+/// How an `Unreachable` detail starts when the TLS certificate was not trusted.
+pub(crate) const UNTRUSTED_CERTIFICATE: &str = "the server's TLS certificate is not trusted";
+/// How an `Unreachable` detail starts when the proxy refused the tunnel.
+pub(crate) const PROXY_REFUSED: &str = "the proxy";
+/// How an `Unreachable` detail starts when no trusted certificate could be loaded.
+pub(crate) const NO_TRUST_STORE: &str = "cannot load the trusted CA certificates";
+
+/// Did this failure come before any request left this machine?
+fn nothing_sent(detail: &str) -> bool {
+    [UNTRUSTED_CERTIFICATE, PROXY_REFUSED, NO_TRUST_STORE].iter().any(|start| detail.starts_with(start))
 }
 
 /// Does this text say that an environment/session does not exist? The
@@ -182,5 +200,9 @@ mod tests {
         assert!(e.to_string().contains("AZURE_SANDBOX_API_KEY"));
         let e = McpError::Timeout { method: "tools/call".into(), after: Duration::from_secs(5) };
         assert!(e.to_string().contains("5 s"));
+        let e = McpError::Unreachable { endpoint: "e".into(), detail: format!("{UNTRUSTED_CERTIFICATE} (x)") };
+        assert!(e.to_string().contains("no code ran") && !e.to_string().contains("may or may not"));
+        let e = McpError::Unreachable { endpoint: "e".into(), detail: "connection refused".into() };
+        assert!(e.to_string().contains("may or may not have run"));
     }
 }

@@ -9,6 +9,7 @@ mod common;
 mod azure_setup;
 mod cli;
 mod engine;
+mod https;
 mod lsp;
 mod mcp_client;
 mod run_finished;
