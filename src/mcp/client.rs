@@ -52,6 +52,9 @@ pub struct ClientOptions {
     pub max_response_bytes: usize,
     /// Allow plain http:// to a non-loopback host (the key travels in clear text).
     pub allow_insecure_http: bool,
+    /// Call tools without the `initialize` handshake, as the service's own
+    /// tutorial does (it is stateless), until a server shows it wants one.
+    pub skip_handshake: bool,
 }
 
 impl Default for ClientOptions {
@@ -62,6 +65,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             max_response_bytes: 64 << 20,
             allow_insecure_http: false,
+            skip_handshake: true,
         }
     }
 }
@@ -104,9 +108,16 @@ struct Inner {
     options: ClientOptions,
     next_id: AtomicU64,
     session: Mutex<Option<Session>>,
-    /// The launcher tool, decided once from `tools/list`.
+    /// Whether calls without a handshake work here: `HANDSHAKE_UNTRIED`,
+    /// `HANDSHAKE_SKIPPED` (they do) or `HANDSHAKE_REQUIRED`.
+    handshake: std::sync::atomic::AtomicU8,
+    /// The launcher tool: guessed, and corrected once if the guess is refused.
     launcher: Mutex<Option<Launcher>>,
 }
+
+const HANDSHAKE_UNTRIED: u8 = 0;
+const HANDSHAKE_SKIPPED: u8 = 1;
+const HANDSHAKE_REQUIRED: u8 = 2;
 
 #[derive(Debug, Clone)]
 struct Launcher {
@@ -170,6 +181,7 @@ impl McpClient {
                 options,
                 next_id: AtomicU64::new(1),
                 session: Mutex::new(None),
+                handshake: std::sync::atomic::AtomicU8::new(HANDSHAKE_UNTRIED),
                 launcher: Mutex::new(None),
             }),
         })
@@ -289,41 +301,13 @@ impl McpClient {
             .ok_or_else(|| McpError::Protocol { detail: format!("`{name}` returned a result that is not an object") })
     }
 
+    /// The launcher to call. Guessed (`launchPythonEnvironment`) rather than
+    /// asked for with `tools/list`, which would cost a round trip on every
+    /// new process; `launch` tries the other name once if the guess is
+    /// refused, and remembers what worked.
     async fn launcher(&self) -> Result<Launcher, McpError> {
         let mut slot = self.inner.launcher.lock().await;
-        if let Some(launcher) = slot.as_ref() {
-            return Ok(launcher.clone());
-        }
-        let launcher = match self.list_tools().await {
-            Ok(names) => {
-                let name = if names.iter().any(|n| n == tools::LAUNCH_PYTHON) {
-                    Some(tools::LAUNCH_PYTHON)
-                } else if names.iter().any(|n| n == tools::LAUNCH_SHELL) {
-                    Some(tools::LAUNCH_SHELL)
-                } else {
-                    None
-                };
-                match name {
-                    Some(name) => Launcher { name: name.to_owned(), listed: true },
-                    None => Launcher { name: tools::LAUNCH_PYTHON.to_owned(), listed: false },
-                }
-            }
-            // Credentials and connectivity problems will not go away by guessing.
-            Err(
-                e @ (McpError::Unauthorized { .. }
-                | McpError::KeyRefreshFailed { .. }
-                | McpError::Unreachable { .. }
-                | McpError::Timeout { .. }),
-            ) => {
-                return Err(e);
-            }
-            Err(e) => {
-                tracing::warn!("tools/list failed ({e}); trying both launcher names");
-                Launcher { name: tools::LAUNCH_PYTHON.to_owned(), listed: false }
-            }
-        };
-        *slot = Some(launcher.clone());
-        Ok(launcher)
+        Ok(slot.get_or_insert_with(|| Launcher { name: tools::LAUNCH_PYTHON.to_owned(), listed: false }).clone())
     }
 
     async fn session(&self) -> Result<Session, McpError> {
@@ -427,6 +411,9 @@ impl McpClient {
 
     async fn exchange_once(&self, id: u64, method: &str, params: Option<Value>) -> Result<Value, McpError> {
         let body = jsonrpc::request(id, method, params);
+        if let Some(answer) = self.without_handshake(&body, id).await {
+            return answer;
+        }
         let session = self.session().await?;
         let reply = self.post(&body, Some(&session)).await?;
         if reply.status == StatusCode::NOT_FOUND && session.id.is_some() {
@@ -438,6 +425,44 @@ impl McpClient {
             return self.interpret(reply, id);
         }
         self.interpret(reply, id)
+    }
+
+    /// The tutorial's way: a request with no `initialize` before it, which
+    /// the service takes (it keeps no MCP session) and saves a round trip or
+    /// two per process. Tried until a server shows it wants the handshake:
+    /// it refuses such a request, or hands out an `Mcp-Session-Id`. `None`
+    /// means "do the handshake, then send it".
+    async fn without_handshake(&self, body: &Value, id: u64) -> Option<Result<Value, McpError>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let state = &self.inner.handshake;
+        if !self.inner.options.skip_handshake || state.load(SeqCst) == HANDSHAKE_REQUIRED {
+            return None;
+        }
+        if self.inner.session.lock().await.is_some() {
+            return None;
+        }
+        let reply = match self.post(body, None).await {
+            Ok(reply) => reply,
+            Err(e) => return Some(Err(e)),
+        };
+        if reply.session_id.is_some() {
+            // A server with sessions: this answer stands, later calls shake hands.
+            state.store(HANDSHAKE_REQUIRED, SeqCst);
+            return Some(self.interpret(reply, id));
+        }
+        match self.interpret(reply, id) {
+            Err(e) if wants_handshake(&e) => {
+                tracing::debug!("the server refused a call without a handshake ({e}); initializing");
+                state.store(HANDSHAKE_REQUIRED, SeqCst);
+                None
+            }
+            answer => {
+                if answer.is_ok() {
+                    state.store(HANDSHAKE_SKIPPED, SeqCst);
+                }
+                Some(answer)
+            }
+        }
     }
 
     async fn forget_session(&self, stale: &Session) {
@@ -810,6 +835,21 @@ impl Drop for CancelOnDrop {
         if let Some(client) = self.client.take() {
             client.cancel_in_background(self.id, self.reason);
         }
+    }
+}
+
+/// A refusal that may mean "initialize first": servers that keep sessions
+/// answer a request without one with 400 or 404, or a JSON-RPC error about
+/// the session; some with 401. A real key problem shows again at `initialize`.
+fn wants_handshake(error: &McpError) -> bool {
+    match error {
+        McpError::Http { status, .. } => matches!(status, 400 | 404 | 405 | 409),
+        McpError::Rpc { message, .. } => {
+            let message = message.to_ascii_lowercase();
+            message.contains("initializ") || message.contains("session")
+        }
+        McpError::Unauthorized { .. } => true,
+        _ => false,
     }
 }
 

@@ -57,6 +57,10 @@ struct State {
     forwarded: AtomicUsize,
     /// Connections held open by `Hang`, released when the fault changes.
     held: Mutex<Vec<TcpStream>>,
+    /// What each forwarded request asked for: the JSON-RPC method, and the
+    /// tool's name for `tools/call` (`tools/call runPythonCodeInRemoteEnvironment`),
+    /// with the request body's size in bytes.
+    calls: Mutex<Vec<(String, usize)>>,
 }
 
 pub struct FaultProxy {
@@ -77,6 +81,7 @@ impl FaultProxy {
             faulted: AtomicUsize::new(0),
             forwarded: AtomicUsize::new(0),
             held: Mutex::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
         });
         let accepting = Arc::clone(&state);
         tokio::spawn(async move {
@@ -108,6 +113,11 @@ impl FaultProxy {
     /// How many requests a fault was applied to so far.
     pub fn faulted(&self) -> usize {
         self.state.faulted.load(Ordering::SeqCst)
+    }
+
+    /// The calls forwarded so far, in order (see `State::calls`).
+    pub fn calls(&self) -> Vec<(String, usize)> {
+        self.state.calls.lock().unwrap().clone()
     }
 
     pub fn forwarded(&self) -> usize {
@@ -226,6 +236,7 @@ async fn serve_connection(connection: TcpStream, state: Arc<State>) {
             return;
         }
         state.forwarded.fetch_add(1, Ordering::SeqCst);
+        state.calls.lock().unwrap().push((call_of(&request.body), request.body.len()));
         let upstream = state.upstream.lock().unwrap().clone();
         let mut outgoing = http.request(request.method.parse().unwrap(), upstream);
         let upstream_key = state.upstream_key.lock().unwrap().clone();
@@ -276,6 +287,16 @@ async fn serve_connection(connection: TcpStream, state: Arc<State>) {
         if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(&body).await.is_err() {
             return;
         }
+    }
+}
+
+/// `method`, or `tools/call NAME`, of a JSON-RPC request body.
+fn call_of(body: &[u8]) -> String {
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let method = request["method"].as_str().unwrap_or("?");
+    match request["params"]["name"].as_str() {
+        Some(tool) if method == "tools/call" => format!("{method} {tool}"),
+        _ => method.to_owned(),
     }
 }
 

@@ -844,7 +844,7 @@ async fn malformed_traffic_is_answered_and_the_server_keeps_going() {
     let after = tempfile::tempdir().unwrap();
     let after_root = after.path().canonicalize().unwrap();
     let after_uri = file_uri(&after_root.join("after.py"));
-    client.open(&after_uri, "total = sum(range(10))\ntotal\n").await;
+    client.open(&after_uri, "total = sum(range(10))\nprint(total)\n").await;
     client
         .result(
             "workspace/executeCommand",
