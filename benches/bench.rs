@@ -4,6 +4,7 @@
 //! (scripts/bench.sh installs the Jupyter kernel reference and runs this).
 //! Prints one Markdown table: measure, ours, reference, ratio, goal, met.
 
+mod latency_proxy;
 #[path = "../tests/common/lsp.rs"]
 mod lsp;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
 use azure_sandbox_lsp::run::{Engine, Registry, Snippet};
 use azure_sandbox_lsp::sandbox::{LocalSandbox, SandboxConfig};
+use latency_proxy::{LatencyProxy, Window};
 use lsp::{LspClient, file_uri};
 use serde_json::{Value, json};
 
@@ -27,6 +29,13 @@ struct Sizes {
     stream_mb: usize,
     workspaces: usize,
     runs_per_workspace: usize,
+    /// Language servers started, each measured on its first run.
+    remote_first_runs: usize,
+    /// Warm runs after each first run.
+    remote_warm_runs: usize,
+    /// New workspaces, each run twice through the CLI (and twice without latency).
+    remote_cli_workspaces: usize,
+    remote_big_prints: usize,
 }
 
 impl Sizes {
@@ -42,6 +51,10 @@ impl Sizes {
             stream_mb: 100,
             workspaces: 8,
             runs_per_workspace: 50,
+            remote_first_runs: 3,
+            remote_warm_runs: 10,
+            remote_cli_workspaces: 5,
+            remote_big_prints: 3,
         }
     }
 
@@ -57,6 +70,10 @@ impl Sizes {
             stream_mb: 5,
             workspaces: 2,
             runs_per_workspace: 5,
+            remote_first_runs: 1,
+            remote_warm_runs: 3,
+            remote_cli_workspaces: 1,
+            remote_big_prints: 1,
         }
     }
 }
@@ -278,9 +295,15 @@ struct ServeLocal {
 
 impl ServeLocal {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With more `serve-local` flags.
+    fn start_with(flags: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_azure-sandbox-lsp"))
             .args(["serve-local", "--port", "0"])
+            .args(flags)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -638,6 +661,389 @@ async fn concurrency(sizes: &Sizes, rows: &mut Vec<Row>) {
     });
 }
 
+/// Part 6: Remote: the language server and the CLI against a sandbox as far
+/// away as the real service (a latency proxy in front of a `serve-local`
+/// that cuts output at 4,096 as the service does). Times are in round trips
+/// of the added latency: the proxy holds each HTTP request for the whole
+/// latency once (see benches/latency_proxy.rs).
+async fn remote(sizes: &Sizes, latency: Duration, rows: &mut Vec<Row>) {
+    let sandbox = ServeLocal::start_with(&["--output-cap", "4096", "--max-environments", "64"]);
+    let proxy = LatencyProxy::start(sandbox.endpoint(), latency).await;
+    remote_language_server(sizes, &sandbox, &proxy, latency, rows).await;
+    remote_cli(sizes, &sandbox, &proxy, latency, rows).await;
+    proxy_cost(sizes, &sandbox, &proxy, latency, rows).await;
+}
+
+/// The instrument's own error: an MCP `ping` through the proxy, less the
+/// latency, beside the same `ping` straight to serve-local.
+async fn proxy_cost(sizes: &Sizes, sandbox: &ServeLocal, proxy: &LatencyProxy, latency: Duration, rows: &mut Vec<Row>) {
+    let mut times = [Vec::new(), Vec::new()];
+    let clients = [proxy.url.as_str(), sandbox.endpoint()]
+        .map(|endpoint| McpClient::new(endpoint, Some(sandbox.api_key()), ClientOptions::default()).unwrap());
+    for client in &clients {
+        client.ping().await.unwrap(); // the connection, and the handshake if any
+    }
+    for _ in 0..sizes.remote_warm_runs * 3 {
+        for (client, times) in clients.iter().zip(times.iter_mut()) {
+            let started = Instant::now();
+            client.ping().await.unwrap();
+            times.push(ms(started.elapsed()));
+        }
+    }
+    let [through, direct] = times.map(median);
+    rows.push(Row {
+        measure:
+            "  the proxy's own cost per request: an MCP ping through it, less the latency (vs straight to serve-local)"
+                .into(),
+        ours: fmt_ms(through - ms(latency)),
+        reference: fmt_ms(direct),
+        ratio: None,
+        goal: String::new(),
+        met: None,
+    });
+}
+
+/// 114665 → "114,665".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A figure in round trips: the wall time, the latency as the reference, and
+/// their ratio.
+fn round_trip_row(measure: String, wall_ms: f64, latency: Duration, goal: &str, met: Option<bool>) -> Row {
+    Row {
+        measure,
+        ours: fmt_ms(wall_ms),
+        reference: format!("{} per round trip", fmt_ms(ms(latency))),
+        ratio: Some(wall_ms / ms(latency)),
+        goal: goal.into(),
+        met,
+    }
+}
+
+/// Samples of (milliseconds, what the proxy saw): the median time, the
+/// window of the median sample, and the fewest and most requests.
+fn median_sample(mut samples: Vec<(f64, Window)>) -> (f64, Window, usize, usize) {
+    let fewest = samples.iter().map(|(_, w)| w.requests).min().unwrap_or(0);
+    let most = samples.iter().map(|(_, w)| w.requests).max().unwrap_or(0);
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (time, window) = samples.swap_remove(samples.len() / 2);
+    (time, window, fewest, most)
+}
+
+/// "1 request: tools/call X" or "4 to 5 requests over 1 connection: …".
+fn requests_text(window: &Window, fewest: usize, most: usize) -> String {
+    let count = if fewest == most { format!("{most}") } else { format!("{fewest} to {most}") };
+    let plural = if most == 1 { "" } else { "s" };
+    let over = if window.connections > 0 {
+        format!(" over {} new connection{}", window.connections, if window.connections == 1 { "" } else { "s" })
+    } else {
+        String::new()
+    };
+    format!("{count} request{plural}{over}: {}", window.labels())
+}
+
+/// Runs the cell at line 1 through the language server: milliseconds from
+/// executeCommand to publishDiagnostics, what the proxy saw meanwhile, and
+/// the run's status from `azureSandbox/runFinished`.
+async fn remote_cell(client: &LspClient, proxy: &LatencyProxy, uri: &str) -> (f64, Window, String) {
+    let mark = client.mark();
+    let seen = proxy.mark();
+    let started = Instant::now();
+    let accepted = client
+        .result(
+            "workspace/executeCommand",
+            json!({"command": "azureSandbox.runCell", "arguments": [{"uri": uri, "position": {"line": 1, "character": 0}}]}),
+        )
+        .await;
+    client
+        .wait_after(mark, "diagnostics", |m| {
+            m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri
+        })
+        .await;
+    let elapsed = ms(started.elapsed());
+    let window = proxy.since(seen);
+    let finished = client
+        .wait_after(mark, "runFinished", |m| {
+            m["method"] == "azureSandbox/runFinished" && m["params"]["runId"] == accepted["runId"]
+        })
+        .await;
+    let status = finished["params"]["status"].as_str().unwrap_or("?").to_owned();
+    (elapsed, window, status)
+}
+
+/// Language servers, each in a new workspace, against `endpoint`: each one's
+/// first run of the cell, then its warm runs, with what the proxy saw.
+struct LspSamples {
+    first: Vec<(f64, Window)>,
+    warm: Vec<(f64, Window)>,
+    /// What the proxy saw from the server's start to the first run.
+    before: Vec<Window>,
+    /// The status of each run that did not succeed.
+    failed: Vec<String>,
+}
+
+async fn lsp_samples(sizes: &Sizes, endpoint: &str, key: &str, proxy: &LatencyProxy, text: &str) -> LspSamples {
+    let mut samples = LspSamples { first: Vec::new(), warm: Vec::new(), before: Vec::new(), failed: Vec::new() };
+    for _ in 0..sizes.remote_first_runs {
+        // A new workspace and cache: a new environment, nothing known.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let file = root.join("cell.py");
+        std::fs::write(&file, text).unwrap();
+        let uri = file_uri(&file);
+        let opened = proxy.mark();
+        let client = LspClient::binary(&[
+            ("AZURE_SANDBOX_CACHE_DIR", root.join("cache").to_str().unwrap()),
+            ("AZURE_SANDBOX_MCP_ENDPOINT", endpoint),
+            ("AZURE_SANDBOX_API_KEY", key),
+        ]);
+        client.initialize(&root, json!({}), json!({})).await;
+        client.open(&uri, text).await;
+        // The file is open for a moment before the user clicks: the server
+        // may get ready meanwhile.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        samples.before.push(proxy.since(opened));
+        for n in 0..=sizes.remote_warm_runs {
+            let (time, window, status) = remote_cell(&client, proxy, &uri).await;
+            if status != "succeeded" {
+                samples.failed.push(status);
+            }
+            if n == 0 { samples.first.push((time, window)) } else { samples.warm.push((time, window)) }
+        }
+        client.shutdown().await;
+    }
+    samples
+}
+
+async fn remote_language_server(
+    sizes: &Sizes,
+    sandbox: &ServeLocal,
+    proxy: &LatencyProxy,
+    latency: Duration,
+    rows: &mut Vec<Row>,
+) {
+    let cell = "x = 1";
+    let text = format!("# %% a trivial cell\n{cell}\n");
+    let LspSamples { first, warm, before, mut failed } =
+        lsp_samples(sizes, &proxy.url, &sandbox.key, proxy, &text).await;
+    // The same against serve-local itself: the fixed cost.
+    let direct = lsp_samples(sizes, sandbox.endpoint(), &sandbox.key, proxy, &text).await;
+    failed.extend(direct.failed);
+    let no_latency = |samples: Vec<(f64, Window)>| fmt_ms(median(samples.into_iter().map(|(t, _)| t).collect()));
+    let (first_direct, warm_direct) = (no_latency(direct.first), no_latency(direct.warm));
+    let failed = if failed.is_empty() { String::new() } else { format!("; runs not succeeded: {failed:?}") };
+    let bytes_beyond: Vec<f64> = warm.iter().map(|(_, w)| w.body_bytes as f64 - cell.len() as f64).collect();
+    let (warm_ms, warm_window, fewest, most) = median_sample(warm);
+    rows.push(round_trip_row(
+        format!(
+            "remote: language server, warm run of a cell, executeCommand → publishDiagnostics ({}; {warm_direct} with no latency{failed})",
+            requests_text(&warm_window, fewest, most)
+        ),
+        warm_ms,
+        latency,
+        "≤ 1.3 round trips",
+        Some(warm_ms / ms(latency) <= 1.3 && failed.is_empty()),
+    ));
+    let (first_ms, first_window, fewest, most) = median_sample(first);
+    rows.push(round_trip_row(
+        format!(
+            "remote: language server, first run, 500 ms after opening the file ({} during the run; {first_direct} with no latency{failed})",
+            requests_text(&first_window, fewest, most)
+        ),
+        first_ms,
+        latency,
+        "≤ 1.5 round trips and 1 request during the run",
+        Some(first_ms / ms(latency) <= 1.5 && most == 1 && failed.is_empty()),
+    ));
+    let (fewest, most) =
+        (before.iter().map(|w| w.requests).min().unwrap_or(0), before.iter().map(|w| w.requests).max().unwrap_or(0));
+    rows.push(Row {
+        measure: format!(
+            "  before it: initialize, didOpen and 500 ms with the file open ({})",
+            requests_text(&before[0], fewest, most)
+        ),
+        ours: String::new(),
+        reference: String::new(),
+        ratio: None,
+        goal: String::new(),
+        met: None,
+    });
+    let bytes = median(bytes_beyond);
+    rows.push(Row {
+        measure: format!(
+            "remote: bytes sent per warm run beyond the user's code (language server; the request bodies, {}, minus the cell)",
+            warm_window.sizes()
+        ),
+        ours: format!("{bytes:.0} B"),
+        reference: format!("{} B of code", cell.len()),
+        ratio: None,
+        goal: "≤ 1 KB (1,000 B)".into(),
+        met: Some(bytes <= 1000.0),
+    });
+}
+
+/// What one `azure-sandbox-lsp run` process did.
+struct CliRun {
+    ms: f64,
+    status: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+async fn cli_run(file: &Path, endpoint: &str, key: &str, cache: &Path) -> CliRun {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_azure-sandbox-lsp"));
+    for var in ["AZURE_SANDBOX_MCP_ENDPOINT", "AZURE_SANDBOX_POOL", "AZURE_SANDBOX_LOG"] {
+        command.env_remove(var);
+    }
+    command
+        .arg("run")
+        .arg(file)
+        .args(["--endpoint", endpoint])
+        .env("AZURE_SANDBOX_API_KEY", key)
+        .env("AZURE_SANDBOX_CACHE_DIR", cache)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let output = command.output().await.expect("run starts");
+    CliRun {
+        ms: ms(started.elapsed()),
+        status: output.status.code(),
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+async fn remote_cli(sizes: &Sizes, sandbox: &ServeLocal, proxy: &LatencyProxy, latency: Duration, rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let cache = root.join("cache");
+    let code = "x = 1\n";
+    let key = sandbox.key.as_str();
+    let (mut first, mut known, mut first_direct, mut known_direct) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut failures = Vec::new();
+    let mut check = |what: &str, run: &CliRun| {
+        if run.status != Some(0) {
+            failures.push(format!("{what}: status {:?}: {}", run.status, run.stderr.trim()));
+        }
+    };
+    for w in 0..sizes.remote_cli_workspaces {
+        for (through_proxy, endpoint) in [(true, proxy.url.as_str()), (false, sandbox.endpoint())] {
+            let workspace = root.join(format!("{}{w}", if through_proxy { "remote" } else { "direct" }));
+            std::fs::create_dir_all(workspace.join(".git")).unwrap();
+            let file = workspace.join("cell.py");
+            std::fs::write(&file, code).unwrap();
+            // As a user meets it: serve-local's spare interpreter is ready.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mark = proxy.mark();
+            let run = cli_run(&file, endpoint, key, &cache).await;
+            check("first run", &run);
+            let window = proxy.since(mark);
+            if through_proxy {
+                first.push((run.ms, window))
+            } else {
+                first_direct.push(run.ms)
+            }
+            let mark = proxy.mark();
+            let run = cli_run(&file, endpoint, key, &cache).await;
+            check("second run", &run);
+            let window = proxy.since(mark);
+            if through_proxy { known.push((run.ms, window)) } else { known_direct.push(run.ms) }
+        }
+    }
+    let bytes_beyond: Vec<f64> = known.iter().map(|(_, w)| w.body_bytes as f64 - code.len() as f64).collect();
+    let (first_ms, first_window, fewest, most) = median_sample(first);
+    let (known_ms, known_window, known_fewest, known_most) = median_sample(known);
+
+    // A run printing 112 KB through the cap, in the first workspace (its
+    // environment known), through the CLI: stdout must be python's, byte
+    // for byte.
+    let big_code = "for i in range(2000):\n    print(f\"row {i}: \" + \"x\" * (i % 95))\n";
+    let expected = std::process::Command::new("python3").args(["-c", big_code]).output().expect("python3 runs").stdout;
+    let (mut big, mut big_direct, mut whole, mut got) = (Vec::new(), Vec::new(), true, Vec::new());
+    for _ in 0..sizes.remote_big_prints {
+        for (through_proxy, endpoint, workspace) in
+            [(true, proxy.url.as_str(), root.join("remote0")), (false, sandbox.endpoint(), root.join("direct0"))]
+        {
+            let file = workspace.join("big.py");
+            std::fs::write(&file, big_code).unwrap();
+            let mark = proxy.mark();
+            let run = cli_run(&file, endpoint, key, &cache).await;
+            let window = proxy.since(mark);
+            check("112 KB run", &run);
+            whole &= run.stdout == expected;
+            if through_proxy {
+                got.push(run.stdout.len());
+                big.push((run.ms, window));
+            } else {
+                big_direct.push(run.ms);
+            }
+        }
+    }
+    let failed = if failures.is_empty() {
+        String::new()
+    } else {
+        eprintln!("bench: remote: CLI runs that failed: {failures:#?}");
+        format!("; {} runs failed", failures.len())
+    };
+    rows.push(round_trip_row(
+        format!(
+            "remote: CLI first run in a new workspace ({}; {} with no latency{failed})",
+            requests_text(&first_window, fewest, most),
+            fmt_ms(median(first_direct))
+        ),
+        first_ms,
+        latency,
+        "≤ 3 round trips",
+        Some(first_ms / ms(latency) <= 3.0 && failures.is_empty()),
+    ));
+    rows.push(round_trip_row(
+        format!(
+            "remote: CLI run, environment known: a second `run`, new process ({}; {} with no latency{failed})",
+            requests_text(&known_window, known_fewest, known_most),
+            fmt_ms(median(known_direct))
+        ),
+        known_ms,
+        latency,
+        "≤ 1.6 round trips",
+        Some(known_ms / ms(latency) <= 1.6 && failures.is_empty()),
+    ));
+    rows.push(Row {
+        measure: format!(
+            "  bytes that CLI run sends beyond the user's code (all its request bodies: {})",
+            known_window.sizes()
+        ),
+        ours: format!("{:.0} B", median(bytes_beyond)),
+        reference: format!("{} B of code", code.len()),
+        ratio: None,
+        goal: String::new(),
+        met: None,
+    });
+    let (big_ms, big_window, fewest, most) = median_sample(big);
+    let got = got.into_iter().map(thousands).collect::<Vec<_>>().join(", ");
+    rows.push(round_trip_row(
+        format!(
+            "remote: a CLI run printing {} bytes through the 4,096 cap: {} ({got} bytes came back; {}; {} with no latency)",
+            thousands(expected.len()),
+            if whole { "whole, byte for byte" } else { "**not whole**" },
+            requests_text(&big_window, fewest, most),
+            fmt_ms(median(big_direct))
+        ),
+        big_ms,
+        latency,
+        "the whole output, byte for byte, in ≤ 5 round trips",
+        Some(whole && big_ms / ms(latency) <= 5.0),
+    ));
+}
+
 fn print_table(rows: &[Row]) {
     println!("| Measure | Ours | Reference | Ratio | Goal | Met |");
     println!("|---|---|---|---|---|---|");
@@ -666,9 +1072,21 @@ fn main() {
     let kernel_python =
         args.iter().position(|a| a == "--kernel-python").and_then(|i| args.get(i + 1)).map(PathBuf::from);
     let sizes = if smoke { Sizes::smoke() } else { Sizes::full() };
+    // --latency-ms N: what the remote section's proxy adds to each request.
+    let latency_ms = match args.iter().position(|a| a == "--latency-ms").map(|i| args.get(i + 1)) {
+        None => 50,
+        Some(value) => match value.and_then(|v| v.parse::<u64>().ok()).filter(|&n| n > 0) {
+            Some(n) => n,
+            None => {
+                eprintln!("bench: --latency-ms takes a whole number of milliseconds, at least 1");
+                std::process::exit(2);
+            }
+        },
+    };
+    let latency = Duration::from_millis(latency_ms);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut rows = Vec::new();
-    // --only <name>: one section (sandbox, overhead, files, memory, concurrency).
+    // --only <name>: one section (sandbox, overhead, files, memory, concurrency, remote).
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     runtime.block_on(async {
@@ -691,6 +1109,10 @@ fn main() {
         if wanted("concurrency") {
             eprintln!("bench: concurrency");
             concurrency(&sizes, &mut rows).await;
+        }
+        if wanted("remote") {
+            eprintln!("bench: remote, through a proxy adding {latency_ms} ms per request");
+            remote(&sizes, latency, &mut rows).await;
         }
     });
     print_table(&rows);
