@@ -175,6 +175,7 @@ fn structured_exception(data: &[u8]) -> PyException {
         syntax,
         traceback: None,
         missing_module: None,
+        exit_status: None,
     }
 }
 

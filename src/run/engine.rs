@@ -277,9 +277,15 @@ impl Engine {
         let mut stderr = stderr;
         if let (RunResult::Raised(exception), None) = (&result, &output.stderr) {
             // The service sent no stderr and the runtime's copy was not asked
-            // for or was lost: the traceback must still reach the user.
-            if !stderr.contains(&exception.headline()) {
-                stderr.push_str(exception.traceback.as_deref().unwrap_or(&format!("{}\n", exception.headline())));
+            // for or was lost: what python3 prints for it must still reach
+            // the user (for `sys.exit(3)`, nothing).
+            let shown = match (&exception.traceback, exception.exit_status) {
+                (Some(traceback), _) => traceback.clone(),
+                (None, Some(_)) => String::new(),
+                (None, None) => format!("{}\n", exception.headline()),
+            };
+            if !stderr.contains(shown.trim_end()) {
+                stderr.push_str(&shown);
             }
         }
         let displays = output

@@ -48,6 +48,9 @@ pub struct PyException {
     pub traceback: Option<String>,
     #[serde(default, rename = "missingModule")]
     pub missing_module: Option<String>,
+    /// For `SystemExit`: the status python3 would exit with (0-255).
+    #[serde(default, rename = "exitStatus")]
+    pub exit_status: Option<u8>,
 }
 
 impl PyException {

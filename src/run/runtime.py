@@ -10,8 +10,12 @@
 # For each run it:
 # - compiles the snippet padded with blank lines, under the document's file
 #   name, so every line number (tracebacks, SyntaxError) is the file's own;
-# - runs it in the user's namespace, Jupyter-style (a trailing expression's
-#   value is returned);
+# - runs it in the user's namespace: a whole file as `python3 FILE` runs it
+#   (`__file__`, `sys.argv`, the recursion limit's room, no value shown),
+#   other snippets Jupyter-style (a trailing expression's value is returned);
+# - reports an uncaught exception as python3 does: SystemExit as an exit
+#   status (a message, no traceback), anything else through sys.excepthook or
+#   the traceback python3 prints, with its "Did you mean" suggestions;
 # - records what the run writes to sys.stdout and sys.stderr (up to a limit);
 # - prints one marker line at the end of stdout carrying the outcome as JSON.
 #
@@ -23,6 +27,7 @@
 
 import ast
 import base64
+import io
 import json
 import linecache
 import sys
@@ -50,11 +55,18 @@ _record_order = []
 # filename -> {line number: (compiled text, dedent width)}, merged over runs,
 # so tracebacks through code run earlier from the same file stay right.
 _sources = {}
+# sys.argv as the interpreter started, and the list the last run set: a run of
+# lines or a cell sets sys.argv only while it is one of these (unchanged), so
+# an assignment by the user's own code stays.
+_ORIGINAL_ARGV = list(sys.argv)
+_set_argv = None
 
 
 def _remember_source(filename, first_line, code, dedent):
     lines = _sources.setdefault(filename, {})
-    for offset, text in enumerate(code.splitlines()):
+    # Python's tokenizer ends lines at \n, \r\n and \r only (the client sends
+    # \n), not at the form feeds and separators str.splitlines() breaks at.
+    for offset, text in enumerate(code.split("\n")):
         lines[first_line + offset] = (text, dedent)
     last = max(lines) if lines else 0
     body = [lines.get(n, ("", 0))[0] + "\n" for n in range(1, last + 1)]
@@ -163,12 +175,159 @@ def _frames(tb):
     return frames
 
 
+# "Did you mean" for NameError and AttributeError: Python 3.10 and 3.11 print
+# it from C, which the traceback module cannot call (3.12 has it in
+# traceback.py). The same search as CPython's suggestions.c.
+_MAX_CANDIDATE_ITEMS = 750
+_MAX_STRING_SIZE = 40
+_MOVE_COST = 2
+_CASE_COST = 1
+
+
+def _levenshtein(a, b, max_cost):
+    if a == b:
+        return 0
+    pre = 0
+    while pre < len(a) and pre < len(b) and a[pre] == b[pre]:
+        pre += 1
+    a, b = a[pre:], b[pre:]
+    while a and b and a[-1] == b[-1]:
+        a, b = a[:-1], b[:-1]
+    if not a or not b:
+        return _MOVE_COST * (len(a) + len(b))
+    if len(a) > _MAX_STRING_SIZE or len(b) > _MAX_STRING_SIZE:
+        return max_cost + 1
+    if len(b) < len(a):
+        a, b = b, a
+    if (len(b) - len(a)) * _MOVE_COST > max_cost:
+        return max_cost + 1
+    row = list(range(_MOVE_COST, _MOVE_COST * (len(a) + 1), _MOVE_COST))
+    result = 0
+    for b_index, b_char in enumerate(b):
+        distance = result = b_index * _MOVE_COST
+        minimum = sys.maxsize
+        for index, a_char in enumerate(a):
+            cost = 0 if a_char == b_char else _CASE_COST if a_char.lower() == b_char.lower() else _MOVE_COST
+            substitute = distance + cost
+            distance = row[index]
+            result = min(min(result, distance) + _MOVE_COST, substitute)
+            row[index] = result
+            minimum = min(minimum, result)
+        if minimum > max_cost:
+            return max_cost + 1
+    return result
+
+
+def _closest(name, candidates):
+    if len(candidates) >= _MAX_CANDIDATE_ITEMS or len(name) > _MAX_STRING_SIZE:
+        return None
+    best, best_distance = None, sys.maxsize
+    for candidate in candidates:
+        if not isinstance(candidate, str) or candidate == name:
+            continue
+        most = min((len(name) + len(candidate) + 3) * _MOVE_COST // 6, best_distance - 1)
+        distance = _levenshtein(name, candidate, most)
+        if distance <= most and (best is None or distance < best_distance):
+            best, best_distance = candidate, distance
+    return best
+
+
+def _suggestion(exc):
+    name = getattr(exc, "name", None)
+    if type(name) is not str:
+        return None
+    if isinstance(exc, AttributeError):
+        try:
+            return _closest(name, dir(exc.obj))
+        except Exception:
+            return None
+    if isinstance(exc, NameError) and exc.__traceback__ is not None:
+        tb = exc.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        frame = tb.tb_frame
+        for names in (frame.f_code.co_varnames, frame.f_globals, frame.f_builtins):
+            found = _closest(name, list(names))
+            if found is not None:
+                return found
+    return None
+
+
+def _add_suggestions(te, exc, seen):
+    if te is None or exc is None or id(exc) in seen:
+        return
+    seen.add(id(exc))
+    if isinstance(exc, (NameError, AttributeError)):
+        found = _suggestion(exc)
+        if found is not None:
+            te._str += ". Did you mean: '%s'?" % found
+    _add_suggestions(te.__cause__, exc.__cause__, seen)
+    _add_suggestions(te.__context__, exc.__context__, seen)
+    for inner_te, inner in zip(getattr(te, "exceptions", None) or (), getattr(exc, "exceptions", ())):
+        _add_suggestions(inner_te, inner, seen)
+
+
+def _printed_by_python(exc):
+    """What the interpreter's own printer says about an exception with no
+    traceback (a file that does not compile): it reads nothing from disk
+    then, only the exception. None if it cannot be had."""
+    saved_tb, saved_stderr, buffer = exc.__traceback__, sys.stderr, io.StringIO()
+    try:
+        exc.__traceback__ = None
+        sys.stderr = buffer
+        sys.__excepthook__(type(exc), exc, None)
+    except Exception:
+        return None
+    finally:
+        sys.stderr = saved_stderr
+        exc.__traceback__ = saved_tb
+    return buffer.getvalue() or None
+
+
+def _format(exc, tb, compiling):
+    """The traceback python3 prints, from the traceback module (which reads
+    source lines from linecache, where this run's code is), with what the
+    interpreter adds itself on this version."""
+    if compiling and isinstance(exc, SyntaxError) and tb is None:
+        text = _printed_by_python(exc)
+        if text is not None:
+            return text
+    try:
+        te = traceback.TracebackException(type(exc), exc, tb)
+        if (3, 10) <= sys.version_info < (3, 12):
+            try:
+                _add_suggestions(te, exc, set())
+            except Exception:
+                pass
+        return "".join(te.format())
+    except Exception:
+        return "%s: %s\n" % (_type_name(exc), _safe_str(exc))
+
+
+def _safe_str(value):
+    try:
+        return str(value)
+    except Exception:
+        return "<exception str() failed>"
+
+
+def _exit_status(code):
+    """The exit status and stderr text of `raise SystemExit(code)` in python3:
+    None is 0, an integer is itself (the low 8 bits reach the shell),
+    anything else is printed and is 1."""
+    if code is None:
+        return 0, ""
+    if isinstance(code, int):
+        return code & 0xFF, ""
+    return 1, _safe_str(code) + "\n"
+
+
 def _describe(exc, compiling, filename, dedent):
     tb = _user_tb(exc.__traceback__)
-    try:
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
-    except Exception:
-        text = "%s: %s\n" % (_type_name(exc), exc)
+    if isinstance(exc, SystemExit):
+        status, text = _exit_status(exc.code)
+    else:
+        text = _format(exc, tb, compiling)
     try:
         # SyntaxError's str() appends "(file, line N)"; Python's last line shows .msg
         message = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
@@ -187,7 +346,87 @@ def _describe(exc, compiling, filename, dedent):
         error["missingModule"] = exc.name
     if isinstance(exc, SystemExit):
         error["exitCode"] = exc.code if isinstance(exc.code, int) or exc.code is None else str(exc.code)
+        error["exitStatus"] = status
     return error
+
+
+def _report(error, exc, tb, stderr):
+    """Writes what python3 writes for an uncaught exception: for SystemExit
+    its message (if any); else what sys.excepthook writes, when the user's
+    code set one, or the traceback."""
+    hook = getattr(sys, "excepthook", None)
+    if isinstance(exc, SystemExit) or hook is None or hook is sys.__excepthook__:
+        stderr.write(error["traceback"])
+        return
+    try:
+        hook(type(exc), exc, tb)
+    except BaseException as failure:
+        stderr.write("Error in sys.excepthook:\n")
+        stderr.write(_format(failure, _user_tb(failure.__traceback__), False))
+        stderr.write("\nOriginal exception was:\n")
+        stderr.write(error["traceback"])
+
+
+# Python frames below a run's module -> the recursion levels they cost.
+_extra_depths = {}
+_PROBE = (
+    "import sys\nf, depth = sys._getframe(), 0\nwhile f is not None:\n    depth, f = depth + 1, f.f_back\n"
+    "try:\n    down()\nexcept RecursionError:\n    pass\n"
+)
+
+
+def _frames_below(frame):
+    count = 0
+    while frame is not None:
+        count, frame = count + 1, frame.f_back
+    return count
+
+
+def _extra_depth(below):
+    """How many levels of recursion the frames below a run's module (the
+    sandbox's and this runtime's, `below` Python frames) cost: python3 FILE
+    gives its module the whole limit. Measured once per depth, by recursing
+    from a module frame under a limit of 1000 (a deep limit the user set
+    could overflow the C stack of older Pythons)."""
+    if below not in _extra_depths:
+        room = [0]
+
+        def down():
+            room[0] += 1
+            down()
+
+        limit = sys.getrecursionlimit()
+        probe = {"down": down}
+        try:
+            sys.setrecursionlimit(1000)
+            exec(compile(_PROBE, MACHINERY, "exec"), probe)
+            # The probe's module sat deeper than the run's will, by this much.
+            deeper = probe["depth"] - (below + 1)
+            _extra_depths[below] = max(1000 - 1 - room[0] - deeper, 0)
+        except Exception:
+            _extra_depths[below] = 0
+        finally:
+            sys.setrecursionlimit(limit)
+    return _extra_depths[below]
+
+
+def _argv_is_ours():
+    return sys.argv == _ORIGINAL_ARGV or (_set_argv is not None and sys.argv is _set_argv[0] and sys.argv == _set_argv[1])
+
+
+def _prepare(filename, whole_file, user_globals):
+    """The names python3 FILE gives a program; a whole file starts as a
+    program does (its own sys.argv, no warnings remembered as shown)."""
+    global _set_argv
+    user_globals["__file__"] = filename
+    if whole_file:
+        user_globals["__cached__"] = None
+        user_globals["__doc__"] = None
+        user_globals["__annotations__"] = {}
+        user_globals.pop("__warningregistry__", None)
+    if whole_file or _argv_is_ours():
+        sys.argv = [filename]
+        _set_argv = (sys.argv, list(sys.argv))
 
 
 def _safe_repr(value):
@@ -246,6 +485,7 @@ def run(request, user_globals):
     first_line = max(int(request.get("firstLine", 1)), 1)
     code = request["code"]
     dedent = int(request.get("dedent", 0))
+    whole_file = bool(request.get("wholeFile", False))
     limit = int(request.get("outputLimit", _DEFAULT_OUTPUT_LIMIT))
     out, err = sys.stdout, sys.stderr
     out_record, err_record = _Recorder(out, limit), _Recorder(err, limit)
@@ -253,15 +493,20 @@ def run(request, user_globals):
     outcome = {"v": VERSION}
     started = time.perf_counter()
     compiling = True
+    limit_before = sys.getrecursionlimit()
+    limit_during = None
     try:
         _remember_source(filename, first_line, code, dedent)
-        tree = compile("\n" * (first_line - 1) + code, filename, "exec", ast.PyCF_ONLY_AST)
+        tree = compile("\n" * (first_line - 1) + code, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
         last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
+        if not whole_file and tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
-        body = compile(tree, filename, "exec")
-        last = compile(last, filename, "eval") if last is not None else None
+        body = compile(tree, filename, "exec", dont_inherit=True)
+        last = compile(last, filename, "eval", dont_inherit=True) if last is not None else None
         compiling = False
+        _prepare(filename, whole_file, user_globals)
+        limit_during = limit_before + _extra_depth(_frames_below(sys._getframe()))
+        sys.setrecursionlimit(limit_during)
         exec(body, user_globals)
         if last is not None:
             value = eval(last, user_globals)
@@ -269,21 +514,32 @@ def run(request, user_globals):
                 outcome["value"] = _safe_repr(value)
         outcome["status"] = "ok"
     except BaseException as exc:  # user code may raise anything, KeyboardInterrupt included
-        if isinstance(exc, SystemExit) and exc.code in (None, 0):
+        if isinstance(exc, SystemExit) and _exit_status(exc.code) == (0, ""):
             outcome["status"] = "ok"
         else:
+            if compiling and isinstance(exc, SyntaxError) and exc.filename == filename and exc.lineno:
+                # Python reads the line to show from the file on disk when it
+                # can: a saved copy that may differ from what ran, and is not
+                # dedented as the offsets are. Show the line that was compiled.
+                compiled = _sources.get(filename, {}).get(exc.lineno)
+                if compiled is not None:
+                    exc.text = compiled[0] + "\n"
             outcome["status"] = "error"
             outcome["error"] = _describe(exc, compiling, filename, dedent)
-            sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, _user_tb(exc.__traceback__)
+            tb = _user_tb(exc.__traceback__)
+            sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
             try:
-                err_record.write(outcome["error"]["traceback"])
+                _report(outcome["error"], exc, tb, err_record)
                 err_record.flush()
             except Exception:
                 pass
     finally:
-        if sys.stdout is out_record:
+        if limit_during is not None and sys.getrecursionlimit() == limit_during:
+            sys.setrecursionlimit(limit_before)
+        # A program's own streams end with it; a notebook cell's stay.
+        if sys.stdout is out_record or whole_file:
             sys.stdout = out
-        if sys.stderr is err_record:
+        if sys.stderr is err_record or whole_file:
             sys.stderr = err
     outcome["durationMs"] = int((time.perf_counter() - started) * 1000)
     stdout, stdout_dropped = out_record.stop()

@@ -104,14 +104,25 @@ pub fn cut(source: &Source, selection: &Selection) -> Result<Cut, SelectionError
         check_lines(doc, line, line)?;
         let text: String =
             doc.line(line).chars().skip(start as usize).take(end.saturating_sub(start) as usize).collect();
-        let snippet = Snippet { filename: source.filename.to_owned(), first_line: line + 1, code: text, dedent: start };
+        let snippet = Snippet {
+            filename: source.filename.to_owned(),
+            first_line: line + 1,
+            code: text,
+            dedent: start,
+            whole_file: false,
+        };
         return Ok(Cut { snippet, first: line, last: line });
     }
     let (first, last) = lines_of(source, selection)?;
     check_lines(doc, first, last)?;
     let lines: Vec<String> = (first..=last).map(|l| doc.line(l)).collect();
     let borrowed: Vec<&str> = lines.iter().map(String::as_str).collect();
-    Ok(Cut { snippet: Snippet::build(source.filename, &borrowed, first as usize + 1), first, last })
+    let snippet = match selection {
+        // The file runs as python3 runs it: see `Snippet::whole_file`.
+        Selection::File => Snippet::program(source.filename, &borrowed),
+        _ => Snippet::build(source.filename, &borrowed, first as usize + 1),
+    };
+    Ok(Cut { snippet, first, last })
 }
 
 /// The document lines a selection covers, without cutting them.
@@ -235,6 +246,8 @@ mod tests {
     fn file_lines_span_above_and_statement() {
         let file = cut_std(Selection::File).unwrap();
         assert_eq!((file.first, file.last), (0, 13));
+        assert!(file.snippet.whole_file && file.snippet.code.ends_with("\n    y = 2\n    y"), "not dedented");
+        assert!(!cut_std(Selection::CellNumber(4)).unwrap().snippet.whole_file);
         let above = cut_std(Selection::CellsAbove { line: 12 }).unwrap();
         assert_eq!((above.first, above.last), (0, 10));
         assert_eq!(cut_std(Selection::CellsAbove { line: 0 }), Err(SelectionError::NothingAbove));

@@ -15,6 +15,10 @@ pub struct Snippet {
     pub code: String,
     /// How many characters of indentation were removed from each line.
     pub dedent: u32,
+    /// The document as a program, as `python3 FILE` runs it: not dedented,
+    /// `sys.argv` is `[filename]`, and a trailing expression's value is not
+    /// shown (a notebook-like run of lines or a cell shows it).
+    pub whole_file: bool,
 }
 
 /// Why a snippet could not be cut.
@@ -67,7 +71,17 @@ impl Snippet {
             first_line: first_line as u32,
             code,
             dedent: indent.chars().count() as u32,
+            whole_file: false,
         }
+    }
+
+    /// A whole document as a program: its lines as they are (an indented
+    /// first line is the IndentationError python3 reports), without a UTF-8
+    /// byte-order mark, which python3 drops too.
+    pub fn program(filename: &str, lines: &[&str]) -> Self {
+        let code = lines.join("\n");
+        let code = code.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(code);
+        Self { filename: filename.to_owned(), first_line: 1, code, dedent: 0, whole_file: true }
     }
 
     /// The 1-based line after the last line of the snippet.
@@ -118,6 +132,13 @@ mod tests {
     fn blank_lines_do_not_limit_dedent() {
         let s = Snippet::build("f.py", &["    a = 1", "", "    b = 2"], 10);
         assert_eq!(s.code, "a = 1\n\nb = 2");
+    }
+
+    #[test]
+    fn a_program_is_not_dedented_and_loses_its_byte_order_mark() {
+        let s = Snippet::program("f.py", &["\u{feff}    x = 1", "    y = 2"]);
+        assert_eq!((s.code.as_str(), s.dedent, s.first_line, s.whole_file), ("    x = 1\n    y = 2", 0, 1, true));
+        assert!(!Snippet::build("f.py", &["x"], 1).whole_file);
     }
 
     #[test]

@@ -1,10 +1,18 @@
-//! The Python source the client sends for one run: a single `exec` statement
-//! that calls the runtime (runtime.py) in this interpreter. The runtime's
-//! source (about 11 KB) travels only when the environment is new, or when a
-//! run found it missing (an interpreter that was replaced): every other run
-//! sends a few hundred bytes beside the user's code. The statement binds no
-//! names in the user's namespace, and its frames carry the filename
-//! `<azure-sandbox-lsp>` so tracebacks can drop them.
+//! The Python source the client sends for one run: a short statement that
+//! calls the runtime (runtime.py) in this interpreter. The runtime's source
+//! (about 11 KB) travels only when the environment is new, or when a run
+//! found it missing (an interpreter that was replaced): every other run sends
+//! a few hundred bytes beside the user's code.
+//!
+//! The statement runs in the user's namespace (`__main__`), where the user
+//! may have rebound any name (`compile`, `exec`, `globals`, `__import__`,
+//! `json`...). So it looks none up: `import builtins as H` finds the module
+//! through the interpreter's own import machinery, and everything else is an
+//! attribute of it. `H` (a name with the run's nonce in it) is the one name
+//! it binds, and the body removes it before any user code runs. The body is
+//! compiled under the filename `<azure-sandbox-lsp>`, so tracebacks drop its
+//! frames, and the first line of the statement (the line a stack dump would
+//! show) holds nothing but the import and the call.
 
 use std::sync::LazyLock;
 
@@ -35,24 +43,57 @@ fn py_literal(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "''".into())
 }
 
-/// The statement that finds the runtime, installing it from `SOURCE` when
-/// `install` (else reporting it missing), and runs `REQUEST`.
+/// A JSON value as a Python literal (strings as [`py_literal`]s), so the
+/// request is one literal, not JSON text in a string to parse: the user's
+/// code is escaped once.
+fn py_value(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => py_literal(s),
+        Value::Array(items) => format!("[{}]", items.iter().map(py_value).collect::<Vec<_>>().join(",")),
+        Value::Object(map) => {
+            let items: Vec<String> = map.iter().map(|(k, v)| format!("{}:{}", py_literal(k), py_value(v))).collect();
+            format!("{{{}}}", items.join(","))
+        }
+    }
+}
+
+/// The statement that runs `body` with `names` as its globals, the builtins
+/// module as its builtins, and `sys` imported. `G` in the body is the
+/// namespace the service ran the statement in (the user's). The body and
+/// the names are on the second line; the first holds only the import and
+/// the call. (Compact: the lean form goes with every run.)
+fn statement(nonce: &str, body: &str, names: &[(&str, String)]) -> String {
+    let handle = format!("_azsb_{nonce}");
+    let prologue = format!("import sys\nF=sys._getframe(1)\nG=F.f_globals\nF.f_locals.pop('{handle}',None)\ndel F\n");
+    let mut globals = format!("'__builtins__':{handle}");
+    for (name, literal) in names {
+        globals.push_str(&format!(",'{name}':{literal}"));
+    }
+    format!(
+        "import builtins as {handle};{handle}.exec({handle}.compile(\n{body},'{MACHINERY}','exec'),{{{globals}}})\n",
+        body = py_literal(&format!("{prologue}{body}")),
+    )
+}
+
+/// The body that finds the runtime, installing it from `SOURCE` when
+/// `install` (else reporting it missing), and runs `REQUEST`. A failure of
+/// the machinery itself is one line on stderr, never a traceback through it.
 fn run_body(install: bool) -> String {
     let when_missing = if install {
-        "    import types\n    rt = types.ModuleType(M)\n    exec(compile(SOURCE, MACHINERY, 'exec'), rt.__dict__)\n    \
-         sys.modules[M] = rt\n"
+        "  import types\n  rt=types.ModuleType(M)\n  exec(compile(SOURCE,MACHINERY,'exec'),rt.__dict__)\n  \
+         sys.modules[M]=rt\n"
             .to_owned()
     } else {
-        format!(
-            "    sys.stdout.write('\\n' + {marker} + REQUEST['nonce'] + ' ' + {missing} + '\\n')\n",
-            marker = py_literal(MARKER),
-            missing = py_literal(MISSING_RUNTIME),
-        )
+        format!("  sys.stdout.write('\\n{MARKER}%s {MISSING_RUNTIME}\\n'%REQUEST['nonce'])\n")
     };
     format!(
-        "import sys\nM = {module}\nrt = sys.modules.get(M)\nif rt is None:\n{when_missing}\
-         if rt is not None:\n    rt.run(REQUEST, USER_GLOBALS)\n",
-        module = py_literal(&RUNTIME_MODULE),
+        "try:\n M='{module}'\n rt=sys.modules.get(M)\n if rt is None:\n{when_missing} if rt:\n  rt.run(REQUEST,G)\n\
+         except BaseException as e:\n sys.stderr.write('azure-sandbox-lsp: the tool failed: %r\\n'%e)\n",
+        module = &*RUNTIME_MODULE,
     )
 }
 
@@ -68,17 +109,16 @@ pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool, install: bool
         "firstLine": snippet.first_line,
         "code": snippet.code,
         "dedent": snippet.dedent,
+        "wholeFile": snippet.whole_file,
         "wantStderr": want_stderr,
         "outputLimit": output_limit,
     });
-    let source = if install { format!("'SOURCE': {}, ", py_literal(RUNTIME_SOURCE)) } else { String::new() };
-    format!(
-        "exec(compile({body}, {machinery}, 'exec'), {{'__builtins__': __builtins__, 'MACHINERY': {machinery}, \
-         {source}'REQUEST': __import__('json').loads({request}), 'USER_GLOBALS': globals()}})\n",
-        body = py_literal(&run_body(install)),
-        machinery = py_literal(MACHINERY),
-        request = py_literal(&request.to_string()),
-    )
+    let mut names = vec![("REQUEST", py_value(&request))];
+    if install {
+        names.push(("MACHINERY", py_literal(MACHINERY)));
+        names.push(("SOURCE", py_literal(RUNTIME_SOURCE)));
+    }
+    statement(nonce, &run_body(install), &names)
 }
 
 /// The code that prints characters `offset..offset + size` of run `nonce`'s
@@ -87,18 +127,11 @@ pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool, install: bool
 /// never saw the run: it reports the record as missing.
 pub fn bulk_code(nonce: &str, offset: usize, size: usize) -> String {
     let body = format!(
-        "import sys\nrt = sys.modules.get({module})\nif rt is None:\n    \
-         sys.stdout.write('\\n' + {marker} + NONCE + ' {{\"missing\": true}}\\n')\n\
-         else:\n    rt.bulk(NONCE, {offset}, {size})\n",
-        module = py_literal(&RUNTIME_MODULE),
-        marker = py_literal(MARKER),
+        "rt=sys.modules.get('{module}')\nif rt is None:\n sys.stdout.write('\\n{MARKER}%s {{\"missing\": true}}\\n'%NONCE)\n\
+         else:\n rt.bulk(NONCE,{offset},{size})\n",
+        module = &*RUNTIME_MODULE,
     );
-    format!(
-        "exec(compile({body}, {machinery}, 'exec'), {{'__builtins__': __builtins__, 'NONCE': {nonce}}})\n",
-        body = py_literal(&body),
-        machinery = py_literal(MACHINERY),
-        nonce = py_literal(nonce),
-    )
+    statement(nonce, &body, &[("NONCE", py_literal(nonce))])
 }
 
 /// A fresh random nonce for one run.
@@ -115,6 +148,8 @@ mod tests {
     fn literals_escape_everything_python_needs() {
         assert_eq!(py_literal("a'b\"c\\d\ne\u{1}"), "\"a'b\\\"c\\\\d\\ne\\u0001\"");
         assert_eq!(py_literal("π/√"), "\"π/√\"");
+        let value = json!({"s": "x'\"", "t": true, "f": false, "n": null, "i": -3, "a": [1, "b"]});
+        assert_eq!(py_value(&value), r#"{"a":[1,"b"],"f":False,"i":-3,"n":None,"s":"x'\"","t":True}"#);
     }
 
     #[test]
@@ -123,24 +158,32 @@ mod tests {
         assert!(RUNTIME_SOURCE.contains(&format!("MACHINERY = {}", py_literal(MACHINERY))));
     }
 
+    /// One statement, which looks up no name in the namespace it runs in:
+    /// only `import builtins as H` and attributes of `H`. Its first line is
+    /// short (a stack dump shows that line), and its body and the request
+    /// are string literals on the second.
     #[test]
-    fn run_code_is_one_statement() {
-        let snippet = Snippet { filename: "/w/a.py".into(), first_line: 3, code: "x = 1".into(), dedent: 0 };
-        for install in [true, false] {
-            let code = run_code(&snippet, "abc", true, install, 1000);
-            assert!(code.starts_with("exec(") && code.ends_with(")\n"));
-            assert_eq!(code.matches('\n').count(), 1);
+    fn run_code_is_one_statement_that_looks_up_no_user_name() {
+        let snippet =
+            Snippet { filename: "/w/a.py".into(), first_line: 3, code: "x = 1".into(), dedent: 0, whole_file: false };
+        let handle = "_azsb_abc";
+        let mut codes: Vec<String> = [true, false].iter().map(|&i| run_code(&snippet, "abc", true, i, 1000)).collect();
+        codes.push(bulk_code("abc", 10, 20));
+        for code in codes {
+            let (first, rest) = code.split_once('\n').unwrap();
+            assert_eq!(first, format!("import builtins as {handle};{handle}.exec({handle}.compile("));
+            assert!(rest.starts_with('"') && rest.ends_with("})\n") && !rest.trim_end().contains('\n'));
+            assert!(rest.contains(&format!(",{{'__builtins__':{handle},")), "{rest}");
+            assert!(rest.contains(&format!("F.f_locals.pop('{handle}',None)")), "{rest}");
         }
-        let code = bulk_code("abc", 10, 20);
-        assert!(code.starts_with("exec(") && code.ends_with(")\n"));
-        assert_eq!(code.matches('\n').count(), 1);
     }
 
     /// Only a new environment (or one that lost the runtime) gets its source:
     /// every other run costs well under a kilobyte beside the user's code.
     #[test]
     fn the_runtime_travels_only_when_asked_for() {
-        let snippet = Snippet { filename: "/w/a.py".into(), first_line: 1, code: "x = 1".into(), dedent: 0 };
+        let snippet =
+            Snippet { filename: "/w/a.py".into(), first_line: 1, code: "x = 1".into(), dedent: 0, whole_file: false };
         let lean = run_code(&snippet, "0123456789abcdef", false, false, 10_000_000);
         let full = run_code(&snippet, "0123456789abcdef", false, true, 10_000_000);
         assert!(lean.len() - snippet.code.len() - snippet.filename.len() < 1024, "{} bytes", lean.len());

@@ -228,6 +228,7 @@ mod tests {
             syntax: None,
             traceback: None,
             missing_module: None,
+            exit_status: None,
         }
     }
 
