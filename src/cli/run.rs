@@ -163,15 +163,36 @@ pub async fn run(args: RunArgs) -> i32 {
             return exit::SANDBOX;
         }
     }
-    let status = match backend.engine.run(&key, &snippet).await {
-        Ok(report) => print_report(&report, interactive),
+    let (status, interrupted) = match backend.engine.run(&key, &snippet).await {
+        Ok(report) => (print_report(&report, interactive), raised(&report, "KeyboardInterrupt")),
         Err(e) => {
             eprintln!("azure-sandbox-lsp: {e}");
-            exit::SANDBOX
+            (exit::SANDBOX, false)
         }
     };
     backend.shutdown().await;
+    if interrupted {
+        end_by_sigint();
+    }
     status
+}
+
+fn raised(report: &RunReport, type_name: &str) -> bool {
+    matches!(&report.result, RunResult::Raised(e) if e.type_name == type_name)
+}
+
+/// Ends this process the way python3 ends on an uncaught KeyboardInterrupt:
+/// by SIGINT, so that a shell sees an interrupted program (status 130) and a
+/// script running it stops too.
+fn end_by_sigint() {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: restores the default action for SIGINT and raises it in this
+    // process; no memory is touched.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::raise(libc::SIGINT);
+    }
 }
 
 /// Why a file's bytes are not Python source text.
@@ -333,7 +354,12 @@ fn print_report(report: &RunReport, interactive: bool) -> i32 {
         let _ = writeln!(stderr, "azure-sandbox-lsp: {}", notice.message());
     }
     let _ = stderr.flush();
-    if report.succeeded() { exit::OK } else { exit::CODE_FAILED }
+    match &report.result {
+        RunResult::Succeeded { .. } => exit::OK,
+        // `sys.exit(N)`: the status python3 would exit with.
+        RunResult::Raised(exception) => exception.exit_status.map_or(exit::CODE_FAILED, i32::from),
+        RunResult::Failed { .. } => exit::CODE_FAILED,
+    }
 }
 
 #[cfg(test)]
