@@ -8,6 +8,7 @@ mod common;
 
 mod azure_setup;
 mod cli;
+mod cpython;
 mod engine;
 mod https;
 mod lsp;

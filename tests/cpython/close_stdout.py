@@ -1,0 +1,4 @@
+import sys
+
+print("written before closing")
+sys.stdout.close()

@@ -1,0 +1,4 @@
+x = 1
+
+# coding: latin-1
+print('café', x)

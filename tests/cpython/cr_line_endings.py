@@ -1,0 +1,1 @@
+x = 1print("cr only", x)def f():    return 1 / 0f()

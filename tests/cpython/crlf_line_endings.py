@@ -1,0 +1,7 @@
+x = 1
+print("crlf", x)
+
+def f():
+    return 1 / 0
+
+f()

@@ -1,0 +1,2 @@
+print("deleting a builtin name that is not a global")
+del print

@@ -1,0 +1,8 @@
+def f():
+    try:
+        raise ValueError("first")
+    finally:
+        print("finally")
+
+
+f()

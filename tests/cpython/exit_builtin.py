@@ -1,0 +1,3 @@
+# The site module's exit(), not sys.exit.
+print("about to exit")
+exit(4)

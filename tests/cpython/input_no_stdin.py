@@ -1,0 +1,3 @@
+print("before input")
+name = input("name? ")
+print("never", name)

@@ -1,0 +1,3 @@
+"""The module's docstring."""
+
+print(__doc__)

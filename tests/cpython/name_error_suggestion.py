@@ -1,0 +1,2 @@
+temperature = 21
+print(temperatur)

@@ -1,0 +1,4 @@
+# This file has only comments.
+# print("nothing runs")
+
+   # an indented comment

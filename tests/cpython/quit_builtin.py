@@ -1,0 +1,3 @@
+print("quitting")
+quit()
+print("never")

@@ -1,0 +1,4 @@
+import sys
+
+sys.stdout.write("no newline")
+sys.stdout.write(" still none")

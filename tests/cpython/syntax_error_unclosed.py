@@ -1,0 +1,5 @@
+data = [
+    1,
+    2,
+
+print(data)

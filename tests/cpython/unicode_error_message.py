@@ -1,0 +1,1 @@
+raise ValueError("ünïcödé message ✓ 🐍 — with a long dash")
