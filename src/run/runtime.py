@@ -52,6 +52,9 @@ _order = []
 # replaced by its compressed base64 text the first time a piece is asked for.
 _records = {}
 _record_order = []
+# The streams of the last runs (see run()).
+_retired = []
+_KEEP_RETIRED = 16
 # filename -> {line number: (compiled text, dedent width)}, merged over runs,
 # so tracebacks through code run earlier from the same file stay right.
 _sources = {}
@@ -489,6 +492,12 @@ def run(request, user_globals):
     limit = int(request.get("outputLimit", _DEFAULT_OUTPUT_LIMIT))
     out, err = sys.stdout, sys.stderr
     out_record, err_record = _Recorder(out, limit), _Recorder(err, limit)
+    # Kept alive past the run: CPython before 3.12 lets print() in another
+    # thread hold sys.stdout without a reference, so a stream freed the
+    # moment it is swapped out can crash the interpreter (a thread that
+    # keeps printing did, with SIGSEGV).
+    _retired.extend((out_record, err_record))
+    del _retired[:-_KEEP_RETIRED]
     sys.stdout, sys.stderr = out_record, err_record
     outcome = {"v": VERSION}
     started = time.perf_counter()

@@ -70,7 +70,15 @@ def _fresh_stream(fd):
     )
 
 
+# Streams replaced by _install_streams, kept alive a while: before 3.12,
+# print() in another thread uses sys.stdout without holding a reference, so
+# freeing a stream the moment it is replaced can crash the interpreter.
+_RETIRED = []
+
+
 def _install_streams():
+    _RETIRED.extend((sys.stdout, sys.stderr, sys.stdin))
+    del _RETIRED[:-24]
     sys.stdout = sys.__stdout__ = _fresh_stream(1)
     sys.stderr = sys.__stderr__ = _fresh_stream(2)
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")

@@ -289,3 +289,39 @@ fn bare_stdio_flag_serves_the_language_server() {
     let status = child.wait().unwrap();
     assert!(status.code().is_some());
 }
+
+/// Against a remote endpoint the CLI makes as few requests as the tutorial
+/// does: a new workspace launches and runs (the runtime goes along once); a
+/// known one only runs, and sends little beside the user's code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_runs_make_as_few_requests_as_the_tutorial() {
+    use crate::common::fault_proxy::FaultProxy;
+    let sandbox = crate::common::sandbox(crate::common::config()).await;
+    let proxy = FaultProxy::start(sandbox.endpoint()).await;
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job.py");
+    std::fs::write(&file, "print('hi')\n").unwrap();
+    let run = || {
+        command(cache.path())
+            .args(["run", file.to_str().unwrap(), "--endpoint", &proxy.url])
+            .env("AZURE_SANDBOX_API_KEY", sandbox.api_key().expose())
+            .output()
+            .unwrap()
+    };
+    let names = |calls: &[(String, usize)]| calls.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>();
+    let output = tokio::task::block_in_place(run);
+    assert_eq!((output.status.code(), text(&output.stdout).as_str()), (Some(0), "hi\n"), "{}", text(&output.stderr));
+    let first = proxy.calls();
+    assert_eq!(
+        names(&first),
+        ["tools/call launchPythonEnvironment", "tools/call runPythonCodeInRemoteEnvironment"],
+        "a new workspace: launch, then run"
+    );
+    let output = tokio::task::block_in_place(run);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let second = proxy.calls()[first.len()..].to_vec();
+    assert_eq!(names(&second), ["tools/call runPythonCodeInRemoteEnvironment"], "a known workspace: the run alone");
+    let (_, bytes) = &second[0];
+    assert!(*bytes < 1024 + "print('hi')\n".len() + file.to_str().unwrap().len(), "{bytes} bytes for a one-line run");
+}

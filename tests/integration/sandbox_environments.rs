@@ -395,9 +395,19 @@ async fn code_sees_no_descriptor_the_server_inherited() {
 }
 
 /// A pipe whose descriptors are inherited by child processes (no O_CLOEXEC).
+/// The write end is moved to a high number that the interpreter has no use
+/// for: a low one may be one of its own (a capture pipe), which would pass
+/// for the leak.
 fn inheritable_pipe() -> (i32, i32) {
     let mut fds = [0; 2];
     // SAFETY: pipe() with a valid two-element array.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    (fds[0], fds[1])
+    let high = 900 + (std::process::id() % 50) as i32;
+    // SAFETY: dup2 onto a free high number (dup2 keeps it inheritable), then
+    // closing the low original, both descriptors this test owns.
+    unsafe {
+        assert_eq!(libc::dup2(fds[1], high), high);
+        libc::close(fds[1]);
+    }
+    (fds[0], high)
 }
