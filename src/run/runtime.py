@@ -561,7 +561,7 @@ def run(request, user_globals):
     _keep_record(nonce, record)
     try:
         out.flush()
-        out.write("\n" + _marker_line(nonce, outcome, lean=not request.get("wantStderr", True)) + "\n")
+        out.write("\n" + _marker_line(nonce, outcome, lean=not request.get("wantStderr", False)) + "\n")
         out.flush()
     except Exception:
         pass  # stdout closed by the user's code: the client will fetch the record

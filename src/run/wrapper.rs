@@ -30,7 +30,7 @@ static RUNTIME_MODULE: LazyLock<String> = LazyLock::new(|| {
     let hash = RUNTIME_SOURCE
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("_azure_sandbox_lsp_runtime_{:012x}", hash & 0xffff_ffff_ffff)
+    format!("_azsb_runtime_{:012x}", hash & 0xffff_ffff_ffff)
 });
 
 /// The outcome a lean run reports when the interpreter lacks the runtime
@@ -67,7 +67,9 @@ fn py_value(value: &serde_json::Value) -> String {
 /// the names are on the second line; the first holds only the import and
 /// the call. (Compact: the lean form goes with every run.)
 fn statement(nonce: &str, body: &str, names: &[(&str, String)]) -> String {
-    let handle = format!("_azsb_{nonce}");
+    // Short: it is written four times in every run's request. Eight hex
+    // digits of the nonce are plenty to stay clear of the user's names.
+    let handle = format!("_azsb_{}", &nonce[..nonce.len().min(8)]);
     let prologue = format!("import sys\nF=sys._getframe(1)\nG=F.f_globals\nF.f_locals.pop('{handle}',None)\ndel F\n");
     let mut globals = format!("'__builtins__':{handle}");
     for (name, literal) in names {
@@ -103,16 +105,19 @@ fn run_body(install: bool) -> String {
 /// environment, or one that lost it); `output_limit` bounds what the
 /// runtime records of each stream for the bulk channel.
 pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool, install: bool, output_limit: usize) -> String {
-    let request = json!({
-        "nonce": nonce,
-        "filename": snippet.filename,
-        "firstLine": snippet.first_line,
-        "code": snippet.code,
-        "dedent": snippet.dedent,
-        "wholeFile": snippet.whole_file,
-        "wantStderr": want_stderr,
-        "outputLimit": output_limit,
-    });
+    let mut request = json!({"nonce": nonce, "filename": snippet.filename, "code": snippet.code});
+    // Only what differs from the runtime's defaults: this goes with every run.
+    for (name, value, default) in [
+        ("firstLine", json!(snippet.first_line), json!(1)),
+        ("dedent", json!(snippet.dedent), json!(0)),
+        ("wholeFile", json!(snippet.whole_file), json!(false)),
+        ("wantStderr", json!(want_stderr), json!(false)),
+        ("outputLimit", json!(output_limit), json!(super::engine::DEFAULT_OUTPUT_LIMIT)),
+    ] {
+        if value != default {
+            request[name] = value;
+        }
+    }
     let mut names = vec![("REQUEST", py_value(&request))];
     if install {
         names.push(("MACHINERY", py_literal(MACHINERY)));
@@ -186,8 +191,11 @@ mod tests {
             Snippet { filename: "/w/a.py".into(), first_line: 1, code: "x = 1".into(), dedent: 0, whole_file: false };
         let lean = run_code(&snippet, "0123456789abcdef", false, false, 10_000_000);
         let full = run_code(&snippet, "0123456789abcdef", false, true, 10_000_000);
-        assert!(lean.len() - snippet.code.len() - snippet.filename.len() < 1024, "{} bytes", lean.len());
+        // As the MCP request carries it (JSON escapes it once more), beside
+        // the envelope: well under a kilobyte.
+        let carried = serde_json::to_string(&lean).unwrap().len();
+        assert!(carried - snippet.code.len() - snippet.filename.len() < 700, "{carried} bytes");
         assert!(full.len() > RUNTIME_SOURCE.len(), "the full form carries the runtime");
-        assert!(RUNTIME_MODULE.starts_with("_azure_sandbox_lsp_runtime_") && lean.contains(RUNTIME_MODULE.as_str()));
+        assert!(RUNTIME_MODULE.starts_with("_azsb_runtime_") && lean.contains(RUNTIME_MODULE.as_str()));
     }
 }
