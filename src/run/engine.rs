@@ -14,7 +14,7 @@ use super::outcome::{Outcome, PyException, split_marker};
 use super::output::{DisplayItem, Notice, Output, StateLoss, Stream};
 use super::registry::{Assigned, Registry, WorkspaceKey};
 use super::snippet::Snippet;
-use super::wrapper;
+use super::wrapper::{self, DEFAULT_OUTPUT_LIMIT};
 
 /// What a run amounted to.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,9 +97,6 @@ pub struct Engine {
     prepared: std::sync::Mutex<std::collections::HashSet<EnvironmentId>>,
 }
 
-/// What the runtime keeps of each stream of a run, beyond any cut the
-/// service makes: the whole output up to here, then its start and its end.
-pub const DEFAULT_OUTPUT_LIMIT: usize = 10_000_000;
 
 impl Engine {
     pub fn new(client: McpClient, registry: Arc<Registry>) -> Self {

@@ -15,9 +15,10 @@ pub(crate) mod snippet;
 pub(crate) mod statements;
 pub(crate) mod wrapper;
 
-pub use engine::{DEFAULT_OUTPUT_LIMIT, Engine, RunReport, RunResult};
+pub use engine::{Engine, RunReport, RunResult};
 pub use outcome::{Frame, PyException};
 pub use output::{DisplayItem, Notice, Output, StateLoss, Stream};
+pub use wrapper::DEFAULT_OUTPUT_LIMIT;
 pub use registry::{Registry, WorkspaceKey, workspace_root};
 pub use selection::{Cut, Selection, SelectionError, Source};
 pub use snippet::Snippet;

@@ -24,6 +24,11 @@ const RUNTIME_SOURCE: &str = include_str!("runtime.py");
 pub const MARKER: &str = "@@azure-sandbox-lsp:result@@";
 pub const MACHINERY: &str = "<azure-sandbox-lsp>";
 
+/// What the runtime keeps of each stream of a run, beyond any cut the
+/// service makes: the whole output up to here, then its start and its end.
+/// (runtime.py's `_DEFAULT_OUTPUT_LIMIT`: a request leaves out the default.)
+pub const DEFAULT_OUTPUT_LIMIT: usize = 10_000_000;
+
 /// The runtime's module name: a hash of its source in it, so a client with
 /// another runtime never calls an old one left in a long-lived environment.
 static RUNTIME_MODULE: LazyLock<String> = LazyLock::new(|| {
@@ -112,7 +117,7 @@ pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool, install: bool
         ("dedent", json!(snippet.dedent), json!(0)),
         ("wholeFile", json!(snippet.whole_file), json!(false)),
         ("wantStderr", json!(want_stderr), json!(false)),
-        ("outputLimit", json!(output_limit), json!(super::engine::DEFAULT_OUTPUT_LIMIT)),
+        ("outputLimit", json!(output_limit), json!(DEFAULT_OUTPUT_LIMIT)),
     ] {
         if value != default {
             request[name] = value;
@@ -155,6 +160,14 @@ mod tests {
         assert_eq!(py_literal("π/√"), "\"π/√\"");
         let value = json!({"s": "x'\"", "t": true, "f": false, "n": null, "i": -3, "a": [1, "b"]});
         assert_eq!(py_value(&value), r#"{"a":[1,"b"],"f":False,"i":-3,"n":None,"s":"x'\"","t":True}"#);
+    }
+
+    /// A request leaves the output limit out when it is the default, so the
+    /// runtime's default must be the same number.
+    #[test]
+    fn the_runtime_has_the_same_default_output_limit() {
+        assert_eq!(DEFAULT_OUTPUT_LIMIT, 10_000_000);
+        assert!(RUNTIME_SOURCE.contains("_DEFAULT_OUTPUT_LIMIT = 10 * 1000 * 1000\n"));
     }
 
     #[test]
