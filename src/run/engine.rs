@@ -97,7 +97,6 @@ pub struct Engine {
     prepared: std::sync::Mutex<std::collections::HashSet<EnvironmentId>>,
 }
 
-
 impl Engine {
     pub fn new(client: McpClient, registry: Arc<Registry>) -> Self {
         Self {
