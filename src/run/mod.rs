@@ -18,7 +18,7 @@ pub(crate) mod wrapper;
 pub use engine::{Engine, RunReport, RunResult};
 pub use outcome::{Frame, PyException};
 pub use output::{DisplayItem, Notice, Output, StateLoss, Stream};
-pub use wrapper::DEFAULT_OUTPUT_LIMIT;
 pub use registry::{Registry, WorkspaceKey, workspace_root};
 pub use selection::{Cut, Selection, SelectionError, Source};
 pub use snippet::Snippet;
+pub use wrapper::DEFAULT_OUTPUT_LIMIT;
