@@ -73,21 +73,9 @@ async fn report_finished(session: &Arc<Session>, finished: Finished) {
         Ok(params) => session.client.send_notification::<RunFinished>(params).await,
         Err(e) => tracing::error!("cannot encode runFinished: {e}"),
     }
-    match finished.detail {
-        Detail::Run { record, .. } => report_run(session, &record).await,
-        Detail::Install { package, ok, last_line, rerun } => {
-            report_install(
-                session,
-                &finished.summary.status,
-                finished.summary.error.as_ref(),
-                uri,
-                &package,
-                ok,
-                &last_line,
-                rerun,
-            )
-            .await
-        }
+    match &finished.detail {
+        Detail::Run { record, .. } => report_run(session, record).await,
+        Detail::Install { .. } => report_install(session, &finished, uri).await,
         Detail::Restart => report_restart(session, &finished).await,
     }
 }
@@ -126,18 +114,10 @@ fn detail(record: &RunRecord) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn report_install(
-    session: &Arc<Session>,
-    status: &JobStatus,
-    error: Option<&crate::workbench::BackendError>,
-    uri: Option<Uri>,
-    package: &str,
-    ok: bool,
-    last_line: &str,
-    rerun: Option<u64>,
-) {
-    match (status, error) {
+async fn report_install(session: &Arc<Session>, finished: &Finished, uri: Option<Uri>) {
+    let Detail::Install { package, ok, last_line, rerun } = &finished.detail else { return };
+    let (package, ok, last_line, rerun) = (package.as_str(), *ok, last_line.as_str(), *rerun);
+    match (&finished.summary.status, &finished.summary.error) {
         (JobStatus::Cancelled, _) => return,
         // No sandbox to install into: say why, as a run would.
         (JobStatus::Failed, Some(why)) if last_line.is_empty() => {
