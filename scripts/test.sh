@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs what the tests need, then runs them all. The Rust
 # tests start real local sandbox servers on 127.0.0.1 and real Python
-# processes; the editor tests drive real editors against the real server.
+# processes; the packaging tests build the release binary and the wheel and
+# install it; the editor tests drive real editors against the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
@@ -9,4 +10,9 @@ source scripts/bootstrap.sh
 # error (an invariant in ARCHITECTURE.md).
 cargo clippy --locked --all-targets --features fuzzing -- -D warnings
 cargo test --locked --all-targets --features fuzzing
+# The release binary (built once there), the wheel made from it and installed
+# as a user installs it, and `cargo package`.
+./scripts/packaging-tests.sh
+# The VS Code extension bundles that same release binary.
+export AZURE_SANDBOX_RELEASE_BIN="$(realpath -m "${CARGO_TARGET_DIR:-target}")/release/azure-sandbox-lsp"
 ./scripts/editor-tests.sh

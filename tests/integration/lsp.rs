@@ -635,6 +635,7 @@ async fn stdio_binary_against_an_endpoint_relaunches_an_expired_environment() {
     ]);
     let result = client.initialize(&root, json!({}), json!({})).await;
     assert_eq!(result["serverInfo"]["name"], "azure-sandbox-lsp");
+    assert_eq!(result["serverInfo"]["version"], env!("CARGO_PKG_VERSION"), "the version is Cargo.toml's");
     let uri = file_uri(&path);
     client.open(&uri, text).await;
     let lenses = client.code_lenses(&uri).await;

@@ -107,11 +107,34 @@ local function test()
     assert(shown:find("^azure%-sandbox%-output://"), "the plugin opened " .. shown)
   end
 
-  -- :checkhealth reports the server and the backend.
+  -- :checkhealth reports the server, its version and the backend.
   vim.cmd("checkhealth azure_sandbox")
   local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
   assert(report:find("server: ", 1, true) and report:find("local sandbox", 1, true), "health: " .. report)
   assert(report:find("run print(1)", 1, true) and report:find("all checks passed", 1, true), "doctor in health: " .. report)
+  -- It shows the server's version, and that it is the plugin's.
+  assert(sandbox.version and sandbox.version:match("^%d+%.%d+%.%d+"), "the plugin's version: " .. tostring(sandbox.version))
+  assert(report:find("(azure-sandbox-lsp " .. sandbox.version .. ")", 1, true), "the server's version in health: " .. report)
+  assert(report:find("matches the plugin's (" .. sandbox.version .. ")", 1, true), "versions match in health: " .. report)
+
+  -- A plugin newer than the server: a warning that says which is older and how to upgrade.
+  local version = sandbox.version
+  sandbox.version = "99.0.0"
+  vim.cmd("checkhealth azure_sandbox")
+  report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  sandbox.version = version
+  assert(report:find("the server (" .. version .. ") is older than the plugin (99.0.0)", 1, true), "mismatch in health: " .. report)
+  assert(report:find("pipx upgrade azure-sandbox-lsp", 1, true), "how to upgrade in health: " .. report)
+
+  -- No binary: how to get it in one command.
+  local cmd = sandbox.config.cmd
+  sandbox.config.cmd = { "/nonexistent/azure-sandbox-lsp" }
+  vim.cmd("checkhealth azure_sandbox")
+  report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  sandbox.config.cmd = cmd
+  for _, words in ipairs({ "is not executable", "pipx install azure-sandbox-lsp", "uv tool install azure-sandbox-lsp", "cargo install --locked --path" }) do
+    assert(report:find(words, 1, true), words .. " in health: " .. report)
+  end
 end
 
 local ok, err = pcall(test)

@@ -5,7 +5,6 @@
 
 import * as childProcess from "child_process";
 import * as fs from "fs";
-import * as path from "path";
 import * as vscode from "vscode";
 // Commands in the server's executeCommandProvider (azureSandbox.run, ...) are
 // registered by vscode-languageclient and forwarded as workspace/executeCommand;
@@ -16,6 +15,14 @@ import {
   ServerOptions,
   State,
 } from "vscode-languageclient/node";
+import {
+  Server,
+  bundledPath,
+  describeSource,
+  mismatchWarning,
+  parseVersionOutput,
+  resolveServer,
+} from "./server";
 
 const OUTPUT_SCHEME = "azure-sandbox-output";
 const SECRET_KEY = "azureSandbox.apiKey";
@@ -26,25 +33,49 @@ let running = 0;
 let lastNotice = "";
 const outputChanged = new vscode.EventEmitter<vscode.Uri>();
 
-/** The server binary: the setting, else azure-sandbox-lsp on PATH. */
-function findServer(): string | undefined {
-  const configured = vscode.workspace.getConfiguration("azureSandbox").get<string>("server.path", "").trim();
-  if (configured) {
-    return fs.existsSync(configured) ? configured : undefined;
+/** The server that runs (or last ran), with its version once known. */
+let serverInUse: (Server & { version?: string }) | undefined;
+
+/** The server binary: the setting, else the bundled one, else PATH. */
+function findServer(context: vscode.ExtensionContext): { server: Server } | { problem: string } {
+  const setting = vscode.workspace.getConfiguration("azureSandbox").get<string>("server.path", "");
+  return resolveServer(setting, context.extensionPath);
+}
+
+function extensionVersion(context: vscode.ExtensionContext): string {
+  return String((context.extension.packageJSON as { version?: unknown }).version ?? "");
+}
+
+/** `azure-sandbox-lsp --version`, for when no initialize result says it. */
+function versionOf(server: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    childProcess.execFile(server, ["--version"], { timeout: 10000 }, (error, stdout) => {
+      resolve(error ? undefined : parseVersionOutput(stdout));
+    });
+  });
+}
+
+/** Warns once per server and version when they differ from the extension's. */
+const warnedMismatch = new Set<string>();
+function checkVersion(context: vscode.ExtensionContext, server: Server, version: string): void {
+  const bundled = fs.existsSync(bundledPath(context.extensionPath));
+  const warning = mismatchWarning(extensionVersion(context), version, server, bundled);
+  const key = `${server.path}@${version}`;
+  if (!warning || warnedMismatch.has(key)) {
+    return;
   }
-  const names = process.platform === "win32" ? ["azure-sandbox-lsp.exe"] : ["azure-sandbox-lsp"];
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    for (const name of names) {
-      const candidate = path.join(dir, name);
-      try {
-        fs.accessSync(candidate, fs.constants.X_OK);
-        return candidate;
-      } catch {
-        // not here
-      }
+  warnedMismatch.add(key);
+  const actions = server.source === "setting" ? ["Open Settings"] : [];
+  void vscode.window.showWarningMessage(warning, ...actions).then((choice) => {
+    if (choice === "Open Settings") {
+      void vscode.commands.executeCommand("workbench.action.openSettings", "azureSandbox.server.path");
     }
-  }
-  return undefined;
+  });
+}
+
+/** The server's source, path and version, for the tooltip and Run Doctor. */
+function serverDescription(server: Server & { version?: string }): string {
+  return `Server: ${describeSource(server.source)}, version ${server.version ?? "unknown"}\n${server.path}`;
 }
 
 /** The `azureSandbox` settings the server reads (never the key). */
@@ -87,23 +118,24 @@ function updateStatus(): void {
   } else {
     status.text = `$(cloud) ${where} sandbox: idle`;
   }
-  status.tooltip = "Azure Sandbox: show the output document";
+  status.tooltip =
+    "Azure Sandbox: show the output document" + (serverInUse ? `\n${serverDescription(serverInUse)}` : "");
   status.show();
 }
 
 async function startClient(context: vscode.ExtensionContext): Promise<void> {
-  const server = findServer();
-  if (!server) {
-    const choice = await vscode.window.showErrorMessage(
-      "Azure Sandbox: the azure-sandbox-lsp binary was not found. Install it (cargo install --path <repository>) " +
-        "so it is on PATH, or set azureSandbox.server.path.",
-      "Open Settings",
-    );
+  const found = findServer(context);
+  if ("problem" in found) {
+    serverInUse = undefined;
+    const choice = await vscode.window.showErrorMessage(`Azure Sandbox: ${found.problem}`, "Open Settings");
     if (choice === "Open Settings") {
       await vscode.commands.executeCommand("workbench.action.openSettings", "azureSandbox.server.path");
     }
     return;
   }
+  const server = found.server.path;
+  const started: Server & { version?: string } = { ...found.server };
+  serverInUse = started;
   const env = await serverEnvironment(context);
   const serverOptions: ServerOptions = { command: server, args: ["lsp"], options: { env } };
   const clientOptions: LanguageClientOptions = {
@@ -145,6 +177,12 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     lastNotice = noticeOf(params);
     updateStatus();
   });
+  // The version the server reports in its initialize result (else --version),
+  // for the tooltip, Run Doctor and the mismatch warning.
+  started.version = client.initializeResult?.serverInfo?.version ?? (await versionOf(server));
+  if (started.version) {
+    checkVersion(context, started, started.version);
+  }
   updateStatus();
 }
 
@@ -173,14 +211,27 @@ let doctorOutput: vscode.OutputChannel | undefined;
 
 /** Runs `azure-sandbox-lsp doctor` with this window's configuration. */
 async function runDoctor(context: vscode.ExtensionContext): Promise<void> {
-  const server = findServer();
-  if (!server) {
-    void vscode.window.showErrorMessage("Azure Sandbox: the azure-sandbox-lsp binary was not found.");
+  const found = findServer(context);
+  if ("problem" in found) {
+    void vscode.window.showErrorMessage(`Azure Sandbox: ${found.problem}`);
     return;
   }
+  const server = found.server.path;
   doctorOutput ??= vscode.window.createOutputChannel("Azure Sandbox Doctor");
   doctorOutput.clear();
   doctorOutput.show(true);
+  // Which binary this is, and its version: the running server's answer to
+  // initialize when it is the same binary, else --version.
+  const version =
+    serverInUse && serverInUse.path === server && serverInUse.version ? serverInUse.version : await versionOf(server);
+  doctorOutput.appendLine(serverDescription({ ...found.server, version }));
+  const bundled = fs.existsSync(bundledPath(context.extensionPath));
+  const warning = version && mismatchWarning(extensionVersion(context), version, found.server, bundled);
+  doctorOutput.appendLine(`Extension: version ${extensionVersion(context)}`);
+  if (warning) {
+    doctorOutput.appendLine(`[WARN] ${warning.replace(/^Azure Sandbox: /, "")}`);
+  }
+  doctorOutput.appendLine("");
   const args = ["doctor"];
   if (vscode.workspace.getConfiguration("azureSandbox").get<string>("backend", "auto") === "local") {
     args.push("--local");

@@ -1,10 +1,15 @@
 // Drives real VS Code (code-server) in Debian's chromium with playwright-core:
-// the extension from the packaged .vsix, the real server, the local sandbox.
-// Usage: node e2e.js <workbench url> <artefact dir> <user settings.json>
+// the extension from its platform .vsix with the server bundled in it, the
+// local sandbox.
+// Usage: node e2e.js <workbench url> <artefact dir> <user settings.json> <extensions dir> <version>
 const { chromium } = require("playwright-core");
 const fs = require("fs");
 
-const [url, artefacts, settingsFile] = process.argv.slice(2);
+const [url, artefacts, settingsFile, extensionsDir, version] = process.argv.slice(2);
+// A line naming the installed extension's bundled server.
+const namesBundled = (text) => text.replace(/\u00a0/g, " ").split("\n").some((line) =>
+  line.trim().startsWith(`${extensionsDir}/azure-sandbox-lsp.azure-sandbox-${version}`) &&
+  line.trim().endsWith("/server/azure-sandbox-lsp"));
 const started = Date.now();
 const log = (...parts) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...parts);
 const results = [];
@@ -93,6 +98,17 @@ async function visible(locator, timeout) {
     // Both runs ended (azureSandbox/runFinished), so the counter is back to none.
     const idle = page.locator(".statusbar-item", { hasText: "local sandbox: idle" });
     check("the status bar counts the finished runs down to idle", await visible(idle, 20000));
+    // Its tooltip names the server that runs: the bundled one, with its version.
+    await idle.first().hover();
+    const tooltip = page.locator(".monaco-hover, .workbench-hover", { hasText: `Server: bundled with the extension, version ${version}` });
+    const tooltipShown = await visible(tooltip, 10000);
+    check("the status bar tooltip names the bundled server and its version", tooltipShown &&
+      namesBundled(await tooltip.first().innerText()), tooltipShown ? await tooltip.first().innerText() : "no tooltip");
+    await shot("4-status-tooltip");
+    // The bundled server is the extension's own version: no mismatch warning.
+    const mismatch = page.locator(".notifications-toasts, .notifications-center", { hasText: /older than|is older/ });
+    check("no version mismatch warning", (await mismatch.count()) === 0, await mismatch.first().innerText().catch(() => ""));
+    await page.mouse.move(1400, 900);
 
     // The output document, beside the code, with the transcript.
     await palette(page, "Azure Sandbox: Show Output");
@@ -100,7 +116,7 @@ async function visible(locator, timeout) {
     check("the output document opens", await visible(transcript, 30000));
     const traceback = page.locator(".monaco-editor .view-lines", { hasText: "ZeroDivisionError" });
     check("the transcript holds the traceback", (await traceback.count()) > 0);
-    await shot("4-output");
+    await shot("5-output");
 
     // The doctor command runs the server's checks and shows them.
     await palette(page, "Azure Sandbox: Run Doctor");
@@ -108,7 +124,16 @@ async function visible(locator, timeout) {
     check("Run Doctor reports all checks passed", await visible(doctor, 60000));
     const doctorLines = page.locator(".output-view, .panel", { hasText: "run print(1)" });
     check("the doctor's steps are in its output channel", await visible(doctorLines, 10000));
-    await shot("5-doctor");
+    // Its first lines name the server: scroll the channel back to the top.
+    await page.locator(".panel .monaco-editor .view-lines").first().click();
+    await page.keyboard.press("Control+Home");
+    const doctorServer = page.locator(".output-view, .panel", { hasText: `Server: bundled with the extension, version ${version}` });
+    const named = await visible(doctorServer, 10000);
+    check("Run Doctor names the bundled server, its path and its version", named &&
+      namesBundled(await doctorServer.first().innerText()) &&
+      (await doctorServer.first().innerText()).replace(/\u00a0/g, " ").includes(`Extension: version ${version}`),
+      named ? await doctorServer.first().innerText() : "no server line");
+    await shot("6-doctor");
 
     // The API key goes to secret storage, not to settings.json.
     const sentinel = "sentinel-key-must-not-be-in-settings-5f2c";
@@ -124,7 +149,7 @@ async function visible(locator, timeout) {
     await page.locator(".monaco-editor .view-line", { hasText: "ratio(1, 0)" }).first().click();
     await runLens.nth(0).click().catch(() => {});
     check("runs work after the restart", await visible(done, 60000));
-    await shot("6-after-restart");
+    await shot("7-after-restart");
   } catch (error) {
     check("no unexpected error", false, error.stack);
     await shot("error");

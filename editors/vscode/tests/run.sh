@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Real VS Code (code-server 4.100.3) with the packaged extension, driven by
-# playwright-core in Debian's chromium, against the server in
-# AZURE_SANDBOX_LSP_BIN. Screenshots go to $ARTEFACTS (default
-# test-artifacts/vscode).
+# Real VS Code (code-server 4.100.3) with the extension's platform package
+# (azure-sandbox-linux-x64.vsix, `npm run package:linux-x64`), which carries
+# its own server: no azure-sandbox-lsp on PATH and no azureSandbox.server.path,
+# so the bundled server is the one that runs. Driven by playwright-core in
+# Debian's chromium. Screenshots go to $ARTEFACTS (default test-artifacts/vscode).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
-: "${AZURE_SANDBOX_LSP_BIN:?set AZURE_SANDBOX_LSP_BIN to the server binary}"
-vsix="${VSIX:-$here/../azure-sandbox.vsix}"
+vsix="${VSIX:-$here/../azure-sandbox-linux-x64.vsix}"
 artefacts="${ARTEFACTS:-$repo/test-artifacts/vscode}"
+[ -f "$vsix" ] || { echo "vscode: no $vsix: run 'npm run package:linux-x64' in editors/vscode" >&2; exit 1; }
 cache="${AZURE_SANDBOX_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/azure-sandbox-lsp/editor-tools}"
 code_server="$("$here/get-code-server.sh")"
 # playwright-core (no browser download: Debian's chromium is used).
@@ -16,6 +17,29 @@ if [ ! -d "$cache/playwright/node_modules/playwright-core" ]; then
     mkdir -p "$cache/playwright"
     (cd "$cache/playwright" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error playwright-core@1.65.1 >&2)
 fi
+
+# How the server is found, and the mismatch warning, outside the editor.
+node "$here/server.test.js"
+# The package carries an executable server and says which platform it is for.
+python3 - "$vsix" <<'PY'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+server = z.getinfo("extension/server/azure-sandbox-lsp")
+assert server.external_attr >> 16 & 0o111, "the bundled server is not executable in the package"
+assert 'TargetPlatform="linux-x64"' in z.read("extension.vsixmanifest").decode(), "the package has no target platform"
+print(f"vscode: {sys.argv[1]} is {__import__('os').path.getsize(sys.argv[1]) / 2**20:.1f} MiB, "
+      f"its server {server.file_size / 2**20:.1f} MiB unpacked", file=sys.stderr)
+PY
+# No azure-sandbox-lsp on code-server's PATH: leave out every directory with one.
+clean_path=""
+IFS=: read -ra dirs <<<"$PATH"
+for dir in "${dirs[@]}"; do
+    [ -n "$dir" ] && [ ! -e "$dir/azure-sandbox-lsp" ] && clean_path="${clean_path:+$clean_path:}$dir"
+done
+if PATH="$clean_path" command -v azure-sandbox-lsp >/dev/null; then
+    echo "vscode: azure-sandbox-lsp is still on PATH" >&2; exit 1
+fi
+version="$(node -p 'require(process.argv[1]).version' "$here/../package.json")"
 
 profile="$(mktemp -d)"
 mkdir -p "$profile/data/User" "$profile/workspace/.git" "$profile/cache"
@@ -28,14 +52,13 @@ cat >"$profile/data/User/settings.json" <<JSON
   "extensions.autoCheckUpdates": false,
   "extensions.autoUpdate": false,
   "editor.hover.delay": 100,
-  "azureSandbox.server.path": "$AZURE_SANDBOX_LSP_BIN",
   "azureSandbox.backend": "local"
 }
 JSON
 cs=("$code_server" --config "$profile/config.yaml" --user-data-dir "$profile/data" --extensions-dir "$profile/extensions")
 "${cs[@]}" --install-extension "$vsix" --force >&2
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-AZURE_SANDBOX_CACHE_DIR="$profile/cache" setsid "${cs[@]}" --auth none --bind-addr "127.0.0.1:$port" \
+PATH="$clean_path" AZURE_SANDBOX_CACHE_DIR="$profile/cache" setsid "${cs[@]}" --auth none --bind-addr "127.0.0.1:$port" \
     --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
     "$profile/workspace" >"$profile/server.log" 2>&1 &
 server=$!
@@ -46,4 +69,5 @@ for _ in $(seq 1 150); do
     sleep 0.2
 done
 NODE_PATH="$cache/playwright/node_modules" timeout 600 node "$here/e2e.js" \
-    "http://127.0.0.1:$port/?folder=$profile/workspace" "$artefacts" "$profile/data/User/settings.json"
+    "http://127.0.0.1:$port/?folder=$profile/workspace" "$artefacts" "$profile/data/User/settings.json" \
+    "$profile/extensions" "$version"

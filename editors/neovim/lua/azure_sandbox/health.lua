@@ -8,6 +8,50 @@ local warn = health.warn or health.report_warn
 local error = health.error or health.report_error
 local info = health.info or health.report_info
 
+-- Compares "x.y.z" versions by their numbers: -1, 0 or 1, or nil when
+-- either has no x.y.z.
+local function compare(a, b)
+  local x = { a:match("^(%d+)%.(%d+)%.(%d+)") }
+  local y = { b:match("^(%d+)%.(%d+)%.(%d+)") }
+  if #x < 3 or #y < 3 then
+    return nil
+  end
+  for i = 1, 3 do
+    local d = tonumber(x[i]) - tonumber(y[i])
+    if d ~= 0 then
+      return d < 0 and -1 or 1
+    end
+  end
+  return 0
+end
+
+local UPGRADE = "upgrade it: `pipx upgrade azure-sandbox-lsp`, `uv tool upgrade azure-sandbox-lsp`, or"
+  .. " `cargo install --locked --path <repo>` in an updated clone (lazy.nvim's build spec: `:Lazy update`)"
+
+-- The binary, its `--version`, and whether that is the plugin's version.
+local function check_server(binary, expected)
+  local path = vim.fn.exepath(binary)
+  local output = vim.fn.system({ binary, "--version" }):gsub("%s+$", "")
+  local version = vim.v.shell_error == 0 and output:match("(%d+%.%d+%.%d+[%w.+-]*)") or nil
+  if not version then
+    warn("server: " .. path .. ", but `" .. binary .. " --version` gave no version: " .. output, { UPGRADE })
+    return
+  end
+  ok("server: " .. path .. " (azure-sandbox-lsp " .. version .. ")")
+  local order = compare(version, expected)
+  if version == expected then
+    ok("the server's version matches the plugin's (" .. expected .. ")")
+  elseif order == -1 then
+    warn("the server (" .. version .. ") is older than the plugin (" .. expected .. ")", { UPGRADE })
+  elseif order == 1 then
+    warn("the plugin (" .. expected .. ") is older than the server (" .. version .. ")", {
+      "update the plugin (with lazy.nvim: `:Lazy update`), or install the server of the plugin's version: `pipx install --force azure-sandbox-lsp==" .. expected .. "`",
+    })
+  else
+    warn("the server's version (" .. version .. ") differs from the plugin's (" .. expected .. ")", { UPGRADE })
+  end
+end
+
 function M.check()
   start("azure-sandbox")
   local sandbox = require("azure_sandbox")
@@ -18,10 +62,13 @@ function M.check()
   end
   local cmd = config.cmd or { "azure-sandbox-lsp" }
   if vim.fn.executable(cmd[1]) == 1 then
-    local version = vim.fn.system({ cmd[1], "--version" }):gsub("%s+$", "")
-    ok("server: " .. vim.fn.exepath(cmd[1]) .. " (" .. version .. ")")
+    check_server(cmd[1], sandbox.version)
   else
-    error(cmd[1] .. " is not executable", { "install it with `cargo install --path <repo>`", "or pass cmd = { '/path/to/azure-sandbox-lsp' } to setup()" })
+    error(cmd[1] .. " is not executable", {
+      "install it in one command: `pipx install azure-sandbox-lsp` or `uv tool install azure-sandbox-lsp` (the wheel carries the binary)",
+      "or build it from a clone of the repository: `cargo install --locked --path <repo>`",
+      "or pass cmd = { '/path/to/azure-sandbox-lsp' } to setup() (for lazy.nvim's build step, see docs/editors/neovim.md)",
+    })
   end
   local settings = config.settings or {}
   local endpoint = settings.endpoint or vim.env.AZURE_SANDBOX_MCP_ENDPOINT

@@ -6,6 +6,11 @@
 
 local M = {}
 
+-- The azure-sandbox-lsp release this plugin goes with (Cargo.toml's version;
+-- tests/versions.rs keeps them equal). :checkhealth warns when the server's
+-- `--version` differs.
+M.version = "0.1.0"
+
 local defaults = {
   -- The server command; `azure-sandbox-lsp` on PATH by default.
   cmd = nil,
@@ -272,7 +277,9 @@ function M.attach(bufnr)
       warned_missing = true
       notify(
         config.cmd[1]
-          .. " was not found. Install it (cargo install --path <repo>) or pass cmd = { '/path/to/azure-sandbox-lsp' } to setup().",
+          .. " was not found. Install it with `pipx install azure-sandbox-lsp` (or `uv tool install azure-sandbox-lsp`,"
+          .. " or `cargo install --locked --path <repo>`), or pass cmd = { '/path/to/azure-sandbox-lsp' } to setup()."
+          .. " :checkhealth azure_sandbox says more.",
         vim.log.levels.ERROR
       )
     end
