@@ -340,3 +340,53 @@ fn sandbox_reason(output: &PythonOutput, stderr: &str) -> String {
         (None, None) => "the sandbox reported a failure without details".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(stdout: &str, stderr: &str, result: RunResult) -> RunReport {
+        RunReport {
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            result,
+            environment: EnvironmentId("e".into()),
+            displays: vec![DisplayItem { mime_type: "image/png".into(), data: "AAAA".into() }],
+            fresh_environment: false,
+            notices: Vec::new(),
+            wall_time: Duration::from_millis(5),
+            execution_ms: None,
+        }
+    }
+
+    /// The order a notebook shows: streams, rich displays, then the value
+    /// or the error; empty streams are left out.
+    #[test]
+    fn outputs_come_in_notebook_order() {
+        let ok = report("out\n", "", RunResult::Succeeded { value: Some("42".into()) });
+        let kinds: Vec<String> = ok
+            .outputs()
+            .iter()
+            .map(|o| match o {
+                Output::Stream { stream, .. } => stream.name().to_owned(),
+                Output::Display(d) => d.mime_type.clone(),
+                Output::Value(v) => format!("value {v}"),
+                Output::Error(e) => e.type_name.clone(),
+            })
+            .collect();
+        assert_eq!(kinds, ["stdout", "image/png", "value 42"]);
+        assert_eq!(ok.duration(), Duration::from_millis(5), "no sandbox figure: the wall time");
+        let error = PyException {
+            type_name: "ValueError".into(),
+            message: "bad".into(),
+            frames: Vec::new(),
+            syntax: None,
+            traceback: None,
+            missing_module: None,
+            exit_status: None,
+        };
+        let raised = report("", "Traceback…\n", RunResult::Raised(error));
+        assert!(matches!(raised.outputs().last(), Some(Output::Error(e)) if e.type_name == "ValueError"));
+        assert!(matches!(raised.outputs()[0], Output::Stream { stream: Stream::Stderr, .. }));
+    }
+}
