@@ -25,6 +25,13 @@ local defaults = {
   virtual_text = true,
   -- Milliseconds to wait after an edit before asking for lenses again.
   lens_debounce_ms = 300,
+  -- Show the first N lines of a run's output as virtual lines under the
+  -- run's last line (0: off). `settings.inlineOutputLines` works too, for
+  -- vim.lsp.config users.
+  inline_output_lines = 0,
+  -- Called as on_figure(figure, run) for each figure a run made: figure is
+  -- { path, uri, mime, width, height, bytes }, run the runFinished params.
+  on_figure = nil,
 }
 
 M.config = nil
@@ -149,13 +156,35 @@ local function fill_output(bufnr, text)
   end
 end
 
---- BufReadCmd for azure-sandbox-output: buffers (see plugin/azure_sandbox.lua).
-function M.read_output(bufnr)
-  local uri = vim.api.nvim_buf_get_name(bufnr)
+--- The figure file named on line `lnum` (1-based; default: the cursor's) of
+--- the output buffer, from its `[figure] PNG 640×480, 23 KB: /path` line.
+function M.figure_on_line(bufnr, lnum)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  lnum = lnum or vim.api.nvim_win_get_cursor(0)[1]
+  local line = vim.api.nvim_buf_get_lines(bufnr, lnum - 1, lnum, false)[1] or ""
+  return line:match("^%s*%[figure%][^:]*: (.+)$")
+end
+
+-- The output buffer's options and its `gx` (open the figure of this line).
+local function setup_output_buffer(bufnr)
   vim.api.nvim_buf_set_option(bufnr, "buftype", "nofile")
   vim.api.nvim_buf_set_option(bufnr, "bufhidden", "hide")
   vim.api.nvim_buf_set_option(bufnr, "swapfile", false)
   vim.api.nvim_buf_set_option(bufnr, "filetype", "azuresandboxoutput")
+  vim.keymap.set("n", "gx", function()
+    local path = M.figure_on_line(bufnr)
+    if path then
+      M.open_path(path)
+    else
+      notify("no figure on this line", vim.log.levels.WARN)
+    end
+  end, { buffer = bufnr, desc = "Open the figure of this line with the system viewer" })
+end
+
+--- BufReadCmd for azure-sandbox-output: buffers (see plugin/azure_sandbox.lua).
+function M.read_output(bufnr)
+  local uri = vim.api.nvim_buf_get_name(bufnr)
+  setup_output_buffer(bufnr)
   local client = M.client()
   if not client then
     fill_output(bufnr, "No azure-sandbox language server is running.")
@@ -191,6 +220,11 @@ local handlers = {
       end
     end
     return vim.NIL
+  end,
+  ["azureSandbox/runFinished"] = function(_, params, ctx)
+    if type(params) == "table" and params.kind == "python" then
+      M.run_finished(params, vim.lsp.get_client_by_id(ctx.client_id))
+    end
   end,
   ["azureSandbox/outputChanged"] = function(_, params, ctx)
     local client = vim.lsp.get_client_by_id(ctx.client_id)
@@ -366,8 +400,7 @@ function M.output()
   if out == -1 then
     out = vim.api.nvim_create_buf(true, true)
     vim.api.nvim_buf_set_name(out, uri)
-    vim.api.nvim_buf_set_option(out, "bufhidden", "hide")
-    vim.api.nvim_buf_set_option(out, "filetype", "azuresandboxoutput")
+    setup_output_buffer(out)
   end
   local window = vim.fn.bufwinnr(out)
   if window ~= -1 then
@@ -376,6 +409,100 @@ function M.output()
     vim.cmd("sbuffer " .. out)
   end
   fill_output(out, response.result.text)
+end
+
+-- Figures and inline output ------------------------------------------------
+
+-- The loaded buffer of a document URI, or nil.
+local function buffer_of(uri)
+  local name = uri:match("^file:") and vim.uri_to_fname(uri) or uri
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) then
+      local own = vim.api.nvim_buf_get_name(bufnr)
+      if own == name or vim.uri_from_bufnr(bufnr) == uri then
+        return bufnr
+      end
+    end
+  end
+  return nil
+end
+
+--- How many lines of output to show under a run: setup()'s
+--- inline_output_lines, or else the client's settings.inlineOutputLines.
+function M.inline_output_lines(client)
+  local n = tonumber(options().inline_output_lines) or 0
+  if n <= 0 and client and client.config and type(client.config.settings) == "table" then
+    local settings = client.config.settings.azureSandbox
+    n = type(settings) == "table" and tonumber(settings.inlineOutputLines) or 0
+  end
+  return math.max(0, math.floor(n or 0))
+end
+
+--- azureSandbox/runFinished of a Python run: the inline output under its
+--- lines, and on_figure for each figure it made.
+function M.run_finished(params, client)
+  if type(params.uri) == "string" and params.lastLine ~= nil then
+    local bufnr = buffer_of(params.uri)
+    if bufnr and params.status ~= "cancelled" then
+      require("azure_sandbox.inline").show(bufnr, params, M.inline_output_lines(client))
+    end
+  end
+  local on_figure = options().on_figure
+  if type(on_figure) == "function" and type(params.figures) == "table" then
+    for _, figure in ipairs(params.figures) do
+      local ok, err = pcall(on_figure, figure, params)
+      if not ok then
+        notify("on_figure failed: " .. tostring(err), vim.log.levels.ERROR)
+      end
+    end
+  end
+end
+
+--- Opens a file with the system viewer: vim.ui.open from 0.10, else
+--- xdg-open (`open` on macOS) as a detached job.
+function M.open_path(path)
+  if vim.ui.open then
+    local cmd, err = vim.ui.open(path)
+    if not cmd and err then
+      notify("could not open " .. path .. ": " .. tostring(err), vim.log.levels.ERROR)
+    end
+    return
+  end
+  local opener = vim.fn.has("mac") == 1 and "open" or "xdg-open"
+  if vim.fn.executable(opener) == 0 then
+    notify(opener .. " was not found: open " .. path .. " yourself", vim.log.levels.ERROR)
+    return
+  end
+  if vim.fn.jobstart({ opener, path }, { detach = true }) <= 0 then
+    notify("could not start " .. opener .. " for " .. path, vim.log.levels.ERROR)
+  end
+end
+
+--- Opens the latest figure of the current buffer's workspace (of any
+--- workspace from a buffer the server is not attached to, such as the output).
+function M.open_figure()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = M.client(bufnr)
+  local arguments = { { uri = here(bufnr) } }
+  if not client then
+    client, arguments, bufnr = M.client(), {}, nil
+  end
+  if not client then
+    notify("no azure-sandbox server is running", vim.log.levels.WARN)
+    return
+  end
+  local params = { command = "azureSandbox.latestFigure", arguments = arguments }
+  request(client, "workspace/executeCommand", params, function(err, result)
+    if err then
+      notify(err.message, vim.log.levels.ERROR)
+    elseif type(result) ~= "table" or not result.path then
+      notify("no figure yet in this workspace: run code that draws one (matplotlib's plt.show(), or display(image))")
+    elseif vim.fn.filereadable(result.path) == 0 then
+      notify("the latest figure, " .. result.path .. ", is gone (the figure cache drops its oldest files)", vim.log.levels.WARN)
+    else
+      M.open_path(result.path)
+    end
+  end, bufnr)
 end
 
 --- Sets the plugin up; with no arguments when azure-sandbox-lsp is on PATH.
