@@ -7,10 +7,11 @@ use clap::Args;
 
 use super::options::exit;
 use crate::config::{RemoteConfig, parse_seconds};
+use crate::run::Stream;
 use crate::run::cells::{CellMarkers, cells_with};
 use crate::run::{RunReport, RunResult, Selection, Source, workspace_root};
 use crate::text::Document;
-use crate::workbench::{Backend, registry_file};
+use crate::workbench::{Backend, Figure, FigureStore, ShownOutput, registry_file};
 
 #[derive(Debug, Args)]
 #[command(
@@ -48,6 +49,19 @@ pub struct RunArgs {
     /// Allow plain http:// to a non-loopback endpoint (the key travels in clear text).
     #[arg(long)]
     allow_insecure_http: bool,
+    /// The embedded local sandbox's Python interpreter (default: python3 on
+    /// PATH), e.g. a virtual environment's bin/python with matplotlib.
+    #[arg(long, value_name = "PATH", env = "AZURE_SANDBOX_PYTHON")]
+    python: Option<PathBuf>,
+    /// Where to write the run's figures (default: figures/ in the cache
+    /// directory, owner-only, the oldest removed beyond 200 MB). Each file
+    /// is named on stderr.
+    #[arg(long, value_name = "DIR")]
+    figures: Option<PathBuf>,
+    /// Print the typed result as one JSON object on stdout (status, outputs,
+    /// figures as files, error, notices) instead of the run's own output.
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_lines(spec: &str) -> Result<(usize, usize), String> {
@@ -141,7 +155,8 @@ pub async fn run(args: RunArgs) -> i32 {
             }
         }
     }
-    let backend = match Backend::start(&config, args.sandbox.local, registry_file()).await {
+    let python = args.python.clone().filter(|p| !p.as_os_str().is_empty());
+    let backend = match Backend::start(&config, args.sandbox.local, registry_file(), python).await {
         Ok(backend) => backend,
         Err(e) => {
             eprintln!("azure-sandbox-lsp: {e}");
@@ -164,7 +179,23 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     }
     let (status, interrupted) = match backend.engine.run(&key, &snippet).await {
-        Ok(report) => (print_report(&report, interactive), raised(&report, "KeyboardInterrupt")),
+        Ok(report) => {
+            let store = match &args.figures {
+                Some(dir) => Some(FigureStore::in_dir(dir.clone())),
+                None => FigureStore::in_cache(),
+            };
+            let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+            let figures = match &store {
+                Some(store) if !report.displays.is_empty() => store.save(&stem, &report),
+                _ => Vec::new(),
+            };
+            let status = if args.json {
+                print_json(&report, &figures, interactive)
+            } else {
+                print_report(&report, &figures, interactive)
+            };
+            (status, raised(&report, "KeyboardInterrupt"))
+        }
         Err(e) => {
             eprintln!("azure-sandbox-lsp: {e}");
             (exit::SANDBOX, false)
@@ -330,12 +361,35 @@ fn text_lines(text: &str) -> usize {
     crate::run::cells::split_lines(text).count()
 }
 
-fn print_report(report: &RunReport, interactive: bool) -> i32 {
+/// Prints the run as a terminal shows a program: stdout (with each table's
+/// text where the run made it), the trailing value of lines or a cell, then
+/// stderr; each figure's file is named on stderr.
+fn print_report(report: &RunReport, figures: &[Figure], interactive: bool) -> i32 {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(report.stdout.as_bytes());
+    let mut ends_line = true;
+    let mut named = Vec::new();
+    for output in ShownOutput::of_report(report, figures) {
+        let text = match output {
+            ShownOutput::Stream { stream: Stream::Stdout, text } => text,
+            ShownOutput::Display { figure: Some(figure), .. } => {
+                named.push(figure);
+                continue;
+            }
+            // A table or other rich item: its text, as a notebook's plain view.
+            ShownOutput::Display { data, result: false, .. } => match data.get("text/plain") {
+                Some(plain) => format!("{}{plain}\n", if ends_line { "" } else { "\n" }),
+                None => continue,
+            },
+            _ => continue,
+        };
+        if !text.is_empty() {
+            ends_line = text.ends_with('\n');
+            let _ = stdout.write_all(text.as_bytes());
+        }
+    }
     if let (true, RunResult::Succeeded { value: Some(value) }) = (interactive, &report.result) {
         // A trailing expression's value, as a notebook or the REPL would show it.
-        if !report.stdout.is_empty() && !report.stdout.ends_with('\n') {
+        if !ends_line {
             let _ = stdout.write_all(b"\n");
         }
         let _ = writeln!(stdout, "{value}");
@@ -343,6 +397,10 @@ fn print_report(report: &RunReport, interactive: bool) -> i32 {
     let _ = stdout.flush();
     drop(stdout);
     let mut stderr = std::io::stderr().lock();
+    for (n, figure) in named.iter().enumerate() {
+        let _ =
+            writeln!(stderr, "azure-sandbox-lsp: figure {}: {} ({})", n + 1, figure.path.display(), figure.describe());
+    }
     let _ = stderr.write_all(report.stderr.as_bytes());
     match &report.result {
         RunResult::Failed { reason, .. } if !report.stderr.contains(reason.as_str()) => {
@@ -354,12 +412,64 @@ fn print_report(report: &RunReport, interactive: bool) -> i32 {
         let _ = writeln!(stderr, "azure-sandbox-lsp: {}", notice.message());
     }
     let _ = stderr.flush();
+    exit_status(report)
+}
+
+/// The exit status of `run` for a report.
+fn exit_status(report: &RunReport) -> i32 {
     match &report.result {
         RunResult::Succeeded { .. } => exit::OK,
         // `sys.exit(N)`: the status python3 would exit with.
         RunResult::Raised(exception) => exception.exit_status.map_or(exit::CODE_FAILED, i32::from),
         RunResult::Failed { .. } => exit::CODE_FAILED,
     }
+}
+
+/// `run --json`: the typed result, for scripts and agents.
+fn print_json(report: &RunReport, figures: &[Figure], interactive: bool) -> i32 {
+    let (status, error, reason) = match &report.result {
+        RunResult::Succeeded { .. } => ("succeeded", None, None),
+        RunResult::Raised(e) => ("raised", Some(e), None),
+        RunResult::Failed { reason, at } => ("stopped", at.as_ref(), Some(reason)),
+    };
+    let error = error.map(|e| {
+        serde_json::json!({
+            "type": e.type_name,
+            "message": e.message,
+            "traceback": e.traceback,
+            "exitStatus": e.exit_status,
+            "frames": e.frames.iter().map(|f| serde_json::json!({
+                "file": f.file, "line": f.line, "function": f.function, "col": f.col,
+            })).collect::<Vec<_>>(),
+        })
+    });
+    let value = match &report.result {
+        RunResult::Succeeded { value } => value.clone(),
+        _ => None,
+    };
+    let document = serde_json::json!({
+        "status": status,
+        "exitCode": exit_status(report),
+        "stdout": report.stdout,
+        "stderr": report.stderr,
+        "value": value,
+        "valueShown": interactive,
+        "outputs": ShownOutput::of_report(report, figures),
+        "figures": figures,
+        "error": error,
+        "reason": reason,
+        "notices": report.notices.iter().map(|n| {
+            let mut value = serde_json::to_value(n).unwrap_or_default();
+            value["message"] = n.message().into();
+            value
+        }).collect::<Vec<_>>(),
+        "durationMs": report.duration().as_millis() as u64,
+        "freshEnvironment": report.fresh_environment,
+    });
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{document}");
+    let _ = stdout.flush();
+    exit_status(report)
 }
 
 #[cfg(test)]

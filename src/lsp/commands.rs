@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_lsp_server::UriExt;
 use tower_lsp_server::jsonrpc::{Error, Result};
-use tower_lsp_server::lsp_types::{Position, Range, Uri};
+use tower_lsp_server::lsp_types::{MessageType, Position, Range, Uri};
 
 use super::convert;
 use super::ext::{RunAccepted, command};
@@ -142,8 +142,38 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
             }
             Ok(Some(json!({"uri": uri})))
         }
+        command::LATEST_FIGURE | command::OPEN_FIGURE => {
+            let root = match arguments.is_empty() {
+                true => None,
+                false => Some(session.workspace_of(&uri_arg(session, arguments)?)),
+            };
+            let Some(figure) = session.workbench.latest_figure(root.as_deref()) else {
+                if name == command::OPEN_FIGURE {
+                    show_message(
+                        session,
+                        MessageType::INFO,
+                        "No figure yet: run code that plots (plt.show(), or a figure left open at the end of a run)."
+                            .to_owned(),
+                    );
+                }
+                return Ok(Some(Value::Null));
+            };
+            if name == command::OPEN_FIGURE {
+                if let Err(e) = crate::workbench::open_in_viewer(&figure.path) {
+                    show_message(session, MessageType::WARNING, e);
+                }
+            }
+            Ok(Some(serde_json::to_value(&figure).unwrap_or(Value::Null)))
+        }
         other => Err(invalid(format!("unknown command `{other}`; this server has {}", command::ALL.join(", ")))),
     }
+}
+
+/// A message for the user, sent after the command's answer (a handler does
+/// not wait on the editor).
+fn show_message(session: &Arc<Session>, kind: MessageType, message: String) {
+    let client = session.client.clone();
+    tokio::spawn(async move { client.show_message(kind, format!("Azure sandbox: {message}")).await });
 }
 
 /// Cuts `selection` from the document as it is now and queues the run.

@@ -33,9 +33,26 @@ pub mod command {
     /// `[{uri}]` or `[uriOrPath]`: opens the workspace's output document.
     /// Returns `{uri}`.
     pub const SHOW_OUTPUT: &str = "azureSandbox.showOutput";
+    /// `[{uri}]`, `[uriOrPath]` or nothing (any workspace): the workspace's
+    /// latest figure, `{path, uri, mime, width?, height?, bytes}`, or null.
+    pub const LATEST_FIGURE: &str = "azureSandbox.latestFigure";
+    /// Like [`LATEST_FIGURE`], and opens it with the system viewer
+    /// (`AZURE_SANDBOX_OPENER`, else xdg-open or open).
+    pub const OPEN_FIGURE: &str = "azureSandbox.openFigure";
 
-    pub const ALL: [&str; 9] =
-        [RUN, RUN_CELL, RUN_ABOVE, RUN_FILE, RUN_LINES, RESTART, CANCEL, INSTALL_PACKAGE, SHOW_OUTPUT];
+    pub const ALL: [&str; 11] = [
+        RUN,
+        RUN_CELL,
+        RUN_ABOVE,
+        RUN_FILE,
+        RUN_LINES,
+        RESTART,
+        CANCEL,
+        INSTALL_PACKAGE,
+        SHOW_OUTPUT,
+        LATEST_FIGURE,
+        OPEN_FIGURE,
+    ];
 }
 
 /// Request `azureSandbox/output`: the transcript for a Python document's
@@ -94,7 +111,9 @@ pub struct RunAccepted {
 /// `error` (`{kind, message}`, kind one of `noKey`, `keyRefused`,
 /// `unreachable`, `poolFull`, `noLocalPython`, `timeout`, `notConfigured`,
 /// `poolSetup`, `service`), `firstLine`/`lastLine` (0-based, runs only),
-/// plus the document's `uri` and the workspace's `outputUri`.
+/// `code`, `outputs` (`stream`, `display` with text forms by mime type and
+/// an image's saved `figure`, `value`, `error`) and `figures`, plus the
+/// document's `uri` and the workspace's `outputUri`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunFinishedParams {

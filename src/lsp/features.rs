@@ -210,6 +210,17 @@ pub fn hover(session: &Session, uri: &Uri, position: Position) -> Option<Hover> 
                 cut |= shown.len() < stream.len();
                 text.push_str(&format!("{name}:\n```text\n{}\n```\n", shown.trim_end().replace("```", "'''")));
             }
+            for (index, item) in f.displays.iter().enumerate() {
+                if record.figures.iter().any(|fig| fig.display == index) || item.is_result {
+                    continue;
+                }
+                if let Some(plain) = item.plain() {
+                    let shown: String = plain.chars().take(limit).collect();
+                    cut |= shown.len() < plain.len();
+                    text.push_str(&format!("```text\n{}\n```\n", shown.trim_end().replace("```", "'''")));
+                }
+            }
+            push_figures(&mut text, &record.figures);
             for notice in &f.notices {
                 text.push_str(&format!("\n_{}_\n", notice.message()));
             }
@@ -231,6 +242,23 @@ pub fn hover(session: &Session, uri: &Uri, position: Position) -> Option<Hover> 
         contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
         range: None,
     })
+}
+
+/// VS Code cuts hover Markdown at 100,000 characters: thumbnails stop well
+/// before that, and every figure keeps its link.
+const HOVER_IMAGE_BUDGET: usize = 80_000;
+
+/// Each figure as a link to its file, the first ones with a thumbnail.
+fn push_figures(text: &mut String, figures: &[crate::workbench::Figure]) {
+    let mut budget = HOVER_IMAGE_BUDGET;
+    for (n, figure) in figures.iter().enumerate() {
+        text.push('\n');
+        if let Some(thumbnail) = figure.thumbnail.as_ref().filter(|t| t.len() <= budget) {
+            budget -= thumbnail.len();
+            text.push_str(&format!("![figure {}](data:image/png;base64,{thumbnail})\n\n", n + 1));
+        }
+        text.push_str(&format!("[Figure {}: {}]({})\n", n + 1, figure.describe(), figure.uri));
+    }
 }
 
 /// At the end of each run's last line in `range`: its value or status.

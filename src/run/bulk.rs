@@ -15,6 +15,7 @@ use base64::Engine as _;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
+use super::display::DisplayItem;
 use super::outcome::{Outcome, marker_payload};
 use super::wrapper;
 use crate::mcp::{EnvironmentId, McpClient};
@@ -30,6 +31,9 @@ pub struct Record {
     /// Characters dropped from the middle of each stream past the output limit.
     #[serde(default)]
     pub dropped: Dropped,
+    /// Figures, images and tables, in the order the run made them.
+    #[serde(default)]
+    pub displays: Vec<DisplayItem>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -46,8 +50,9 @@ const PIECE_OVERHEAD: usize = 120;
 /// The first piece when no cap was seen (the marker line simply went missing).
 const FIRST_PIECE: usize = 3000;
 const SMALLEST_PIECE: usize = 64;
-/// Pieces in flight at once.
-const IN_FLIGHT: usize = 8;
+/// Pieces in flight at once: a 60 KB figure is about 20 pieces under the
+/// service's cap, which then take two round trips.
+const IN_FLIGHT: usize = 16;
 /// The largest piece: the local sandbox with its cap raised passes megabytes.
 const LARGEST_PIECE: usize = 1 << 20;
 /// More than any record within the output limit (two streams of 10 MB).
@@ -78,12 +83,15 @@ struct PieceJson {
 }
 
 /// Fetches run `nonce`'s record from `environment`. `observed_cap` is the
-/// length (in characters) of the cut stdout the run came back with, if any.
+/// length (in characters) of the cut stdout the run came back with, if any;
+/// `known_total` the payload's length, when the run's outcome told it (then
+/// every piece goes out at once, with no first piece to learn it).
 pub async fn fetch_record(
     client: &McpClient,
     environment: &EnvironmentId,
     nonce: &str,
     observed_cap: Option<usize>,
+    known_total: Option<usize>,
 ) -> Option<Record> {
     let mut size = observed_cap
         .map(|cap| cap.saturating_sub(PIECE_OVERHEAD))
@@ -91,12 +99,15 @@ pub async fn fetch_record(
         .unwrap_or(FIRST_PIECE)
         .min(LARGEST_PIECE);
     // The first piece, halved until one arrives whole: it tells the total.
-    let (first, total) = loop {
-        match piece(client, environment, nonce, 0, size).await {
-            Reply::Piece { piece, total } => break (piece, total),
-            Reply::Cut if size > SMALLEST_PIECE => size /= 2,
-            _ => return None,
-        }
+    let (first, total) = match known_total {
+        Some(total) => (String::new(), total),
+        None => loop {
+            match piece(client, environment, nonce, 0, size).await {
+                Reply::Piece { piece, total } => break (piece, total),
+                Reply::Cut if size > SMALLEST_PIECE => size /= 2,
+                _ => return None,
+            }
+        },
     };
     if total > MOST_BYTES * 2 {
         tracing::warn!("the run's record claims {total} characters; not fetching it");
@@ -104,7 +115,7 @@ pub async fn fetch_record(
     }
     let mut text = first;
     if text.len() < total {
-        let step = text.len().max(SMALLEST_PIECE);
+        let step = if text.is_empty() { size } else { text.len().max(SMALLEST_PIECE) };
         let offsets: Vec<usize> = (text.len()..total).step_by(step).collect();
         let pieces: Vec<Option<String>> = futures_util::stream::iter(offsets)
             .map(|offset| whole_range(client, environment, nonce, offset, step.min(total - offset)))

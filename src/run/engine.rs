@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use crate::mcp::{EnvironmentId, McpClient, McpError, PythonOutput, ShellCommand, ShellOutput};
 
 use super::bulk;
+use super::display::{DisplayItem, DisplayOptions};
 use super::outcome::{Outcome, PyException, split_marker};
-use super::output::{DisplayItem, Notice, Output, StateLoss, Stream};
+use super::output::{Notice, Output, StateLoss, Stream};
 use super::registry::{Assigned, Registry, WorkspaceKey};
 use super::snippet::Snippet;
 use super::wrapper::{self, DEFAULT_OUTPUT_LIMIT};
@@ -36,7 +37,8 @@ pub struct RunReport {
     pub stderr: String,
     pub result: RunResult,
     pub environment: EnvironmentId,
-    /// Rich data the sandbox returned (MCP image content blocks), in order.
+    /// Figures, images and tables: what the runtime collected, then any MCP
+    /// image content blocks the service returned.
     pub displays: Vec<DisplayItem>,
     /// A new environment was launched for this run.
     pub fresh_environment: bool,
@@ -64,18 +66,35 @@ impl RunReport {
         self.execution_ms.map(Duration::from_millis).unwrap_or(self.wall_time)
     }
 
-    /// The run's outputs in the order a notebook shows them: the streams,
-    /// rich displays, then the trailing value or the error.
+    /// The run's outputs in the order a notebook shows them: stdout with
+    /// each display item where the run made it, stderr, then the trailing
+    /// value (unless a display item shows it richly) or the error.
     pub fn outputs(&self) -> Vec<Output<'_>> {
         let mut outputs = Vec::new();
-        for (stream, text) in [(Stream::Stdout, &self.stdout), (Stream::Stderr, &self.stderr)] {
-            if !text.is_empty() {
-                outputs.push(Output::Stream { stream, text });
+        // Items the runtime placed in the stream, then any without a place
+        // (MCP image blocks) after it.
+        let (placed, unplaced): (Vec<&DisplayItem>, Vec<&DisplayItem>) =
+            self.displays.iter().partition(|d| d.after_stdout.is_some());
+        let mut shown = 0; // bytes of stdout already out
+        for display in placed {
+            let chars = display.after_stdout.unwrap_or(0);
+            let at = self.stdout.char_indices().nth(chars).map_or(self.stdout.len(), |(byte, _)| byte);
+            if at > shown {
+                outputs.push(Output::Stream { stream: Stream::Stdout, text: &self.stdout[shown..at] });
+                shown = at;
             }
+            outputs.push(Output::Display(display));
         }
-        outputs.extend(self.displays.iter().map(Output::Display));
+        if shown < self.stdout.len() {
+            outputs.push(Output::Stream { stream: Stream::Stdout, text: &self.stdout[shown..] });
+        }
+        outputs.extend(unplaced.into_iter().map(Output::Display));
+        if !self.stderr.is_empty() {
+            outputs.push(Output::Stream { stream: Stream::Stderr, text: &self.stderr });
+        }
+        let value_shown = self.displays.iter().any(|d| d.is_result);
         match &self.result {
-            RunResult::Succeeded { value: Some(value) } => outputs.push(Output::Value(value)),
+            RunResult::Succeeded { value: Some(value) } if !value_shown => outputs.push(Output::Value(value)),
             RunResult::Raised(exception) => outputs.push(Output::Error(exception)),
             RunResult::Failed { at: Some(exception), .. } => outputs.push(Output::Error(exception)),
             _ => {}
@@ -92,6 +111,9 @@ pub struct Engine {
     service_returns_stderr: AtomicBool,
     /// Characters of each stream the runtime keeps for the bulk channel.
     output_limit: usize,
+    /// Figure settings and the display limit, read at each run (a front
+    /// end changes them without a new engine).
+    display: std::sync::Mutex<DisplayOptions>,
     /// Environments launched ahead of time ([`Engine::prepare`]) whose first
     /// run must still bring the runtime.
     prepared: std::sync::Mutex<std::collections::HashSet<EnvironmentId>>,
@@ -104,6 +126,7 @@ impl Engine {
             registry,
             service_returns_stderr: AtomicBool::new(false),
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            display: Default::default(),
             prepared: Default::default(),
         }
     }
@@ -112,6 +135,11 @@ impl Engine {
     pub fn with_output_limit(mut self, limit: usize) -> Self {
         self.output_limit = limit.max(1000);
         self
+    }
+
+    /// Figure settings and the display limit for the runs from now on.
+    pub fn set_display_options(&self, options: DisplayOptions) {
+        *self.display.lock().unwrap_or_else(|e| e.into_inner()) = options;
     }
 
     pub fn client(&self) -> &McpClient {
@@ -194,7 +222,8 @@ impl Engine {
         let started = Instant::now();
         let nonce = wrapper::new_nonce();
         let want_stderr = !self.service_returns_stderr.load(Ordering::Relaxed);
-        let code = |install| wrapper::run_code(snippet, &nonce, want_stderr, install, self.output_limit);
+        let display = *self.display.lock().unwrap_or_else(|e| e.into_inner());
+        let code = |install| wrapper::run_code(snippet, &nonce, want_stderr, install, self.output_limit, &display);
         let mut assigned = self.environment(key).await?;
         let mut notices = Vec::new();
         let install = self.needs_runtime(&assigned);
@@ -220,13 +249,20 @@ impl Engine {
         let (mut stdout, mut outcome) = split_marker(&output.stdout, &nonce);
         let mut service_stderr = output.stderr.clone();
         let cut = outcome.is_none() || output.stdout_truncated || output.stderr_truncated;
+        // Figures and tables stay in the environment's record of the run.
+        let has_displays = outcome.as_ref().is_some_and(|o| o.displays > 0);
+        let known_total = outcome.as_ref().and_then(|o| o.record);
         let mut whole = false;
-        if cut && !replaced {
+        let mut displays = Vec::new();
+        if (cut || has_displays) && !replaced {
             // The marker did not make it, or a stream came back short: the
             // environment kept the whole run.
             let observed_cap = output.stdout_truncated.then(|| output.stdout.chars().count());
-            if let Some(record) = bulk::fetch_record(&self.client, &assigned.id, &nonce, observed_cap).await {
+            if let Some(record) =
+                bulk::fetch_record(&self.client, &assigned.id, &nonce, observed_cap, known_total).await
+            {
                 whole = true;
+                displays = record.displays;
                 // What the runtime saw is all that went through Python's
                 // streams; what the service returned also holds writes to the
                 // file descriptors (child processes), so the longer one wins.
@@ -284,11 +320,10 @@ impl Engine {
                 stderr.push_str(&shown);
             }
         }
-        let displays = output
-            .images
-            .iter()
-            .map(|i| DisplayItem { mime_type: i.mime_type.clone(), data: i.data.clone() })
-            .collect();
+        if let Some(dropped) = outcome.as_ref().and_then(|o| o.displays_dropped) {
+            notices.push(Notice::DisplaysDropped { count: dropped.count, bytes: dropped.bytes });
+        }
+        displays.extend(output.images.iter().map(|i| DisplayItem::single(&i.mime_type, &i.data)));
         Ok(RunReport {
             stdout,
             stderr,
@@ -351,7 +386,7 @@ mod tests {
             stderr: stderr.into(),
             result,
             environment: EnvironmentId("e".into()),
-            displays: vec![DisplayItem { mime_type: "image/png".into(), data: "AAAA".into() }],
+            displays: vec![DisplayItem::single("image/png", "AAAA")],
             fresh_environment: false,
             notices: Vec::new(),
             wall_time: Duration::from_millis(5),
@@ -359,22 +394,26 @@ mod tests {
         }
     }
 
-    /// The order a notebook shows: streams, rich displays, then the value
-    /// or the error; empty streams are left out.
-    #[test]
-    fn outputs_come_in_notebook_order() {
-        let ok = report("out\n", "", RunResult::Succeeded { value: Some("42".into()) });
-        let kinds: Vec<String> = ok
+    fn kinds(report: &RunReport) -> Vec<String> {
+        report
             .outputs()
             .iter()
             .map(|o| match o {
-                Output::Stream { stream, .. } => stream.name().to_owned(),
-                Output::Display(d) => d.mime_type.clone(),
+                Output::Stream { stream, text } => format!("{} {text:?}", stream.name()),
+                Output::Display(d) => d.data.keys().next().cloned().unwrap_or_default(),
                 Output::Value(v) => format!("value {v}"),
                 Output::Error(e) => e.type_name.clone(),
             })
-            .collect();
-        assert_eq!(kinds, ["stdout", "image/png", "value 42"]);
+            .collect()
+    }
+
+    /// The order a notebook shows: stdout with each display item where the
+    /// run made it (an item with no place, after it), stderr, then the
+    /// value or the error; empty streams are left out.
+    #[test]
+    fn outputs_come_in_notebook_order() {
+        let ok = report("out\n", "", RunResult::Succeeded { value: Some("42".into()) });
+        assert_eq!(kinds(&ok), ["stdout \"out\\n\"", "image/png", "value 42"]);
         assert_eq!(ok.duration(), Duration::from_millis(5), "no sandbox figure: the wall time");
         let error = PyException {
             type_name: "ValueError".into(),
@@ -386,7 +425,16 @@ mod tests {
             exit_status: None,
         };
         let raised = report("", "Traceback…\n", RunResult::Raised(error));
-        assert!(matches!(raised.outputs().last(), Some(Output::Error(e)) if e.type_name == "ValueError"));
-        assert!(matches!(raised.outputs()[0], Output::Stream { stream: Stream::Stderr, .. }));
+        assert_eq!(kinds(&raised), ["image/png", "stderr \"Traceback…\\n\"", "ValueError"]);
+        // Placed items split stdout at their character offsets (not bytes);
+        // the rich form of the value stands for the value.
+        let mut placed = report("π1\nπ2\n", "", RunResult::Succeeded { value: Some("df".into()) });
+        let at = |chars, mime: &str, is_result| DisplayItem {
+            data: [(mime.to_owned(), "x".to_owned())].into(),
+            after_stdout: Some(chars),
+            is_result,
+        };
+        placed.displays = vec![at(3, "image/png", false), at(6, "text/html", true), at(99, "text/plain", false)];
+        assert_eq!(kinds(&placed), ["stdout \"π1\\n\"", "image/png", "stdout \"π2\\n\"", "text/html", "text/plain"]);
     }
 }

@@ -6,6 +6,7 @@
 
 pub(crate) mod bulk;
 pub mod cells;
+pub(crate) mod display;
 pub(crate) mod engine;
 pub(crate) mod outcome;
 pub(crate) mod output;
@@ -15,9 +16,10 @@ pub(crate) mod snippet;
 pub(crate) mod statements;
 pub(crate) mod wrapper;
 
+pub use display::{DisplayItem, DisplayOptions, FigureFormat, Image, png_size};
 pub use engine::{Engine, RunReport, RunResult};
 pub use outcome::{Frame, PyException};
-pub use output::{DisplayItem, Notice, Output, StateLoss, Stream};
+pub use output::{Notice, Output, StateLoss, Stream, human_bytes};
 pub use registry::{Registry, WorkspaceKey, workspace_root};
 pub use selection::{Cut, Selection, SelectionError, Source};
 pub use snippet::Snippet;

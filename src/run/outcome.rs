@@ -86,6 +86,23 @@ pub struct Outcome {
     /// without the runtime, to an interpreter that was replaced).
     #[serde(default, rename = "missingRuntime")]
     pub missing_runtime: bool,
+    /// How many display items the run's record holds (fetched through the
+    /// bulk channel).
+    #[serde(default)]
+    pub displays: usize,
+    #[serde(default, rename = "displaysDropped")]
+    pub displays_dropped: Option<DisplaysDropped>,
+    /// The length of the run's record as the bulk channel sends it, when
+    /// the runtime knows the client will fetch it.
+    #[serde(default)]
+    pub record: Option<usize>,
+}
+
+/// Display items past the run's limit: how many, and their bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct DisplaysDropped {
+    pub count: u64,
+    pub bytes: u64,
 }
 
 /// The JSON text after the last marker of run `nonce`, if a marker line is

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::display::DisplayItem;
 use super::outcome::PyException;
 
 /// One of the two output streams.
@@ -12,15 +13,6 @@ use super::outcome::PyException;
 pub enum Stream {
     Stdout,
     Stderr,
-}
-
-/// Rich data the sandbox returned beside the text streams: an MCP image
-/// content block, or (later) a figure or table the runtime sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DisplayItem {
-    pub mime_type: String,
-    /// The data as the service sent it: base64 for binary types.
-    pub data: String,
 }
 
 /// One piece of a run's output, in the order a notebook shows them.
@@ -32,6 +24,8 @@ pub enum Output<'a> {
     },
     /// The `repr` of a trailing expression.
     Value(&'a str),
+    /// A figure, an image, a table: what the runtime collected, or an MCP
+    /// image content block.
     Display(&'a DisplayItem),
     Error(&'a PyException),
 }
@@ -66,6 +60,12 @@ pub enum Notice {
         stream: Stream,
         characters: u64,
     },
+    /// The run's figures and tables were larger than its display limit
+    /// (10 MB by default): this many items, of this many bytes, were not sent.
+    DisplaysDropped {
+        count: u64,
+        bytes: u64,
+    },
 }
 
 impl Notice {
@@ -90,6 +90,13 @@ impl Notice {
                  middle; its start and its end are shown.",
                 stream.name()
             ),
+            Notice::DisplaysDropped { count, bytes } => format!(
+                "{count} figure{s} or table{s} ({size}) did not fit in the run's display limit and {were} not \
+                 shown: raise azureSandbox.displayLimit, or lower figureDpi or the figure's size.",
+                s = if *count == 1 { "" } else { "s" },
+                were = if *count == 1 { "was" } else { "were" },
+                size = human_bytes(*bytes),
+            ),
         }
     }
 
@@ -102,6 +109,15 @@ impl Notice {
 impl std::fmt::Display for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message())
+    }
+}
+
+/// `23 KB`, `1.5 MB`: sizes as a user reads them.
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..1000 => format!("{bytes} B"),
+        1000..1_000_000 => format!("{} KB", (bytes + 500) / 1000),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
     }
 }
 

@@ -17,6 +17,10 @@
 #   status (a message, no traceback), anything else through sys.excepthook or
 #   the traceback python3 prints, with its "Did you mean" suggestions;
 # - records what the run writes to sys.stdout and sys.stderr (up to a limit);
+# - collects rich output as display items (mime bundles, as Jupyter's):
+#   matplotlib figures (through a backend of its own), `display(obj)`, and a
+#   trailing value with `_repr_png_`, `_repr_html_`... (PIL images, pandas
+#   tables);
 # - prints one marker line at the end of stdout carrying the outcome as JSON.
 #
 # The service cuts each stream at a few thousand characters. When the client
@@ -27,6 +31,7 @@
 
 import ast
 import base64
+import importlib.machinery
 import io
 import json
 import linecache
@@ -45,6 +50,9 @@ _KEEP_RECORDS = 4
 _STDERR_TAIL = 64 * 1024
 _VALUE_LIMIT = 10000
 _DEFAULT_OUTPUT_LIMIT = 10 * 1000 * 1000
+_DEFAULT_DISPLAY_LIMIT = 10 * 1000 * 1000
+_DEFAULT_DPI = 100
+_DEFAULT_FIGURE_SIZE = (6.4, 4.8)
 
 _results = {}
 _order = []
@@ -102,12 +110,18 @@ class _Recorder:
         self._tail = []
         self._tail_size = 0
         self._dropped = 0
+        self._seen = 0
         self._recording = True
 
     def write(self, text):
         if self._recording and isinstance(text, str) and text:
+            self._seen += len(text)
             self._keep(text)
         return self._inner.write(text)
+
+    def position(self):
+        """Characters written so far: where a display item sits in the stream."""
+        return self._seen
 
     def writelines(self, lines):
         for line in lines:
@@ -465,21 +479,316 @@ def _keep_record(nonce, record):
         _records.pop(_record_order.pop(0), None)
 
 
+def _packed(nonce):
+    """Run `nonce`'s record as the bulk channel sends it (JSON, zlib,
+    base64), made once; None if it is not kept."""
+    record = _records.get(nonce)
+    if record is not None and not isinstance(record, str):
+        raw = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
+        record = base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
+        _records[nonce] = record
+    return record
+
+
 def bulk(nonce, offset, size):
     """Prints characters [offset, offset + size) of run `nonce`'s whole record
     (JSON, zlib-compressed, base64) on one marker line, with the total length.
     The payload never changes once made, so any piece can be asked again."""
-    record = _records.get(nonce)
+    record = _packed(nonce)
     if record is None:
         reply = {"missing": True}
     else:
-        if not isinstance(record, str):
-            raw = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
-            record = base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
-            _records[nonce] = record
         reply = {"piece": record[offset:offset + size], "total": len(record)}
     sys.stdout.write("\n%s%s %s\n" % (MARKER, nonce, json.dumps(reply, ensure_ascii=True)))
     sys.stdout.flush()
+
+
+# Rich output. Each display item is a mime bundle, as Jupyter's: text/plain
+# always, and the richest forms the object offers. Binary data is base64.
+# Items travel in the run's record (through the bulk channel), bounded by
+# the run's display limit; what does not fit is counted, not sent.
+_IMAGE_METHODS = (("image/png", "_repr_png_"), ("image/jpeg", "_repr_jpeg_"), ("image/svg+xml", "_repr_svg_"))
+_TEXT_METHODS = (("text/html", "_repr_html_"), ("text/markdown", "_repr_markdown_"), ("text/latex", "_repr_latex_"))
+_BINARY = ("image/png", "image/jpeg")
+_MPL_MODULE = "_azsb_matplotlib_backend"
+_MPL_BACKEND = "module://" + _MPL_MODULE
+# The figure settings of the run in progress (the client's, else defaults).
+_figure_settings = {"dpi": _DEFAULT_DPI, "size": _DEFAULT_FIGURE_SIZE, "format": "png"}
+_applied_size = [None]
+
+
+class _Displays:
+    """One run's display items, in order, each with the stdout position it
+    came at, within the run's limit on display data."""
+
+    def __init__(self, limit, stdout):
+        self.items = []
+        self._limit = limit
+        self._used = 0
+        self._stdout = stdout
+        self.dropped = 0
+        self.dropped_bytes = 0
+
+    def add(self, bundle, result=False):
+        size = sum(len(value) for value in bundle.values())
+        if self._used + size > self._limit:
+            self.dropped += 1
+            self.dropped_bytes += size
+            return
+        self._used += size
+        item = {"data": bundle, "at": self._stdout.position()}
+        if result:
+            item["result"] = True
+        self.items.append(item)
+
+
+_displays = [None]
+
+
+def _method(obj, name):
+    """The object's own `_repr_*_` method: looked up on its type, so an
+    object whose __getattr__ answers every name is not asked."""
+    if isinstance(obj, type):
+        return None
+    try:
+        if getattr(type(obj), name, None) is None:
+            return None
+        method = getattr(obj, name)
+        return method if callable(method) else None
+    except Exception:
+        return None
+
+
+def _call(method):
+    try:
+        value = method()
+    except Exception:
+        return None
+    if isinstance(value, tuple) and len(value) == 2:
+        value = value[0]  # (data, metadata)
+    return value
+
+
+def _is_figure(obj):
+    module = sys.modules.get("matplotlib.figure")
+    return module is not None and isinstance(obj, module.Figure)
+
+
+def _render_figure(figure):
+    fmt = "svg" if _figure_settings["format"] == "svg" else "png"
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, dpi=_figure_settings["dpi"])
+    data = buffer.getvalue()
+    if fmt == "svg":
+        return {"image/svg+xml": data.decode("utf-8", "replace")}
+    return {"image/png": base64.b64encode(data).decode("ascii")}
+
+
+def _table_html(obj):
+    cls = type(obj)
+    if getattr(cls, "__module__", "").startswith("pandas") and cls.__name__ == "Series":
+        try:
+            return obj.to_frame()._repr_html_()
+        except Exception:
+            return None
+    return None
+
+
+def _bundle(obj):
+    """The mime bundle of an object: text/plain, and its richest forms."""
+    bundle = {}
+    if _is_figure(obj):
+        try:
+            bundle.update(_render_figure(obj))
+        except Exception as exc:
+            bundle["text/plain"] = "<figure could not be drawn: %s>" % _type_name(exc)
+            return bundle
+    else:
+        for mime, name in _IMAGE_METHODS:
+            method = _method(obj, name)
+            value = _call(method) if method is not None else None
+            if isinstance(value, (bytes, bytearray)):
+                value = base64.b64encode(bytes(value)).decode("ascii") if mime in _BINARY else bytes(value).decode("utf-8", "replace")
+            if isinstance(value, str) and value:
+                bundle[mime] = value
+                break  # one image form is enough
+        for mime, name in _TEXT_METHODS:
+            method = _method(obj, name)
+            value = _call(method) if method is not None else None
+            if isinstance(value, str) and value:
+                bundle[mime] = value
+        if "text/html" not in bundle:
+            html = _table_html(obj)
+            if html:
+                bundle["text/html"] = html
+    bundle["text/plain"] = _safe_repr(obj)
+    return bundle
+
+
+def _show_value(value):
+    """A cell's trailing value with a rich form is shown as a display item
+    too (its repr stays the run's value)."""
+    collector = _displays[0]
+    if collector is None:
+        return
+    try:
+        bundle = _bundle(value)
+    except Exception:
+        return
+    if len(bundle) > 1:
+        collector.add(bundle, result=True)
+        if _is_figure(value):
+            _shown_figures.add(id(value))
+
+
+def display(*objs, **kwargs):
+    """Shows each object below the run's output, in its richest form, as
+    IPython's display() does (without IPython)."""
+    for obj in objs:
+        collector = _displays[0]
+        if collector is None:
+            # After the run (a thread): only the text can still be seen.
+            sys.stdout.write(_safe_repr(obj) + "\n")
+            continue
+        collector.add(_bundle(obj))
+        if _is_figure(obj):
+            _shown_figures.add(id(obj))
+
+
+_shown_figures = set()
+
+
+def _open_figures():
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None or not _our_backend():
+        return []
+    try:
+        return [manager.canvas.figure for manager in pyplot._pylab_helpers.Gcf.get_all_fig_managers()]
+    except Exception:
+        return []
+
+
+def _our_backend():
+    matplotlib = sys.modules.get("matplotlib")
+    try:
+        return matplotlib is not None and matplotlib.rcParams._get_backend_or_none() == _MPL_BACKEND
+    except Exception:
+        return False
+
+
+def _flush_figures(at_end):
+    """Shows every open figure and closes it, as Jupyter's inline backend
+    does at plt.show() and when a cell ends. A figure display() already
+    showed in this run is only closed."""
+    collector = _displays[0]
+    for figure in _open_figures():
+        if collector is not None and id(figure) not in _shown_figures:
+            collector.add(_bundle(figure))
+        try:
+            sys.modules["matplotlib.pyplot"].close(figure)
+        except Exception:
+            pass
+    if at_end:
+        _shown_figures.clear()
+
+
+def _show(*args, **kwargs):
+    _flush_figures(False)
+
+
+def _apply_figure_size():
+    matplotlib = sys.modules.get("matplotlib")
+    size = tuple(_figure_settings["size"])
+    if matplotlib is None or _applied_size[0] == size:
+        return
+    try:
+        matplotlib.rcParams["figure.figsize"] = size
+        _applied_size[0] = size
+    except Exception:
+        pass
+
+
+class _BackendLoader:
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        from matplotlib.backend_bases import FigureManagerBase
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        module.FigureCanvas = FigureCanvasAgg
+        module.FigureManager = FigureManagerBase
+        module.show = _show
+        _apply_figure_size()
+
+
+class _MatplotlibHook:
+    """On sys.meta_path: when pyplot is first imported, makes the backend
+    ours unless the user chose one (a window could not show here); and
+    provides the backend module itself. Nothing else is touched, and the
+    environment variables children see are not changed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == _MPL_MODULE:
+            return importlib.machinery.ModuleSpec(name, _BackendLoader())
+        if name == "matplotlib.pyplot":
+            _choose_backend(sys.modules.get("matplotlib"))
+        return None
+
+
+def _choose_backend(matplotlib):
+    if matplotlib is None:
+        return
+    try:
+        chosen = matplotlib.rcParams._get_backend_or_none()
+        if chosen is None or chosen.lower() == "agg" or (chosen.startswith("module://_azsb") and chosen != _MPL_BACKEND):
+            matplotlib.rcParams["backend"] = _MPL_BACKEND
+    except Exception:
+        pass
+
+
+def _install_matplotlib_hook():
+    if not any(type(finder).__name__ == "_MatplotlibHook" for finder in sys.meta_path):
+        sys.meta_path.insert(0, _MatplotlibHook())
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None and not _our_backend():
+        # pyplot came first (or another runtime's backend): switch if it is
+        # the headless default.
+        before = sys.modules["matplotlib"].rcParams._get_backend_or_none()
+        _choose_backend(sys.modules["matplotlib"])
+        if _our_backend() and before != _MPL_BACKEND:
+            try:
+                pyplot.switch_backend(_MPL_BACKEND)
+            except Exception:
+                pass
+
+
+def _begin_displays(request, stdout, user_globals):
+    settings = request.get("figures") or {}
+    _figure_settings["dpi"] = settings.get("dpi", _DEFAULT_DPI)
+    _figure_settings["size"] = tuple(settings.get("size", _DEFAULT_FIGURE_SIZE))
+    _figure_settings["format"] = settings.get("format", "png")
+    _displays[0] = _Displays(int(request.get("displayLimit", _DEFAULT_DISPLAY_LIMIT)), stdout)
+    try:
+        _install_matplotlib_hook()
+        _apply_figure_size()
+    except Exception:
+        pass
+    if "display" not in user_globals:
+        user_globals["display"] = display
+
+
+def _end_displays(outcome, record):
+    try:
+        _flush_figures(True)
+    except Exception:
+        pass
+    collector, _displays[0] = _displays[0], None
+    if collector.items:
+        record["displays"] = collector.items
+        outcome["displays"] = len(collector.items)
+    if collector.dropped:
+        outcome["displaysDropped"] = {"count": collector.dropped, "bytes": collector.dropped_bytes}
 
 
 def run(request, user_globals):
@@ -499,6 +808,7 @@ def run(request, user_globals):
     _retired.extend((out_record, err_record))
     del _retired[:-_KEEP_RETIRED]
     sys.stdout, sys.stderr = out_record, err_record
+    _begin_displays(request, out_record, user_globals)
     outcome = {"v": VERSION}
     started = time.perf_counter()
     compiling = True
@@ -521,6 +831,7 @@ def run(request, user_globals):
             value = eval(last, user_globals)
             if value is not None:
                 outcome["value"] = _safe_repr(value)
+                _show_value(value)
         outcome["status"] = "ok"
     except BaseException as exc:  # user code may raise anything, KeyboardInterrupt included
         if isinstance(exc, SystemExit) and _exit_status(exc.code) == (0, ""):
@@ -554,11 +865,16 @@ def run(request, user_globals):
     stdout, stdout_dropped = out_record.stop()
     stderr, stderr_dropped = err_record.stop()
     outcome["stderr"] = stderr[-_STDERR_TAIL:]
-    _store(nonce, outcome)
     record = {"outcome": outcome, "stdout": stdout, "stderr": stderr}
+    _end_displays(outcome, record)
+    _store(nonce, outcome)
     if stdout_dropped or stderr_dropped:
         record["dropped"] = {"stdout": stdout_dropped, "stderr": stderr_dropped}
     _keep_record(nonce, record)
+    if "displays" in record:
+        # The client will fetch this record: telling its size now saves the
+        # round trip that would learn it.
+        outcome["record"] = len(_packed(nonce))
     try:
         out.flush()
         out.write("\n" + _marker_line(nonce, outcome, lean=not request.get("wantStderr", False)) + "\n")

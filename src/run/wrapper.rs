@@ -18,6 +18,7 @@ use std::sync::LazyLock;
 
 use serde_json::json;
 
+use super::display::DisplayOptions;
 use super::snippet::Snippet;
 
 const RUNTIME_SOURCE: &str = include_str!("runtime.py");
@@ -108,8 +109,16 @@ fn run_body(install: bool) -> String {
 /// run; `want_stderr` asks for stderr inside the outcome (for services that
 /// do not return stderr); `install` sends the runtime along (a new
 /// environment, or one that lost it); `output_limit` bounds what the
-/// runtime records of each stream for the bulk channel.
-pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool, install: bool, output_limit: usize) -> String {
+/// runtime records of each stream for the bulk channel; `display` shapes
+/// figures and bounds the run's display data.
+pub fn run_code(
+    snippet: &Snippet,
+    nonce: &str,
+    want_stderr: bool,
+    install: bool,
+    output_limit: usize,
+    display: &DisplayOptions,
+) -> String {
     let mut request = json!({"nonce": nonce, "filename": snippet.filename, "code": snippet.code});
     // Only what differs from the runtime's defaults: this goes with every run.
     for (name, value, default) in [
@@ -122,6 +131,9 @@ pub fn run_code(snippet: &Snippet, nonce: &str, want_stderr: bool, install: bool
         if value != default {
             request[name] = value;
         }
+    }
+    for (name, value) in display.request_fields() {
+        request[name] = value;
     }
     let mut names = vec![("REQUEST", py_value(&request))];
     if install {
@@ -185,7 +197,8 @@ mod tests {
         let snippet =
             Snippet { filename: "/w/a.py".into(), first_line: 3, code: "x = 1".into(), dedent: 0, whole_file: false };
         let handle = "_azsb_abc";
-        let mut codes: Vec<String> = [true, false].iter().map(|&i| run_code(&snippet, "abc", true, i, 1000)).collect();
+        let mut codes: Vec<String> =
+            [true, false].iter().map(|&i| run_code(&snippet, "abc", true, i, 1000, &Default::default())).collect();
         codes.push(bulk_code("abc", 10, 20));
         for code in codes {
             let (first, rest) = code.split_once('\n').unwrap();
@@ -202,8 +215,8 @@ mod tests {
     fn the_runtime_travels_only_when_asked_for() {
         let snippet =
             Snippet { filename: "/w/a.py".into(), first_line: 1, code: "x = 1".into(), dedent: 0, whole_file: false };
-        let lean = run_code(&snippet, "0123456789abcdef", false, false, 10_000_000);
-        let full = run_code(&snippet, "0123456789abcdef", false, true, 10_000_000);
+        let lean = run_code(&snippet, "0123456789abcdef", false, false, 10_000_000, &Default::default());
+        let full = run_code(&snippet, "0123456789abcdef", false, true, 10_000_000, &Default::default());
         // As the MCP request carries it (JSON escapes it once more), beside
         // the envelope: well under a kilobyte.
         let carried = serde_json::to_string(&lean).unwrap().len();

@@ -124,11 +124,13 @@ impl Backend {
     /// Connects to the configured endpoint (or pool), or starts the embedded
     /// local sandbox when none is configured or `force_local` is set.
     /// `registry_file` keeps workspace environments between processes
-    /// (remote endpoints only: the embedded sandbox's die with it).
+    /// (remote endpoints only: the embedded sandbox's die with it);
+    /// `local_python` is the embedded sandbox's interpreter.
     pub async fn start(
         config: &RemoteConfig,
         force_local: bool,
         registry_file: Option<std::path::PathBuf>,
+        local_python: Option<std::path::PathBuf>,
     ) -> Result<Self, BackendError> {
         let remote = match (&config.endpoint, &config.pool, force_local) {
             (_, _, true) | (None, None, _) => None,
@@ -146,7 +148,7 @@ impl Backend {
             None => {
                 // One user's workspaces, each with its environment: Azure's
                 // tutorial pool size (5) would turn a sixth folder away.
-                let sandbox = SandboxConfig { max_environments: 16, ..SandboxConfig::default() };
+                let sandbox = SandboxConfig { max_environments: 16, python: local_python, ..SandboxConfig::default() };
                 let local = LocalSandbox::start(sandbox, None).await?;
                 let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options())?;
                 // The embedded sandbox's environments die with this process,
@@ -222,11 +224,11 @@ impl BackendSlot {
         // The old backend ends when its last run lets go of it.
         slot.take();
         let backend = match target {
-            Target::Local => Backend::start(&RemoteConfig::default(), true, None).await?,
+            Target::Local { python } => Backend::start(&RemoteConfig::default(), true, None, python.clone()).await?,
             Target::Azure(config) if config.endpoint.is_none() && config.pool.is_none() => {
                 return Err(BackendError::no_endpoint());
             }
-            Target::Azure(config) => Backend::start(config, false, registry_file()).await?,
+            Target::Azure(config) => Backend::start(config, false, registry_file(), None).await?,
         };
         let lease = Arc::new(Lease { backend: Some(backend), target: target.clone() });
         *slot = Some(Arc::clone(&lease));
@@ -273,15 +275,15 @@ mod tests {
     #[tokio::test]
     async fn a_let_go_backend_ends_when_its_last_lease_does() {
         let slot = BackendSlot::default();
-        let lease = slot.lease(&Target::Local).await.unwrap();
-        let again = slot.lease(&Target::Local).await.unwrap();
+        let lease = slot.lease(&Target::Local { python: None }).await.unwrap();
+        let again = slot.lease(&Target::Local { python: None }).await.unwrap();
         assert!(Arc::ptr_eq(&lease, &again), "the same target keeps its backend");
         drop(again);
         let local = lease.backend.as_ref().and_then(|b| b.local.as_ref()).expect("the embedded sandbox");
         let endpoint = local.endpoint().to_owned();
         slot.release().await;
         assert!(answers(&endpoint).await, "a run still holds it: it keeps serving");
-        let next = slot.lease(&Target::Local).await.unwrap();
+        let next = slot.lease(&Target::Local { python: None }).await.unwrap();
         assert!(!Arc::ptr_eq(&lease, &next), "the next run gets a new backend");
         drop(lease);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -128,12 +128,14 @@ impl RunBook {
         doc: &str,
         id: u64,
         state: RunState,
+        figures: Vec<super::figures::Figure>,
         place: impl FnOnce(&RunBook, &RunRecord, &RunState) -> Vec<super::records::DiagnosticSpec>,
     ) -> Option<RunRecord> {
         let mut records = self.records.get_mut(doc)?;
         let record = records.iter_mut().find(|r| r.id == id)?;
         record.diagnostics = place(self, record, &state);
         record.state = state;
+        record.figures = figures;
         let done = record.clone();
         if matches!(done.state, RunState::Finished(_) | RunState::Failed(_)) {
             records.retain(|r| {

@@ -3,14 +3,19 @@
 //! its own terms (the language server: progress, diagnostics, messages,
 //! refreshes and `azureSandbox/runFinished`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::backend::BackendError;
+use super::figures::Figure;
 use super::records::{RunRecord, RunState};
-use crate::run::{Notice, RunResult};
+use crate::run::{Notice, Output, RunReport, RunResult, Stream};
+
+/// Characters of one text output a summary carries (the transcript has all).
+const TEXT_LIMIT: usize = 100_000;
 
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,6 +60,86 @@ pub struct JobSummary {
     /// now (moved through the edits made while it ran).
     pub first_line: Option<u32>,
     pub last_line: Option<u32>,
+    /// The code a Python run ran (cut at 100,000 characters).
+    pub code: Option<String>,
+    /// A Python run's outputs in the order a notebook shows them.
+    pub outputs: Vec<ShownOutput>,
+    /// The files its images were saved in.
+    pub figures: Vec<Figure>,
+}
+
+/// One output of a run as a front end gets it: text as it is, images as
+/// files (never inline).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum ShownOutput {
+    Stream {
+        stream: Stream,
+        text: String,
+    },
+    Display {
+        /// Its text forms by mime type: text/plain, text/html, text/markdown,
+        /// text/latex.
+        data: BTreeMap<String, String>,
+        /// Its image, saved.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        figure: Option<Figure>,
+        /// The rich form of the trailing value.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        result: bool,
+    },
+    Value {
+        text: String,
+    },
+    Error {
+        #[serde(rename = "type")]
+        type_name: String,
+        message: String,
+        traceback: Option<String>,
+    },
+}
+
+/// `text`, cut at [`TEXT_LIMIT`] characters with a note where it was cut.
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(TEXT_LIMIT) {
+        None => text.to_owned(),
+        Some((at, _)) => {
+            let rest = text[at..].chars().count();
+            format!("{}\n… ({rest} more characters in the output document)\n", &text[..at])
+        }
+    }
+}
+
+impl ShownOutput {
+    /// A run's outputs as front ends get them, with each image's saved file.
+    pub fn of_report(report: &RunReport, figures: &[Figure]) -> Vec<ShownOutput> {
+        shown_outputs(report, figures)
+    }
+}
+
+fn shown_outputs(report: &RunReport, figures: &[Figure]) -> Vec<ShownOutput> {
+    let index_of = |item: *const crate::run::DisplayItem| report.displays.iter().position(|d| std::ptr::eq(d, item));
+    report
+        .outputs()
+        .into_iter()
+        .map(|output| match output {
+            Output::Stream { stream, text } => ShownOutput::Stream { stream, text: bounded(text) },
+            Output::Value(text) => ShownOutput::Value { text: bounded(text) },
+            Output::Display(item) => {
+                let index = index_of(item);
+                ShownOutput::Display {
+                    data: item.texts().into_iter().map(|(m, d)| (m.to_owned(), bounded(d))).collect(),
+                    figure: figures.iter().find(|f| Some(f.display) == index).cloned(),
+                    result: item.is_result,
+                }
+            }
+            Output::Error(e) => ShownOutput::Error {
+                type_name: e.type_name.clone(),
+                message: e.message.clone(),
+                traceback: e.traceback.clone(),
+            },
+        })
+        .collect()
 }
 
 impl JobSummary {
@@ -84,6 +169,12 @@ impl JobSummary {
             error,
             first_line: Some(record.first_line),
             last_line: Some(record.last_line),
+            code: record.snippet.as_ref().map(|s| bounded(&s.code)),
+            outputs: match &record.state {
+                RunState::Finished(report) => shown_outputs(report, &record.figures),
+                _ => Vec::new(),
+            },
+            figures: record.figures.clone(),
         }
     }
 
@@ -99,6 +190,9 @@ impl JobSummary {
             error,
             first_line: None,
             last_line: None,
+            code: None,
+            outputs: Vec::new(),
+            figures: Vec::new(),
         }
     }
 }

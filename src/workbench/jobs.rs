@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::backend::{BackendError, Lease};
 use super::control::RunControl;
 use super::events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary};
+use super::figures::Figure;
 use super::records::{DiagnosticSpec, RunRecord, RunState, diagnostics_for};
 use super::settings::BackendChoice;
 use super::state::State;
@@ -72,6 +73,15 @@ async fn lease(bench: &State) -> Result<Arc<Lease>, BackendError> {
     Ok(lease)
 }
 
+/// What a Python job was asked to run, from where.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    doc: &'a str,
+    label: &'a str,
+    snippet: &'a Snippet,
+    edits_seen: usize,
+}
+
 async fn run_python(
     bench: &State,
     job: &Job,
@@ -80,16 +90,18 @@ async fn run_python(
     label: &str,
     edits_seen: usize,
 ) -> Finished {
+    let asked = Asked { doc, label, snippet, edits_seen };
     if job.control.is_cancelled() {
-        return finish_run(bench, job, doc, label, RunState::Cancelled, snippet, edits_seen);
+        return finish_run(bench, job, &asked, RunState::Cancelled, Vec::new());
     }
     bench.book.update(doc, job.id, |r| r.state = RunState::Running);
     bench.emit(Event::Running { run_id: job.id, elapsed: Duration::ZERO });
     let lease = match lease(bench).await {
         Ok(lease) => lease,
-        Err(why) => return finish_run(bench, job, doc, label, RunState::Failed(why), snippet, edits_seen),
+        Err(why) => return finish_run(bench, job, &asked, RunState::Failed(why), Vec::new()),
     };
     let engine = lease.engine();
+    engine.set_display_options(bench.settings().display_options());
     let key = engine.workspace_key(job.root.clone());
     let started = Instant::now();
     tracing::debug!(run = job.id, since_submit_us = job.submitted.elapsed().as_micros() as u64, "run starts");
@@ -112,26 +124,30 @@ async fn run_python(
         }
     };
     tracing::debug!(run = job.id, engine_us = started.elapsed().as_micros() as u64, "engine done");
+    let mut figures = Vec::new();
     let state = match outcome {
         None => RunState::Cancelled,
         Some(Err(error)) => RunState::Failed(error.into()),
-        Some(Ok(report)) => RunState::Finished(Box::new(report)),
+        Some(Ok(report)) => {
+            if let Some(store) = bench.figures.as_ref().filter(|_| !report.displays.is_empty()) {
+                let stem = std::path::Path::new(&snippet.filename).file_stem().map(|s| s.to_string_lossy());
+                figures = store.save(stem.as_deref().unwrap_or("run"), &report);
+            }
+            if let Some(latest) = figures.last() {
+                let mut latest_figures = bench.latest_figures.lock().unwrap_or_else(|e| e.into_inner());
+                latest_figures.insert(job.root.clone(), (job.id, latest.clone()));
+            }
+            RunState::Finished(Box::new(report))
+        }
     };
-    finish_run(bench, job, doc, label, state, snippet, edits_seen)
+    finish_run(bench, job, &asked, state, figures)
 }
 
 /// Records how a run ended, at its lines as they are now, and adds it to
 /// the workspace's transcript.
-fn finish_run(
-    bench: &State,
-    job: &Job,
-    doc: &str,
-    label: &str,
-    state: RunState,
-    snippet: &Snippet,
-    edits_seen: usize,
-) -> Finished {
-    let stored = bench.book.finish(doc, job.id, state.clone(), |book, record, state| {
+fn finish_run(bench: &State, job: &Job, asked: &Asked, state: RunState, figures: Vec<Figure>) -> Finished {
+    let Asked { doc, label, snippet, edits_seen } = *asked;
+    let stored = bench.book.finish(doc, job.id, state.clone(), figures.clone(), |book, record, state| {
         place_diagnostics(book, doc, record, state, snippet, edits_seen)
     });
     let in_book = stored.is_some();
@@ -140,6 +156,7 @@ fn finish_run(
         // diagnostics to show, but the transcript still says how it ended.
         let mut closed = RunRecord::new(job.id, 0, 0, label.to_owned());
         closed.state = state;
+        closed.figures = figures;
         closed.sandbox = bench.sandbox_name();
         closed
     });

@@ -13,6 +13,7 @@ mod backend;
 mod book;
 mod control;
 mod events;
+mod figures;
 mod jobs;
 mod records;
 mod settings;
@@ -29,7 +30,8 @@ use tokio::sync::mpsc;
 
 pub use backend::{Backend, BackendError, ErrorKind, registry_file};
 pub use book::RunBook;
-pub use events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary};
+pub use events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary, ShownOutput};
+pub use figures::{Figure, FigureStore, open_in_viewer};
 pub use records::{DiagnosticSpec, RunRecord, RunState, diagnostics_for, duration_text, one_line};
 pub use settings::{BackendChoice, DEFAULT_HOVER_LIMIT, DEFAULT_TRANSCRIPT_LIMIT, Settings, Target};
 pub use transcript::{Transcripts, timestamp};
@@ -73,6 +75,8 @@ impl Workbench {
             backend: BackendSlot::default(),
             book: RunBook::default(),
             transcripts: Transcripts::new(transcript_dir),
+            figures: FigureStore::in_cache(),
+            latest_figures: Default::default(),
             controls: Default::default(),
             events,
             local_notice_shown: AtomicBool::new(false),
@@ -118,7 +122,9 @@ impl Workbench {
     /// local sandbox (it is a millisecond away), and nothing twice.
     pub fn prepare(&self, root: PathBuf) {
         let target = self.settings().target();
-        if target == Target::Local || !self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(root.clone()) {
+        if matches!(target, Target::Local { .. })
+            || !self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(root.clone())
+        {
             return;
         }
         let state = Arc::clone(&self.state);
@@ -142,6 +148,17 @@ impl Workbench {
 
     pub fn book(&self) -> &RunBook {
         &self.state.book
+    }
+
+    /// The latest figure a run in workspace `root` made (or in any
+    /// workspace, for `None`), if its file is still there.
+    pub fn latest_figure(&self, root: Option<&Path>) -> Option<Figure> {
+        let latest = self.state.latest_figures.lock().unwrap_or_else(|e| e.into_inner());
+        let found = match root {
+            Some(root) => latest.get(root).cloned(),
+            None => latest.values().max_by_key(|(at, _)| *at).cloned(),
+        };
+        found.map(|(_, figure)| figure).filter(|f| f.path.exists())
     }
 
     pub fn transcripts(&self) -> &Transcripts {

@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::backend::BackendError;
+use super::figures::Figure;
 use crate::run::{PyException, RunReport, RunResult, Snippet};
 use crate::text::LineEdit;
 
@@ -78,6 +79,8 @@ pub struct RunRecord {
     pub snippet: Option<Snippet>,
     /// "Azure sandbox" or "local sandbox": where it ran.
     pub sandbox: &'static str,
+    /// The files its images were saved in.
+    pub figures: Vec<Figure>,
 }
 
 impl RunRecord {
@@ -93,6 +96,7 @@ impl RunRecord {
             edited: false,
             snippet: None,
             sandbox: "sandbox",
+            figures: Vec::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! `workspace/configuration` and `workspace/didChangeConfiguration`, with the
 //! command line's environment variables as fallbacks for endpoint and key.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -9,6 +10,7 @@ use serde_json::Value;
 
 use crate::config::{ENDPOINT_VAR, INSECURE_VAR, KEY_VAR, RemoteConfig, parse_seconds};
 use crate::run::cells::CellMarkers;
+use crate::run::{DisplayOptions, FigureFormat};
 use crate::secret::ApiKey;
 
 /// Which sandbox runs the code.
@@ -44,6 +46,16 @@ pub struct Settings {
     /// A regular expression for cell markers instead of the standard forms.
     pub cell_marker: Option<String>,
     pub allow_insecure_http: bool,
+    /// Dots per inch of PNG figures.
+    pub figure_dpi: Option<f64>,
+    /// A new figure's size in inches, `[width, height]`.
+    pub figure_size: Option<[f64; 2]>,
+    pub figure_format: Option<FigureFormat>,
+    /// Bytes of figures and tables one run may send back.
+    pub display_limit: Option<usize>,
+    /// The interpreter of the embedded local sandbox (else
+    /// AZURE_SANDBOX_PYTHON, else python3 on PATH).
+    pub local_python: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -59,12 +71,18 @@ impl std::fmt::Debug for Settings {
 }
 
 pub const DEFAULT_HOVER_LIMIT: usize = 3000;
+/// The embedded local sandbox's interpreter, when no setting names one.
+pub const PYTHON_VAR: &str = "AZURE_SANDBOX_PYTHON";
 pub const DEFAULT_TRANSCRIPT_LIMIT: usize = 2 << 20;
 
 /// Where runs go, as resolved from the settings and the environment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    Local,
+    /// The embedded local sandbox, with this interpreter (python3 on PATH
+    /// when `None`).
+    Local {
+        python: Option<PathBuf>,
+    },
     Azure(RemoteConfig),
 }
 
@@ -102,7 +120,9 @@ impl Settings {
         let users_own_endpoint = endpoint.is_some() && endpoint == env_endpoint;
         let env_key = env(KEY_VAR).and_then(ApiKey::new).filter(|_| users_own_endpoint);
         match (self.backend, endpoint, pool) {
-            (BackendChoice::Local, _, _) | (BackendChoice::Auto, None, None) => Target::Local,
+            (BackendChoice::Local, _, _) | (BackendChoice::Auto, None, None) => {
+                Target::Local { python: self.local_python() }
+            }
             (_, endpoint, pool) => Target::Azure(RemoteConfig {
                 pool: if endpoint.is_some() { None } else { pool },
                 endpoint,
@@ -143,6 +163,25 @@ impl Settings {
         self.hover_output_limit.unwrap_or(DEFAULT_HOVER_LIMIT).max(100)
     }
 
+    /// The embedded local sandbox's interpreter: the setting, else
+    /// AZURE_SANDBOX_PYTHON.
+    pub fn local_python(&self) -> Option<PathBuf> {
+        let env = std::env::var(PYTHON_VAR).ok();
+        self.local_python.clone().or(env).filter(|p| !p.trim().is_empty()).map(PathBuf::from)
+    }
+
+    /// Figure settings and the display limit, within sane bounds.
+    pub fn display_options(&self) -> DisplayOptions {
+        let default = DisplayOptions::default();
+        let size = self.figure_size.map_or(default.figure_size, |[w, h]| (w.clamp(0.5, 50.0), h.clamp(0.5, 50.0)));
+        DisplayOptions {
+            dpi: self.figure_dpi.filter(|d| d.is_finite()).map_or(default.dpi, |d| d.clamp(10.0, 600.0)),
+            figure_size: if size.0.is_finite() && size.1.is_finite() { size } else { default.figure_size },
+            format: self.figure_format.unwrap_or_default(),
+            limit: self.display_limit.map_or(default.limit, |l| l.max(1000)),
+        }
+    }
+
     pub fn transcript_limit(&self) -> usize {
         self.transcript_limit.unwrap_or(DEFAULT_TRANSCRIPT_LIMIT).max(4096)
     }
@@ -173,7 +212,7 @@ mod tests {
     fn backend_resolution() {
         let local =
             Settings { backend: BackendChoice::Local, endpoint: Some("https://x/mcp".into()), ..Settings::default() };
-        assert_eq!(local.target(), Target::Local);
+        assert!(matches!(local.target(), Target::Local { .. }));
         let azure =
             Settings { endpoint: Some("https://x/mcp".into()), api_key: Some("k".into()), ..Settings::default() };
         match azure.target() {
@@ -194,6 +233,20 @@ mod tests {
             Target::Azure(config) => assert!(config.key.is_none()),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn figure_settings_are_read_and_bounded() {
+        let s = Settings::from_value(&json!({"figureDpi": 5000, "figureSize": [3, 2], "figureFormat": "svg",
+            "displayLimit": 10, "localPython": "/opt/py/bin/python"}))
+        .unwrap()
+        .unwrap();
+        let options = s.display_options();
+        assert_eq!((options.dpi, options.figure_size, options.format), (600.0, (3.0, 2.0), FigureFormat::Svg));
+        assert_eq!(options.limit, 1000);
+        assert_eq!(s.local_python(), Some(PathBuf::from("/opt/py/bin/python")));
+        assert!(Settings::from_value(&json!({"figureFormat": "gif"})).is_err());
+        assert_eq!(Settings::default().display_options(), DisplayOptions::default());
     }
 
     #[test]

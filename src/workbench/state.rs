@@ -10,6 +10,7 @@ use super::backend::BackendSlot;
 use super::book::RunBook;
 use super::control::RunControl;
 use super::events::Event;
+use super::figures::{Figure, FigureStore};
 use super::settings::{Settings, Target};
 use super::transcript::Transcripts;
 
@@ -18,6 +19,10 @@ pub(super) struct State {
     pub backend: BackendSlot,
     pub book: RunBook,
     pub transcripts: Transcripts,
+    /// Where runs' figures are saved (none without a cache directory).
+    pub figures: Option<FigureStore>,
+    /// Each workspace's latest figure, with the order it came in.
+    pub latest_figures: std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, (u64, Figure)>>,
     /// Every queued or running job's cancellation.
     pub controls: DashMap<u64, Arc<RunControl>>,
     pub events: mpsc::UnboundedSender<Event>,
@@ -32,7 +37,7 @@ impl State {
 
     /// "Azure sandbox" or "local sandbox", for titles and messages.
     pub fn sandbox_name(&self) -> &'static str {
-        if self.settings().target() == Target::Local { "local sandbox" } else { "Azure sandbox" }
+        if matches!(self.settings().target(), Target::Local { .. }) { "local sandbox" } else { "Azure sandbox" }
     }
 
     pub fn emit(&self, event: Event) {

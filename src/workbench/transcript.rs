@@ -168,6 +168,20 @@ pub fn entry(record: &RunRecord, sandbox: &str) -> String {
                     text.push('\n');
                 }
             }
+            for (index, item) in f.displays.iter().enumerate() {
+                match record.figures.iter().find(|fig| fig.display == index) {
+                    Some(figure) => {
+                        text.push_str(&format!("[figure] {}: {}\n", figure.describe(), figure.path.display()))
+                    }
+                    // The trailing value's text is its value, below.
+                    None if item.is_result => {}
+                    None => {
+                        if let Some(plain) = item.plain() {
+                            text.push_str(&format!("--- display ---\n{plain}\n"));
+                        }
+                    }
+                }
+            }
             if !f.stderr.is_empty() {
                 text.push_str("--- stderr ---\n");
                 text.push_str(&f.stderr);
