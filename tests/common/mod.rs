@@ -102,3 +102,18 @@ pub async fn alone() -> tokio::sync::RwLockWriteGuard<'static, ()> {
 pub async fn beside_each_other() -> tokio::sync::RwLockReadGuard<'static, ()> {
     MACHINE.read().await
 }
+
+/// An interpreter with matplotlib, pandas and Pillow, as the Azure pool's
+/// PythonLTS image has: scripts/figures-python.sh makes it once (a virtual
+/// environment from the package registry) and prints its path.
+pub fn figures_python() -> std::path::PathBuf {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/figures-python.sh");
+            let output = std::process::Command::new("bash").arg(script).output().expect("figures-python.sh runs");
+            assert!(output.status.success(), "figures-python.sh: {}", String::from_utf8_lossy(&output.stderr));
+            std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+        })
+        .clone()
+}

@@ -10,6 +10,7 @@ mod azure_setup;
 mod cli;
 mod cpython;
 mod engine;
+mod figures;
 mod https;
 mod lsp;
 mod mcp_client;
