@@ -7,7 +7,7 @@ syntax match azureSandboxOutputTitle /^# Azure sandbox output for .*$/
 syntax match azureSandboxOutputTitle /^# (\d\+ older runs dropped.*$/
 syntax match azureSandboxOutputHeader /^=== .* ===$/ contains=azureSandboxOutputFailed
 syntax match azureSandboxOutputFailed /| ✗[^|]*/ contained
-syntax match azureSandboxOutputSection /^--- \(stdout\|stderr\|value\|stopped\) ---$/
+syntax match azureSandboxOutputSection /^--- \(stdout\|stderr\|display\|value\|stopped\) ---$/
 syntax match azureSandboxOutputNote /^note: .*$/
 syntax match azureSandboxOutputNotRun /^not run: .*$/
 syntax match azureSandboxOutputFigure /^\s*\[figure\][^:]*:/ nextgroup=azureSandboxOutputPath skipwhite

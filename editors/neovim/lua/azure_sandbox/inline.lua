@@ -21,16 +21,17 @@ local watching = {}
 
 local MIMES = { ["image/png"] = "PNG", ["image/jpeg"] = "JPEG", ["image/svg+xml"] = "SVG" }
 
+-- Sizes as the server's transcript writes them (decimal units).
 local function size_text(bytes)
   if not bytes then
     return nil
   end
-  if bytes < 1024 then
+  if bytes < 1000 then
     return bytes .. " B"
-  elseif bytes < 1024 * 1024 then
-    return math.floor(bytes / 1024 + 0.5) .. " KB"
+  elseif bytes < 1000000 then
+    return math.floor((bytes + 500) / 1000) .. " KB"
   end
-  return string.format("%.1f MB", bytes / (1024 * 1024))
+  return string.format("%.1f MB", bytes / 1e6)
 end
 
 --- The transcript's line for a figure: `[figure] PNG 640×480, 23 KB: /path`.
