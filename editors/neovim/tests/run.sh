@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Runs the Neovim plugin's headless test in every Neovim given in NVIMS
-# (space-separated paths), against the server in AZURE_SANDBOX_LSP_BIN.
+# (space-separated paths), against the server in AZURE_SANDBOX_LSP_BIN. The
+# figures test runs its plots with the interpreter in
+# AZURE_SANDBOX_FIGURES_PYTHON (one with matplotlib), or else the one
+# scripts/figures-python.sh makes.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 : "${AZURE_SANDBOX_LSP_BIN:?set AZURE_SANDBOX_LSP_BIN to the server binary}"
 : "${NVIMS:?set NVIMS to the nvim binaries to test}"
+if [ -z "${AZURE_SANDBOX_FIGURES_PYTHON:-}" ]; then
+    AZURE_SANDBOX_FIGURES_PYTHON="$("$here/../../../scripts/figures-python.sh")" ||
+        { echo "neovim: no Python with matplotlib (scripts/figures-python.sh failed)" >&2; exit 1; }
+fi
+export AZURE_SANDBOX_FIGURES_PYTHON
 passed=0 failed=0
 for nvim in $NVIMS; do
     nvim="$(command -v "$nvim" || true)"; nvim="$(realpath "${nvim:-/nonexistent}" 2>/dev/null || echo "$nvim")"
     work="$(mktemp -d)"
     mkdir -p "$work/project/.git"
     cp "$here/fixture.py" "$work/project/main.py"
-    tests=("minimal_init.lua test_run.lua")
+    cp "$here/plot.py" "$work/project/plot.py"
+    # init, test[, file to open (main.py)]
+    tests=("minimal_init.lua test_run.lua" "figures_init.lua test_figures.lua plot.py")
     # vim.lsp.config / vim.lsp.enable exist from Neovim 0.11.
     if "$nvim" --version | head -1 | grep -qE 'v0\.(1[1-9]|[2-9][0-9])|v[1-9]'; then
         tests+=("enable_init.lua test_enable.lua")
@@ -20,8 +30,8 @@ for nvim in $NVIMS; do
         set -- $test
         (
             cd "$work/project" &&
-            AZURE_SANDBOX_CACHE_DIR="$work/cache" XDG_STATE_HOME="$work/state" XDG_DATA_HOME="$work/data" \
-                timeout 120 "$nvim" --headless -u "$here/$1" main.py -c "luafile $here/$2"
+            AZURE_SANDBOX_CACHE_DIR="$work/cache" XDG_CACHE_HOME="$work/xdg-cache" XDG_STATE_HOME="$work/state" XDG_DATA_HOME="$work/data" \
+                timeout 180 "$nvim" --headless -u "$here/$1" "${3:-main.py}" -c "luafile $here/$2"
         )
         if [ $? -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $2 with $nvim" >&2; fi
     done
