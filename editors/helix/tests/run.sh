@@ -2,18 +2,30 @@
 # Drives real Helix (TUI, in tmux) with the shipped config.toml keybindings
 # against the server in AZURE_SANDBOX_LSP_BIN: a selection run through the
 # code-action menu, a cell run, the diagnostic on the right line, hover
-# output, and the transcript opened by the `space r o` keybinding.
+# output, the transcript opened by the `space r o` keybinding, and a plotting
+# cell: its figure named in the transcript, and `space r p` making the server
+# run the opener (AZURE_SANDBOX_OPENER, a script that records its arguments)
+# on that PNG. The plots run in AZURE_SANDBOX_FIGURES_PYTHON (an interpreter
+# with matplotlib), or else the one scripts/figures-python.sh makes.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 : "${AZURE_SANDBOX_LSP_BIN:?set AZURE_SANDBOX_LSP_BIN to the server binary}"
 read -r hx runtime < <("$here/get-helix.sh") || { echo "helix: 0 passed, 1 failed (no Helix)"; exit 1; }
+if [ -z "${AZURE_SANDBOX_FIGURES_PYTHON:-}" ]; then
+    AZURE_SANDBOX_FIGURES_PYTHON="$("$here/../../../scripts/figures-python.sh")" ||
+        { echo "helix: 0 passed, 1 failed (no Python with matplotlib)"; exit 1; }
+fi
 
 work="$(mktemp -d)"
 socket="azsb-helix-$$"
 cleanup() { tmux -L "$socket" kill-server 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-mkdir -p "$work/project/.git" "$work/config/helix" "$work/cache"
+mkdir -p "$work/project/.git" "$work/config/helix" "$work/cache" "$work/xdg-cache"
 cp "$here/fixture.py" "$work/project/main.py"
+cp "$here/plot.py" "$work/project/plot.py"
+# The system viewer, stubbed: the server runs it with the figure's path.
+printf '#!/bin/sh\nprintf "%%s\\n" "$@" >> "%s"\n' "$work/opened" >"$work/opener"
+chmod +x "$work/opener"
 cp "$here/../config.toml" "$work/config/helix/config.toml"
 cat >"$work/config/helix/languages.toml" <<TOML
 [language-server.azure-sandbox]
@@ -27,7 +39,8 @@ TOML
 
 tmux -L "$socket" -f /dev/null new-session -d -s t -x 150 -y 40 \
     -e "XDG_CONFIG_HOME=$work/config" -e "HELIX_RUNTIME=$runtime" -e "AZURE_SANDBOX_CACHE_DIR=$work/cache" \
-    -e "LANG=C.UTF-8" -c "$work/project" "$hx main.py"
+    -e "XDG_CACHE_HOME=$work/xdg-cache" -e "AZURE_SANDBOX_PYTHON=$AZURE_SANDBOX_FIGURES_PYTHON" \
+    -e "AZURE_SANDBOX_OPENER=$work/opener" -e "LANG=C.UTF-8" -c "$work/project" "$hx main.py"
 
 screen() { tmux -L "$socket" capture-pane -p -t t; }
 # One key (or string) at a time, with a pause: Escape followed at once by
@@ -82,6 +95,43 @@ sleep 3
 keys Space r o
 wait_for "Azure sandbox output for" 20 "the transcript"
 wait_for "main.py:1-9 |" 20 "the keybinding's file run in the transcript"
+
+# A plotting cell, run from the code-action menu in a second file.
+keys ":open plot.py" Enter
+wait_for 'plt.title("three points")' 20 "plot.py to open"
+# No figure yet: space r p says so, and opens nothing.
+keys Space r p
+wait_for "No figure yet" 10 "the no-figure message"
+[ -e "$work/opened" ] && failures+=("nothing opened before a figure")
+keys ":3" Enter
+keys Space a
+wait_for "Run cell in local sandbox" 20 "the plotting cell's action"
+keys Enter
+# The transcript file (the server's copy, which Helix shows) names the figure.
+figure=""
+for _ in $(seq 1 900); do
+    figure="$(grep -rhoE '^\[figure\] PNG [0-9]+×[0-9]+, [^:]*: .*\.png$' "$work/cache" "$work/xdg-cache" 2>/dev/null | tail -1 | sed 's/^[^:]*: //')"
+    [ -n "$figure" ] && break
+    sleep 0.1
+done
+if [ -z "$figure" ]; then
+    failures+=("a [figure] line in the transcript file")
+    grep -rF "plotted" "$work/cache" "$work/xdg-cache" >&2
+elif [ ! -f "$figure" ] || [ "$(head -c 8 "$figure" | od -An -tx1 | tr -d ' \n')" != 89504e470d0a1a0a ]; then
+    failures+=("the figure file $figure is a PNG")
+fi
+# space r p (from plot.py: workspace commands go to the document's servers)
+# makes the server run the opener on that file.
+keys Space r p
+for _ in $(seq 1 100); do [ -s "$work/opened" ] && break; sleep 0.1; done
+if [ -z "$figure" ] || ! grep -qxF "$figure" "$work/opened" 2>/dev/null; then
+    failures+=("space r p to open the figure ($(cat "$work/opened" 2>/dev/null || echo nothing opened))")
+fi
+# In Helix, the transcript shows the figure line once reloaded.
+keys Space r o
+keys ":reload" Enter
+wait_for "[figure] PNG 640×480" 20 "the figure line on the transcript's screen"
+[ -n "$figure" ] && wait_for "$figure" 5 "the figure's path on the transcript's screen"
 
 keys ":qa!" Enter
 if [ ${#failures[@]} -eq 0 ]; then
