@@ -139,6 +139,8 @@ local function test()
     end
     return figure_lnum ~= nil
   end)
+  local group = vim.fn.synIDattr(vim.fn.synID(figure_lnum, #figure_line, 1), "name")
+  assert(group == "azureSandboxOutputPath", "the path is highlighted, got " .. group)
   vim.api.nvim_win_set_cursor(0, { figure_lnum, 0 })
   vim.cmd("normal gx")
   wait("gx to open the figure", 10000, function() return opened_paths()[1] == figure.path end)
