@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
+# The figure tests' interpreter: matplotlib, pandas and Pillow in a virtual
+# environment from the package registry (made once, under target/).
+AZURE_SANDBOX_FIGURES_PYTHON="$(./scripts/figures-python.sh)"
+export AZURE_SANDBOX_FIGURES_PYTHON
 # Lints first: clippy.toml makes a dashmap guard held across an .await an
 # error (an invariant in ARCHITECTURE.md).
 cargo clippy --locked --all-targets --features fuzzing -- -D warnings

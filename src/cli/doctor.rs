@@ -27,6 +27,9 @@ use crate::secret::ApiKey;
 pub struct DoctorArgs {
     #[command(flatten)]
     sandbox: super::options::SandboxChoice,
+    /// The embedded local sandbox's Python interpreter (default: python3 on PATH).
+    #[arg(long, value_name = "PATH", env = "AZURE_SANDBOX_PYTHON")]
+    python: Option<std::path::PathBuf>,
 }
 
 struct Report {
@@ -81,8 +84,14 @@ pub async fn doctor(args: DoctorArgs) -> i32 {
         let why = if args.sandbox.local { "--local" } else { "no endpoint and no pool configured" };
         report.line(&format!("  sandbox: the embedded local sandbox ({why})"));
         report.line("  (runs Python on this machine; set AZURE_SANDBOX_MCP_ENDPOINT or AZURE_SANDBOX_POOL for Azure)");
+        let python = args.python.clone().filter(|p| !p.as_os_str().is_empty());
+        match &python {
+            Some(python) => report.line(&format!("  python: {} (--python or AZURE_SANDBOX_PYTHON)", python.display())),
+            None => report.line("  python: python3 on PATH (--python or AZURE_SANDBOX_PYTHON to choose another)"),
+        }
+        let sandbox = SandboxConfig { python, ..SandboxConfig::default() };
         let Some(local) = report
-            .check("start the local sandbox", LocalSandbox::start(SandboxConfig::default(), None), |s| {
+            .check("start the local sandbox", LocalSandbox::start(sandbox, None), |s| {
                 format!("listening at {}", s.endpoint())
             })
             .await
@@ -213,6 +222,23 @@ async fn steps(report: &mut Report, client: &McpClient) {
             |out| out.exit_code.map(|c| format!("exit status {c}")).unwrap_or_default(),
         )
         .await;
+    // Not a check: figures and tables are optional, but a user who expects
+    // plots should learn here why none show.
+    let probe =
+        "import importlib.util as u\nprint(' '.join(m for m in ('matplotlib', 'pandas', 'PIL') if u.find_spec(m)))";
+    if let Ok(output) = client.run_python(&environment, probe).await {
+        let found: Vec<&str> = output.stdout.split_whitespace().collect();
+        let missing: Vec<&str> = ["matplotlib", "pandas", "PIL"].into_iter().filter(|m| !found.contains(m)).collect();
+        if missing.is_empty() {
+            report.line("  figures: matplotlib, pandas and Pillow are installed");
+        } else {
+            report.line(&format!(
+                "  figures: {} not installed in the sandbox: plots or tables will not show (locally: --python PATH, \
+                 AZURE_SANDBOX_PYTHON or azureSandbox.localPython with an interpreter that has them)",
+                missing.join(", ")
+            ));
+        }
+    }
 }
 
 fn finish(mut report: Report) -> i32 {

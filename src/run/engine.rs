@@ -320,6 +320,10 @@ impl Engine {
                 stderr.push_str(&shown);
             }
         }
+        if has_displays && displays.is_empty() {
+            let count = outcome.as_ref().map_or(0, |o| o.displays) as u64;
+            notices.push(Notice::DisplaysLost { count });
+        }
         if let Some(dropped) = outcome.as_ref().and_then(|o| o.displays_dropped) {
             notices.push(Notice::DisplaysDropped { count: dropped.count, bytes: dropped.bytes });
         }

@@ -66,6 +66,11 @@ pub enum Notice {
         count: u64,
         bytes: u64,
     },
+    /// The run made figures or tables, but they could not be fetched from
+    /// the environment (its record was gone, or the service failed).
+    DisplaysLost {
+        count: u64,
+    },
 }
 
 impl Notice {
@@ -96,6 +101,12 @@ impl Notice {
                 s = if *count == 1 { "" } else { "s" },
                 were = if *count == 1 { "was" } else { "were" },
                 size = human_bytes(*bytes),
+            ),
+            Notice::DisplaysLost { count } => format!(
+                "This run made {count} figure{s} or table{s} that could not be fetched from the sandbox; \
+                 run it again to see {them}.",
+                s = if *count == 1 { "" } else { "s" },
+                them = if *count == 1 { "it" } else { "them" },
             ),
         }
     }

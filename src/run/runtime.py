@@ -871,10 +871,11 @@ def run(request, user_globals):
     if stdout_dropped or stderr_dropped:
         record["dropped"] = {"stdout": stdout_dropped, "stderr": stderr_dropped}
     _keep_record(nonce, record)
-    if "displays" in record:
+    packed = _packed(nonce) if "displays" in record else None
+    if packed is not None:
         # The client will fetch this record: telling its size now saves the
         # round trip that would learn it.
-        outcome["record"] = len(_packed(nonce))
+        outcome["record"] = len(packed)
     try:
         out.flush()
         out.write("\n" + _marker_line(nonce, outcome, lean=not request.get("wantStderr", False)) + "\n")

@@ -145,6 +145,25 @@ async fn a_figure_over_the_display_limit_is_dropped_and_said() {
     sandbox.shutdown().await;
 }
 
+/// Figures the client cannot fetch (here the environment kept no record
+/// of the run) are said to be lost, and the rest of the run still shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_that_cannot_be_fetched_are_said_to_be_lost() {
+    let sandbox = sandbox().await;
+    let engine = common::engine(&sandbox);
+    let key = engine.workspace_key("/w".into());
+    let forget = "import sys\nfor name, module in list(sys.modules.items()):\n    \
+                  if name.startswith('_azsb_runtime_'):\n        module._keep_record = lambda nonce, record: None\n";
+    engine.run(&key, &Snippet::whole("/w/f.py", forget)).await.unwrap();
+    let code = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nprint('drawn')\n";
+    let report = engine.run(&key, &Snippet::whole("/w/f.py", code)).await.unwrap();
+    assert!(report.succeeded() && report.stdout == "drawn\n", "{:?} {:?}", report.result, report.stdout);
+    assert!(report.displays.is_empty());
+    assert_eq!(report.notices, [Notice::DisplaysLost { count: 1 }]);
+    assert!(report.notices[0].message().contains("could not be fetched"));
+    sandbox.shutdown().await;
+}
+
 fn cli(cache: &Path, args: &[&str]) -> std::process::Output {
     let mut command = Command::new(BIN);
     for var in ["AZURE_SANDBOX_MCP_ENDPOINT", "AZURE_SANDBOX_API_KEY", "AZURE_SANDBOX_POOL", "AZURE_SANDBOX_PYTHON"] {
@@ -292,4 +311,23 @@ async fn the_language_server_carries_figures_to_the_editor() {
     }
     assert_eq!(std::fs::read_to_string(&opened).unwrap().trim(), figure_path);
     client.shutdown().await;
+}
+
+/// `doctor` says which interpreter the local sandbox runs and whether
+/// figures can show there.
+#[test]
+fn doctor_says_whether_figures_can_show() {
+    let cache = tempfile::tempdir().unwrap();
+    let python = common::figures_python();
+    let output = cli(cache.path(), &["doctor", "--local", "--python", python.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert!(report.contains(&format!("python: {}", python.display())), "{report}");
+    assert!(report.contains("figures: matplotlib, pandas and Pillow are installed"), "{report}");
+    // An interpreter without them: a venv with nothing installed.
+    let bare = cache.path().join("bare");
+    assert!(Command::new("python3").args(["-m", "venv", "--without-pip"]).arg(&bare).status().unwrap().success());
+    let output = cli(cache.path(), &["doctor", "--local", "--python", bare.join("bin/python").to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("figures: matplotlib, pandas, PIL not installed"), "{report}");
 }
