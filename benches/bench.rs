@@ -671,7 +671,100 @@ async fn remote(sizes: &Sizes, latency: Duration, rows: &mut Vec<Row>) {
     let proxy = LatencyProxy::start(sandbox.endpoint(), latency).await;
     remote_language_server(sizes, &sandbox, &proxy, latency, rows).await;
     remote_cli(sizes, &sandbox, &proxy, latency, rows).await;
+    remote_figure(sizes, latency, rows).await;
     proxy_cost(sizes, &sandbox, &proxy, latency, rows).await;
+}
+
+/// The interpreter with matplotlib, pandas and Pillow that the figure
+/// measures need (scripts/figures-python.sh makes it once).
+fn figures_python() -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/figures-python.sh");
+    let output = std::process::Command::new("bash").arg(script).output().expect("figures-python.sh runs");
+    assert!(output.status.success(), "figures-python.sh: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// A cell that draws a figure of about 60 KB of PNG (random pixels do not
+/// compress), from executeCommand to the runFinished that names its saved
+/// file, through the proxy and straight to serve-local: the difference, in
+/// round trips, is what the network costs the figure.
+async fn remote_figure(sizes: &Sizes, latency: Duration, rows: &mut Vec<Row>) {
+    let python = figures_python();
+    let sandbox = ServeLocal::start_with(&["--output-cap", "4096", "--python", &python]);
+    let proxy = LatencyProxy::start(sandbox.endpoint(), latency).await;
+    let text = "# %%\nimport matplotlib.pyplot as plt\nimport numpy as np\n\
+                # %%\nplt.imshow(np.random.default_rng(0).random((105, 105)), interpolation='nearest')\n";
+    let mut samples = [Vec::new(), Vec::new()];
+    let (mut png_bytes, mut whole) = (0, true);
+    for (endpoint, samples) in [proxy.url.as_str(), sandbox.endpoint()].into_iter().zip(samples.iter_mut()) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let file = root.join("plot.py");
+        std::fs::write(&file, text).unwrap();
+        let uri = file_uri(&file);
+        let client = LspClient::binary(&[
+            ("AZURE_SANDBOX_CACHE_DIR", root.join("cache").to_str().unwrap()),
+            ("AZURE_SANDBOX_MCP_ENDPOINT", endpoint),
+            ("AZURE_SANDBOX_API_KEY", sandbox.key.as_str()),
+        ]);
+        client.initialize(&root, json!({}), json!({})).await;
+        client.open(&uri, text).await;
+        let through = &proxy;
+        let run_cell = |line: u32| {
+            let client = &client;
+            let uri = uri.clone();
+            async move {
+                let mark = client.mark();
+                let seen = through.mark();
+                let started = Instant::now();
+                let arguments = json!([{"uri": uri, "position": {"line": line, "character": 0}}]);
+                let accepted = client
+                    .result(
+                        "workspace/executeCommand",
+                        json!({"command": "azureSandbox.runCell", "arguments": arguments}),
+                    )
+                    .await;
+                let finished = client
+                    .wait_after(mark, "runFinished", |m| {
+                        m["method"] == "azureSandbox/runFinished" && m["params"]["runId"] == accepted["runId"]
+                    })
+                    .await;
+                (ms(started.elapsed()), through.since(seen), finished["params"].clone())
+            }
+        };
+        run_cell(1).await; // the imports, once
+        for _ in 0..sizes.remote_warm_runs {
+            let (time, window, finished) = run_cell(4).await;
+            let figure = &finished["figures"][0];
+            let saved = figure["path"].as_str().and_then(|p| std::fs::read(p).ok()).unwrap_or_default();
+            // Whole: the size it claims, a PNG that ends with its IEND chunk.
+            whole &= !saved.is_empty()
+                && figure["bytes"].as_u64() == Some(saved.len() as u64)
+                && saved.starts_with(b"\x89PNG")
+                && saved.ends_with(&[0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]);
+            png_bytes = saved.len();
+            samples.push((time, window));
+        }
+        client.shutdown().await;
+    }
+    let [through, direct] = samples;
+    let direct_ms = median(direct.into_iter().map(|(t, _)| t).collect());
+    let (through_ms, window, fewest, most) = median_sample(through);
+    let network = through_ms - direct_ms;
+    rows.push(Row {
+        measure: format!(
+            "remote: a cell drawing a {} KB PNG through the 4,096 cap, executeCommand → runFinished naming the saved file: {} ({}; {} with no latency, which the ratio leaves out)",
+            png_bytes / 1000,
+            if whole { "whole" } else { "**not whole**" },
+            requests_text(&window, fewest, most),
+            fmt_ms(direct_ms)
+        ),
+        ours: fmt_ms(network),
+        reference: format!("{} per round trip", fmt_ms(ms(latency))),
+        ratio: Some(network / ms(latency)),
+        goal: "the whole figure in ≤ 4 round trips".into(),
+        met: Some(whole && network / ms(latency) <= 4.0 && png_bytes >= 55_000),
+    });
 }
 
 /// The instrument's own error: an MCP `ping` through the proxy, less the

@@ -292,7 +292,7 @@ async fn the_language_server_carries_figures_to_the_editor() {
 
     let transcript = client.result("azureSandbox/output", json!({"uri": uri})).await;
     let text = transcript["text"].as_str().unwrap();
-    assert!(text.contains(&format!("[figure] PNG 320×240, ")) && text.contains(&figure_path), "{text}");
+    assert!(text.contains("[figure] PNG 320×240, ") && text.contains(&figure_path), "{text}");
     assert!(text.contains("--- display ---\n   a    b"), "{text}");
 
     let latest = client
