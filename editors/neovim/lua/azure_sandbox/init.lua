@@ -32,6 +32,10 @@ local defaults = {
   -- Called as on_figure(figure, run) for each figure a run made: figure is
   -- { path, uri, mime, width, height, bytes }, run the runFinished params.
   on_figure = nil,
+  -- Completion from the live sandbox (settings.liveCompletion): attributes
+  -- after `name.`, a DataFrame's columns in `df["`. Off by default: it asks
+  -- the environment (within 300 ms) as you type.
+  live_completion = false,
 }
 
 M.config = nil
@@ -226,6 +230,12 @@ local handlers = {
       M.run_finished(params, vim.lsp.get_client_by_id(ctx.client_id))
     end
   end,
+  ["azureSandbox/variablesChanged"] = function(_, params, ctx)
+    local client = vim.lsp.get_client_by_id(ctx.client_id)
+    if client then
+      require("azure_sandbox.variables").changed(params, client)
+    end
+  end,
   ["azureSandbox/outputChanged"] = function(_, params, ctx)
     local client = vim.lsp.get_client_by_id(ctx.client_id)
     if client and params and params.uri then
@@ -265,6 +275,11 @@ local function on_attach(client, bufnr)
   if vim.lsp.inlay_hint and vim.lsp.inlay_hint.enable then
     pcall(vim.lsp.inlay_hint.enable, true, { bufnr = bufnr })
   end
+  -- Neovim sets omnifunc for LSP clients from 0.8; 0.7 leaves it to us.
+  local settings = type(client.config.settings) == "table" and client.config.settings.azureSandbox
+  if not has("0.8") and type(settings) == "table" and settings.liveCompletion and vim.bo[bufnr].omnifunc == "" then
+    vim.bo[bufnr].omnifunc = "v:lua.vim.lsp.omnifunc"
+  end
 end
 
 local function capabilities()
@@ -280,8 +295,10 @@ end
 --- The client configuration (also used by lsp/azure_sandbox.lua).
 function M.client_config(root)
   local config = options()
-  -- An empty Lua table would go out as a JSON array.
-  local settings = next(config.settings or {}) and config.settings or vim.empty_dict()
+  local settings = vim.deepcopy(config.settings or {})
+  if settings.liveCompletion == nil then
+    settings.liveCompletion = config.live_completion == true
+  end
   return {
     name = "azure_sandbox",
     cmd = config.cmd or { "azure-sandbox-lsp" },
@@ -409,6 +426,32 @@ function M.output()
     vim.cmd("sbuffer " .. out)
   end
   fill_output(out, response.result.text)
+end
+
+--- Shows the variables of the current buffer's workspace in a floating
+--- window (a split when the float does not fit); see variables.lua. From a
+--- buffer the server is not attached to, the workspace of the view shown
+--- last, or else of the server's first workspace folder.
+function M.variables()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = M.client(bufnr)
+  local uri = client and here(bufnr)
+  if not client then
+    local view = require("azure_sandbox.variables").view()
+    client = M.client()
+    if view and client then
+      uri = view.uri
+    elseif client and client.workspace_folders and client.workspace_folders[1] then
+      uri = client.workspace_folders[1].uri
+    elseif client and client.config.root_dir then
+      uri = vim.uri_from_fname(client.config.root_dir)
+    end
+  end
+  if not (client and uri) then
+    notify("no azure-sandbox server is running", vim.log.levels.WARN)
+    return
+  end
+  require("azure_sandbox.variables").open(client, uri)
 end
 
 -- Figures and inline output ------------------------------------------------
