@@ -23,6 +23,8 @@ import {
   parseVersionOutput,
   resolveServer,
 } from "./server";
+import { RunsPanel } from "./panel";
+import { Figure, RunFinished } from "./runs";
 
 const OUTPUT_SCHEME = "azure-sandbox-output";
 const SECRET_KEY = "azureSandbox.apiKey";
@@ -31,6 +33,7 @@ let client: LanguageClient | undefined;
 let status: vscode.StatusBarItem;
 let running = 0;
 let lastNotice = "";
+let panel: RunsPanel | undefined;
 const outputChanged = new vscode.EventEmitter<vscode.Uri>();
 
 /** The server that runs (or last ran), with its version once known. */
@@ -95,6 +98,15 @@ function serverSettings(): Record<string, unknown> {
   const marker = config.get<string>("cellMarker", "").trim();
   if (marker) {
     settings.cellMarker = marker;
+  }
+  // Figures and rich display (issue #13).
+  settings.figureDpi = config.get("figureDpi", 100);
+  settings.figureSize = config.get("figureSize", [6.4, 4.8]);
+  settings.figureFormat = config.get("figureFormat", "png");
+  settings.displayLimit = config.get("displayLimit", 10000000);
+  const python = config.get<string>("localPython", "").trim();
+  if (python) {
+    settings.localPython = python;
   }
   return settings;
 }
@@ -176,6 +188,9 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     jobFinished(params.runId);
     lastNotice = noticeOf(params);
     updateStatus();
+    if (params.kind === "python") {
+      void panel?.append(params);
+    }
   });
   // The version the server reports in its initialize result (else --version),
   // for the tooltip, Run Doctor and the mismatch warning.
@@ -249,15 +264,6 @@ async function runDoctor(context: vscode.ExtensionContext): Promise<void> {
   });
   const message = code === 0 ? "Azure Sandbox: all checks passed." : "Azure Sandbox: some checks failed; see the output.";
   void (code === 0 ? vscode.window.showInformationMessage(message) : vscode.window.showWarningMessage(message));
-}
-
-/** `azureSandbox/runFinished`: how a job ended, typed (see docs/protocol.md). */
-interface RunFinished {
-  runId: number;
-  kind: "python" | "install" | "restart";
-  status: "succeeded" | "raised" | "stopped" | "failed" | "cancelled";
-  notices: { kind: string; reason?: string; stream?: string }[];
-  error?: { kind: string; message: string } | null;
 }
 
 /** Jobs queued by this client that have not finished. A job can finish
@@ -340,6 +346,20 @@ function position(pos: vscode.Position) {
   return { line: pos.line, character: pos.character };
 }
 
+/** The server's latest figure for the active document's workspace (azureSandbox.latestFigure). */
+async function latestFigure(): Promise<Figure | undefined> {
+  if (!client || client.state !== State.Running) {
+    return undefined;
+  }
+  const editor = vscode.window.activeTextEditor;
+  const args = editor && editor.document.languageId === "python" ? [{ uri: editor.document.uri.toString() }] : [];
+  const result = await client.sendRequest<Figure | null>("workspace/executeCommand", {
+    command: "azureSandbox.latestFigure",
+    arguments: args,
+  });
+  return result ?? undefined;
+}
+
 async function showOutput(): Promise<void> {
   if (!client) {
     return;
@@ -358,6 +378,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
   status.command = "azureSandbox.showOutputBeside";
   context.subscriptions.push(status, outputChanged);
+  panel = new RunsPanel(context, latestFigure, (message) => client?.outputChannel.appendLine(message));
 
   context.subscriptions.push(
     vscode.workspace.registerTextDocumentContentProvider(OUTPUT_SCHEME, {
