@@ -751,12 +751,15 @@ async fn remote_figure(sizes: &Sizes, latency: Duration, rows: &mut Vec<Row>) {
     let direct_ms = median(direct.into_iter().map(|(t, _)| t).collect());
     let (through_ms, window, fewest, most) = median_sample(through);
     let network = through_ms - direct_ms;
+    let spread = if fewest == most { String::new() } else { format!("; {fewest} to {most} over the samples") };
+    let requests =
+        format!("{} requests: the run, then the record's pieces up to 16 at a time{spread}", window.requests);
     rows.push(Row {
         measure: format!(
             "remote: a cell drawing a {} KB PNG through the 4,096 cap, executeCommand → runFinished naming the saved file: {} ({}; {} with no latency, which the ratio leaves out)",
             png_bytes / 1000,
             if whole { "whole" } else { "**not whole**" },
-            requests_text(&window, fewest, most),
+            requests,
             fmt_ms(direct_ms)
         ),
         ours: fmt_ms(network),

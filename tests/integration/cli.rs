@@ -77,6 +77,22 @@ fn an_exception_prints_the_traceback_with_real_lines_and_exits_1() {
     assert!(stderr.contains("ZeroDivisionError: float division by zero"), "{stderr}");
 }
 
+/// The embedded sandbox cuts output at the service's 4,096 characters; the
+/// command line still prints all of it, byte for byte, as python3 would
+/// (the benchmark found a 100,000-character cut here once).
+#[test]
+fn a_long_output_prints_whole_through_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.py");
+    let code = "for i in range(3000):\n    print(f'row {i}: ' + 'x' * (i % 95))\n";
+    std::fs::write(&file, code).unwrap();
+    let expected = Command::new("python3").args(["-c", code]).output().unwrap().stdout;
+    assert!(expected.len() > 150_000);
+    let output = run(&["run", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(output.stdout == expected, "{} of {} bytes", output.stdout.len(), expected.len());
+}
+
 #[test]
 fn trailing_values_show_for_cells_and_lines_not_files() {
     let dir = tempfile::tempdir().unwrap();
