@@ -142,6 +142,16 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
             }
             Ok(Some(json!({"uri": uri})))
         }
+        command::SHOW_VARIABLES => {
+            let uri = uri_arg(session, arguments)?;
+            let root = session.workspace_of(&uri);
+            let count = session.workbench.show_variables_in_transcript(&root);
+            super::reporting::announce_transcript(session, &root);
+            if let Some(output) = output_document::location(session, &root).and_then(|u| u.parse::<Uri>().ok()) {
+                session.show_document(output);
+            }
+            Ok(Some(json!({"count": count})))
+        }
         command::LATEST_FIGURE | command::OPEN_FIGURE => {
             let root = match arguments.is_empty() {
                 true => None,

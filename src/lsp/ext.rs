@@ -39,8 +39,11 @@ pub mod command {
     /// Like [`LATEST_FIGURE`], and opens it with the system viewer
     /// (`AZURE_SANDBOX_OPENER`, else xdg-open or open).
     pub const OPEN_FIGURE: &str = "azureSandbox.openFigure";
+    /// `[{uri}]`, `[uriOrPath]` or nothing (the last document): appends the
+    /// workspace's variables to its transcript. Returns `{count}`.
+    pub const SHOW_VARIABLES: &str = "azureSandbox.showVariables";
 
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         RUN,
         RUN_CELL,
         RUN_ABOVE,
@@ -52,6 +55,7 @@ pub mod command {
         SHOW_OUTPUT,
         LATEST_FIGURE,
         OPEN_FIGURE,
+        SHOW_VARIABLES,
     ];
 }
 
@@ -63,6 +67,12 @@ pub const OUTPUT_CHANGED: &str = "azureSandbox/outputChanged";
 /// Notification `azureSandbox/runFinished` (server → client): exactly one for
 /// every job a command queued (runs, installs, restarts), however it ended.
 pub const RUN_FINISHED: &str = "azureSandbox/runFinished";
+/// Request `azureSandbox/variables`: `{uri, path?}` → the workspace's
+/// snapshot, or one level of the value at `path` (see docs/protocol.md).
+pub const VARIABLES_REQUEST: &str = "azureSandbox/variables";
+/// Notification `azureSandbox/variablesChanged` (server → client):
+/// `{uri, state, reason}` when a workspace's live state changed.
+pub const VARIABLES_CHANGED: &str = "azureSandbox/variablesChanged";
 /// LSP 3.18 `workspace/textDocumentContent`, for the output scheme.
 pub const TEXT_DOCUMENT_CONTENT: &str = "workspace/textDocumentContent";
 /// LSP 3.18 `workspace/textDocumentContent/refresh` (server → client).
@@ -89,6 +99,15 @@ pub struct TextDocumentContentResult {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutputChangedParams {
     pub uri: String,
+}
+
+/// `azureSandbox/variablesChanged`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariablesChangedParams {
+    /// The workspace folder's `file://` URI.
+    pub uri: String,
+    pub state: crate::workbench::SnapshotState,
+    pub reason: Option<crate::workbench::LostReason>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -174,12 +174,19 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
     actions.push(action(format!("Run file in {sandbox}"), command::RUN_FILE, json!({"uri": uri})));
     actions.push(action("Restart sandbox environment".into(), command::RESTART, json!({"uri": uri})));
     actions.push(action("Show sandbox output".into(), command::SHOW_OUTPUT, json!({"uri": uri})));
+    actions.push(action("Show sandbox variables".into(), command::SHOW_VARIABLES, json!({"uri": uri})));
     actions
 }
 
-/// The newest run covering the line, as Markdown.
+/// The newest run covering the line, as Markdown, and the value the name
+/// under the cursor holds in the environment.
 pub fn hover(session: &Session, uri: &Uri, position: Position) -> Option<Hover> {
-    let record = session.record_at(uri, position.line)?;
+    let value = super::variables::hover_value(session, uri, position);
+    let markdown = |value: String| Hover {
+        contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value }),
+        range: None,
+    };
+    let Some(record) = session.record_at(uri, position.line) else { return value.map(markdown) };
     let limit = session.settings().hover_limit();
     let root = session.workspace_of(uri);
     let output_uri = output_document::uri_for(&root);
@@ -238,10 +245,11 @@ pub fn hover(session: &Session, uri: &Uri, position: Position) -> Option<Hover> 
     if record.edited {
         text.push_str("\n\n_The code changed since this run._");
     }
-    Some(Hover {
-        contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
-        range: None,
-    })
+    if let Some(value) = value {
+        text.push_str("\n\n---\n\n");
+        text.push_str(&value);
+    }
+    Some(markdown(text))
 }
 
 /// VS Code cuts hover Markdown at 100,000 characters: thumbnails stop well

@@ -26,6 +26,7 @@ pub(crate) mod reporting;
 pub(crate) mod server;
 pub(crate) mod service;
 pub(crate) mod session;
+pub(crate) mod variables;
 
 use std::sync::{Arc, OnceLock};
 
@@ -53,6 +54,7 @@ pub(crate) fn service() -> (CapturingService<SandboxServer>, ClientSocket) {
         SandboxServer { session }
     })
     .custom_method(ext::OUTPUT_REQUEST, SandboxServer::output)
+    .custom_method(ext::VARIABLES_REQUEST, SandboxServer::variables)
     .custom_method(ext::TEXT_DOCUMENT_CONTENT, SandboxServer::text_document_content)
     .custom_method(ext::PROGRESS_CANCEL, SandboxServer::progress_cancel)
     .finish();

@@ -49,7 +49,30 @@ async fn report(session: &Arc<Session>, event: Event) {
             session.client.show_message(MessageType::INFO, message).await;
         }
         Event::Finished(finished) => report_finished(session, *finished).await,
+        Event::VariablesChanged { root } => {
+            let snapshot = session.workbench.variables(&root);
+            let Some(uri) = crate::lsp::convert::uri_of_file(&root.to_string_lossy()) else { return };
+            let params = ext::VariablesChangedParams {
+                uri: uri.as_str().to_owned(),
+                state: snapshot.state,
+                reason: snapshot.lost,
+            };
+            let params = serde_json::to_value(params).unwrap_or(Value::Null);
+            session.client.send_notification::<VariablesChanged>(params).await;
+        }
     }
+}
+
+/// Workspace `root`'s transcript gained an entry outside a job (variables
+/// listed by a command): tells the editor, in the background.
+pub fn announce_transcript(session: &Arc<Session>, root: &std::path::Path) {
+    let session = Arc::clone(session);
+    let output_uri = output_document::uri_for(root);
+    tokio::spawn(async move {
+        let params = ext::OutputChangedParams { uri: output_uri.clone() };
+        session.client.send_notification::<OutputChanged>(params).await;
+        refresh_views(&session, &output_uri);
+    });
 }
 
 async fn report_finished(session: &Arc<Session>, finished: Finished) {
@@ -222,6 +245,14 @@ impl tower_lsp_server::lsp_types::notification::Notification for RunFinished {
     // Sent as JSON: the summary's types serialise only.
     type Params = Value;
     const METHOD: &'static str = ext::RUN_FINISHED;
+}
+
+/// `azureSandbox/variablesChanged`.
+enum VariablesChanged {}
+
+impl tower_lsp_server::lsp_types::notification::Notification for VariablesChanged {
+    type Params = Value;
+    const METHOD: &'static str = ext::VARIABLES_CHANGED;
 }
 
 /// `workspace/textDocumentContent/refresh` (LSP 3.18).

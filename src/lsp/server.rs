@@ -17,6 +17,7 @@ use super::features;
 use super::output_document::{self, SCHEME};
 use super::service::raw_capability;
 use super::session::{CLIENT_REQUEST_TIMEOUT, ClientFlags, Session};
+use super::variables;
 use crate::workbench::Settings;
 
 pub struct SandboxServer {
@@ -116,6 +117,11 @@ impl SandboxServer {
         })
     }
 
+    /// `azureSandbox/variables`.
+    pub async fn variables(&self, params: variables::VariablesParams) -> Result<variables::VariablesResult> {
+        variables::request(&self.session, params).await
+    }
+
     /// `workspace/textDocumentContent` (LSP 3.18) for the output scheme.
     pub async fn text_document_content(&self, params: UriParams) -> Result<TextDocumentContentResult> {
         if !output_document::is_output_uri(&params.uri) {
@@ -199,6 +205,11 @@ impl LanguageServer for SandboxServer {
                 code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(true) }),
                 code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
                 hover_provider: Some(HoverProviderCapability::Simple(true)),
+                // Answers only with azureSandbox.liveCompletion on.
+                completion_provider: Some(CompletionOptions {
+                    trigger_characters: Some([".", "\"", "'", "["].map(String::from).to_vec()),
+                    ..CompletionOptions::default()
+                }),
                 inlay_hint_provider: Some(OneOf::Left(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: ext::command::ALL.iter().map(|c| (*c).to_owned()).collect(),
@@ -212,7 +223,7 @@ impl LanguageServer for SandboxServer {
                     file_operations: None,
                 }),
                 experimental: Some(serde_json::json!({
-                    "azureSandbox": {"outputScheme": SCHEME, "outputRequest": ext::OUTPUT_REQUEST, "outputChanged": ext::OUTPUT_CHANGED, "runFinished": ext::RUN_FINISHED}
+                    "azureSandbox": {"outputScheme": SCHEME, "outputRequest": ext::OUTPUT_REQUEST, "outputChanged": ext::OUTPUT_CHANGED, "runFinished": ext::RUN_FINISHED, "variablesRequest": ext::VARIABLES_REQUEST, "variablesChanged": ext::VARIABLES_CHANGED}
                 })),
                 ..ServerCapabilities::default()
             },
@@ -345,6 +356,10 @@ impl LanguageServer for SandboxServer {
         let at = params.text_document_position_params;
         self.session.touch(&at.text_document.uri);
         Ok(features::hover(&self.session, &at.text_document.uri, at.position))
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        variables::completion(&self.session, params).await
     }
 
     async fn inlay_hint(&self, params: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {

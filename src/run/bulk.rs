@@ -34,6 +34,9 @@ pub struct Record {
     /// Figures, images and tables, in the order the run made them.
     #[serde(default)]
     pub displays: Vec<DisplayItem>,
+    /// What changed in the namespace, when too long for the result line.
+    #[serde(default)]
+    pub vars: Option<super::variables::VariablesDelta>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -93,6 +96,18 @@ pub async fn fetch_record(
     observed_cap: Option<usize>,
     known_total: Option<usize>,
 ) -> Option<Record> {
+    fetch(client, environment, nonce, observed_cap, known_total).await
+}
+
+/// [`fetch_record`] for any payload the runtime kept under `nonce` (an
+/// inspection too long for the cap).
+pub async fn fetch<T: serde::de::DeserializeOwned>(
+    client: &McpClient,
+    environment: &EnvironmentId,
+    nonce: &str,
+    observed_cap: Option<usize>,
+    known_total: Option<usize>,
+) -> Option<T> {
     let mut size = observed_cap
         .map(|cap| cap.saturating_sub(PIECE_OVERHEAD))
         .filter(|size| *size >= SMALLEST_PIECE)
@@ -185,7 +200,7 @@ async fn piece(client: &McpClient, environment: &EnvironmentId, nonce: &str, off
 
 /// base64, then zlib, then JSON; bounded, so a forged total cannot make the
 /// client allocate without limit.
-fn decode(text: &str) -> Option<Record> {
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
     let compressed = base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?;
     let raw = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&compressed, MOST_BYTES).ok()?;
     // Output the runtime could not encode (lone surrogates) is not UTF-8:
@@ -203,12 +218,12 @@ mod tests {
             r#"{"outcome": {"status": "ok", "value": "3"}, "stdout": "x\n", "stderr": "", "dropped": {"stdout": 5}}"#;
         let packed = miniz_oxide::deflate::compress_to_vec_zlib(json.as_bytes(), 6);
         let text = base64::engine::general_purpose::STANDARD.encode(packed);
-        let record = decode(&text).unwrap();
+        let record: Record = decode(&text).unwrap();
         assert_eq!((record.stdout.as_str(), record.dropped.stdout), ("x\n", 5));
         assert_eq!(record.outcome.value.as_deref(), Some("3"));
         // 100 MB of zeros compress to a few hundred KB: refused, not inflated.
         let bomb = miniz_oxide::deflate::compress_to_vec_zlib(&vec![b' '; 100 << 20], 9);
-        assert!(decode(&base64::engine::general_purpose::STANDARD.encode(bomb)).is_none());
-        assert!(decode("not base64!").is_none());
+        assert!(decode::<Record>(&base64::engine::general_purpose::STANDARD.encode(bomb)).is_none());
+        assert!(decode::<Record>("not base64!").is_none());
     }
 }

@@ -15,6 +15,7 @@ use super::outcome::{Outcome, PyException, split_marker};
 use super::output::{Notice, Output, StateLoss, Stream};
 use super::registry::{Assigned, Registry, WorkspaceKey};
 use super::snippet::Snippet;
+use super::variables::{InspectKind, Inspection, VariablesDelta};
 use super::wrapper::{self, DEFAULT_OUTPUT_LIMIT};
 
 /// What a run amounted to.
@@ -46,6 +47,9 @@ pub struct RunReport {
     pub notices: Vec<Notice>,
     pub wall_time: Duration,
     pub execution_ms: Option<u64>,
+    /// What changed in the environment's namespace (or all of it, `full`),
+    /// when the runtime could say.
+    pub variables: Option<VariablesDelta>,
 }
 
 impl RunReport {
@@ -114,6 +118,9 @@ pub struct Engine {
     /// Figure settings and the display limit, read at each run (a front
     /// end changes them without a new engine).
     display: std::sync::Mutex<DisplayOptions>,
+    /// The namespace snapshot each environment last sent this engine
+    /// (`epoch:seq`): its next run sends only what changed since.
+    variables_seen: std::sync::Mutex<std::collections::HashMap<EnvironmentId, String>>,
     /// Environments launched ahead of time ([`Engine::prepare`]) whose first
     /// run must still bring the runtime.
     prepared: std::sync::Mutex<std::collections::HashSet<EnvironmentId>>,
@@ -127,6 +134,7 @@ impl Engine {
             service_returns_stderr: AtomicBool::new(false),
             output_limit: DEFAULT_OUTPUT_LIMIT,
             display: Default::default(),
+            variables_seen: Default::default(),
             prepared: Default::default(),
         }
     }
@@ -223,24 +231,28 @@ impl Engine {
         let nonce = wrapper::new_nonce();
         let want_stderr = !self.service_returns_stderr.load(Ordering::Relaxed);
         let display = *self.display.lock().unwrap_or_else(|e| e.into_inner());
-        let code = |install| wrapper::run_code(snippet, &nonce, want_stderr, install, self.output_limit, &display);
+        let seen = |id: &EnvironmentId| self.variables_seen.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        let code = |install, known: Option<String>| {
+            wrapper::run_code(snippet, &nonce, want_stderr, install, self.output_limit, &display, known.as_deref())
+        };
         let mut assigned = self.environment(key).await?;
         let mut notices = Vec::new();
         let install = self.needs_runtime(&assigned);
-        let mut output = match self.client.run_python_with_timeout(&assigned.id, &code(install), timeout).await {
+        let known = seen(&assigned.id);
+        let mut output = match self.client.run_python_with_timeout(&assigned.id, &code(install, known), timeout).await {
             Err(e) if e.is_environment_gone() => {
                 tracing::info!(environment = %assigned.id, "environment gone; launching a new one");
                 let stale = assigned.id.clone();
                 assigned = self.registry.replace(key, &stale, || self.client.launch()).await?;
                 notices.push(Notice::StateLost { reason: StateLoss::Expired });
-                self.client.run_python_with_timeout(&assigned.id, &code(true), timeout).await?
+                self.client.run_python_with_timeout(&assigned.id, &code(true, None), timeout).await?
             }
             other => other?,
         };
         let mut replaced = interpreter_replaced(&output);
         if split_marker(&output.stdout, &nonce).1.is_some_and(|o| o.missing_runtime) {
             tracing::debug!(environment = %assigned.id, "the interpreter lacks the runtime; sending it");
-            output = self.client.run_python_with_timeout(&assigned.id, &code(true), timeout).await?;
+            output = self.client.run_python_with_timeout(&assigned.id, &code(true, None), timeout).await?;
             replaced |= interpreter_replaced(&output);
         }
         if output.stderr.is_some() {
@@ -250,10 +262,11 @@ impl Engine {
         let mut service_stderr = output.stderr.clone();
         let cut = outcome.is_none() || output.stdout_truncated || output.stderr_truncated;
         // Figures and tables stay in the environment's record of the run.
-        let has_displays = outcome.as_ref().is_some_and(|o| o.displays > 0);
+        let has_displays = outcome.as_ref().is_some_and(|o| o.displays > 0 || o.vars_in_record);
         let known_total = outcome.as_ref().and_then(|o| o.record);
         let mut whole = false;
         let mut displays = Vec::new();
+        let mut record_variables = None;
         if (cut || has_displays) && !replaced {
             // The marker did not make it, or a stream came back short: the
             // environment kept the whole run.
@@ -263,6 +276,7 @@ impl Engine {
             {
                 whole = true;
                 displays = record.displays;
+                record_variables = record.vars;
                 // What the runtime saw is all that went through Python's
                 // streams; what the service returned also holds writes to the
                 // file descriptors (child processes), so the longer one wins.
@@ -320,9 +334,13 @@ impl Engine {
                 stderr.push_str(&shown);
             }
         }
-        if has_displays && displays.is_empty() {
-            let count = outcome.as_ref().map_or(0, |o| o.displays) as u64;
+        let count = outcome.as_ref().map_or(0, |o| o.displays) as u64;
+        if count > 0 && displays.is_empty() {
             notices.push(Notice::DisplaysLost { count });
+        }
+        let variables = outcome.as_ref().and_then(|o| o.vars.clone()).or(record_variables);
+        if let Some(delta) = &variables {
+            self.variables_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(assigned.id.clone(), delta.token());
         }
         if let Some(dropped) = outcome.as_ref().and_then(|o| o.displays_dropped) {
             notices.push(Notice::DisplaysDropped { count: dropped.count, bytes: dropped.bytes });
@@ -338,7 +356,36 @@ impl Engine {
             notices,
             wall_time: started.elapsed(),
             execution_ms: outcome.as_ref().and_then(|o| o.duration_ms).or(output.duration_ms),
+            variables,
         })
+    }
+
+    /// What is at `path` (a name, then keys, indexes or attribute names) in
+    /// the workspace's environment: one level of contents or attribute
+    /// names. One request (more only for a long answer); `None` when the
+    /// workspace has no environment yet. Runs no user code but bounded reprs.
+    pub async fn inspect(
+        &self,
+        key: &WorkspaceKey,
+        path: &[String],
+        kind: InspectKind,
+        timeout: Duration,
+    ) -> Result<Option<Inspection>, McpError> {
+        let Some(environment) = self.registry.current(key) else { return Ok(None) };
+        let nonce = wrapper::new_nonce();
+        let code = wrapper::inspect_code(&nonce, path, kind == InspectKind::Attributes);
+        let output = self.client.run_python_with_timeout(&environment, &code, timeout).await?;
+        let Some(json) = super::outcome::marker_payload(&output.stdout, &nonce) else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        struct Kept {
+            record: usize,
+        }
+        if let Ok(Kept { record }) = serde_json::from_str::<Kept>(json) {
+            return Ok(bulk::fetch(&self.client, &environment, &nonce, None, Some(record)).await);
+        }
+        Ok(serde_json::from_str(json).ok())
     }
 }
 
@@ -395,6 +442,7 @@ mod tests {
             notices: Vec::new(),
             wall_time: Duration::from_millis(5),
             execution_ms: None,
+            variables: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub(crate) mod registry;
 pub mod selection;
 pub(crate) mod snippet;
 pub(crate) mod statements;
+pub(crate) mod variables;
 pub(crate) mod wrapper;
 
 pub use display::{DisplayItem, DisplayOptions, FigureFormat, Image, png_size};
@@ -23,4 +24,5 @@ pub use output::{Notice, Output, StateLoss, Stream, human_bytes};
 pub use registry::{Registry, WorkspaceKey, workspace_root};
 pub use selection::{Cut, Selection, SelectionError, Source};
 pub use snippet::Snippet;
+pub use variables::{Attribute, AttributeKind, Child, InspectKind, Inspection, Variable, VariablesDelta};
 pub use wrapper::DEFAULT_OUTPUT_LIMIT;

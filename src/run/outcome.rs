@@ -96,6 +96,12 @@ pub struct Outcome {
     /// the runtime knows the client will fetch it.
     #[serde(default)]
     pub record: Option<usize>,
+    /// What changed in the namespace, when short enough for this line.
+    #[serde(default)]
+    pub vars: Option<super::variables::VariablesDelta>,
+    /// The change is in the run's record instead.
+    #[serde(default, rename = "varsInRecord")]
+    pub vars_in_record: bool,
 }
 
 /// Display items past the run's limit: how many, and their bytes.

@@ -791,6 +791,285 @@ def _end_displays(outcome, record):
         outcome["displaysDropped"] = {"count": collector.dropped, "bytes": collector.dropped_bytes}
 
 
+# Live state: after each run, what the user's namespace holds, as entries
+# (type, shape or length, size, a short repr), and only what changed since
+# the snapshot the client last saw. Values are described without running
+# their code where that can be avoided: shapes and sizes only for builtin,
+# numpy and pandas types, and a repr bounded in length and time.
+_VAR_REPR_LIMIT = 200
+_VAR_REPR_SECONDS = 0.05
+_VAR_BUDGET_SECONDS = 1.0
+_MAX_VARS = 10000
+_INLINE_VARS = 1500
+_MAX_CHILDREN = 100
+_IMMUTABLE = (int, float, complex, bool, str, bytes, type(None), range)
+_SIZED = (list, tuple, dict, set, frozenset, str, bytes, bytearray)
+# This interpreter's snapshots: an epoch (new with each interpreter) and a
+# sequence number, so a client that saw another state gets a full one.
+_vars_epoch = base64.b16encode(__import__("os").urandom(4)).decode("ascii").lower()
+_vars_seq = [0]
+# name -> (the value's id for immutable values, else None; its entry)
+_vars_last = {}
+_slow_reprs = set()
+
+
+class _ReprTimeout(BaseException):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _ReprTimeout()
+
+
+def _library(value, module_prefix, name):
+    cls = type(value)
+    return getattr(cls, "__module__", "").startswith(module_prefix) and cls.__name__ == name
+
+
+def _is_frame(value):
+    return _library(value, "pandas", "DataFrame")
+
+
+def _timed_repr(value):
+    """repr(value), at most _VAR_REPR_LIMIT characters and _VAR_REPR_SECONDS
+    (on the main thread, through SIGALRM, so a repr that sleeps is cut
+    short too); a placeholder when it raises or takes too long."""
+    import signal
+    import threading
+    import reprlib
+
+    limited = reprlib.Repr()
+    limited.maxstring = limited.maxother = _VAR_REPR_LIMIT
+    limited.maxlist = limited.maxtuple = limited.maxdict = limited.maxset = 20
+    simple = type(value) in _SIZED or isinstance(value, _IMMUTABLE)
+    timed = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    previous_handler = previous_timer = None
+    started = time.perf_counter()
+    try:
+        if timed:
+            previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
+            previous_timer = signal.setitimer(signal.ITIMER_REAL, _VAR_REPR_SECONDS)
+        text = limited.repr(value) if simple else repr(value)
+    except _ReprTimeout:
+        return "<repr() took too long>", True
+    except Exception as exc:
+        return "<repr() failed: %s>" % _type_name(exc), False
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous_handler)
+            if previous_timer and previous_timer[0] > 0:
+                # The user's own alarm, less the time spent here.
+                left = max(previous_timer[0] - (time.perf_counter() - started), 0.001)
+                signal.setitimer(signal.ITIMER_REAL, left, previous_timer[1])
+    if not isinstance(text, str):
+        return "<repr() returned %s>" % type(text).__name__, False
+    if len(text) > _VAR_REPR_LIMIT:
+        text = text[:_VAR_REPR_LIMIT] + "…"
+    return text, False
+
+
+def _qualified(cls):
+    module = getattr(cls, "__module__", None)
+    name = getattr(cls, "__qualname__", getattr(cls, "__name__", "?"))
+    if module in (None, "builtins", "__main__"):
+        return name
+    if module.startswith("pandas."):
+        module = "pandas"
+    elif module.startswith("numpy"):
+        module = "numpy"
+    return "%s.%s" % (module, name)
+
+
+def _describe_value(value):
+    """An entry for `value`: type, shape, size, repr, and (for a
+    DataFrame) its columns. The repr is the only user code it may run."""
+    cls = type(value)
+    entry = {"type": _qualified(cls)}
+    try:
+        if _library(value, "numpy", "ndarray") or _is_frame(value) or _library(value, "pandas", "Series"):
+            entry["shape"] = str(tuple(value.shape))
+            if _library(value, "numpy", "ndarray"):
+                entry["size"] = int(value.nbytes)
+                entry["type"] = "numpy.ndarray[%s]" % value.dtype
+            else:
+                usage = value.memory_usage(index=True, deep=False)
+                entry["size"] = int(usage.sum() if hasattr(usage, "sum") else usage)
+            if _is_frame(value):
+                entry["columns"] = [str(c) for c in list(value.columns)[:200]]
+        elif cls in _SIZED:
+            entry["shape"] = "len %d" % len(value)
+            entry["size"] = sys.getsizeof(value)
+        elif isinstance(value, _IMMUTABLE):
+            entry["size"] = sys.getsizeof(value)
+    except Exception:
+        pass
+    if id(value) in _slow_reprs:
+        entry["repr"] = "<repr() took too long>"
+    else:
+        entry["repr"], slow = _timed_repr(value)
+        if slow:
+            _slow_reprs.add(id(value))
+    if _expandable(value):
+        entry["expandable"] = True
+    return entry
+
+
+def _expandable(value):
+    if type(value) in (dict, list, tuple, set, frozenset):
+        return len(value) > 0
+    if _is_frame(value) or _library(value, "pandas", "Series") or _library(value, "numpy", "ndarray"):
+        return True
+    if isinstance(value, _IMMUTABLE) or isinstance(value, type) or callable(value):
+        return False
+    try:
+        return bool(object.__getattribute__(value, "__dict__"))
+    except Exception:
+        return False
+
+
+def _user_names(user_globals):
+    modules = type(sys)
+    for name, value in list(user_globals.items()):
+        if not isinstance(name, str) or name.startswith("_") or isinstance(value, modules):
+            continue
+        if value is display or name.startswith("_azsb"):
+            continue
+        yield name, value
+
+
+def _snapshot(request, user_globals):
+    """What changed in the namespace since the snapshot the client has
+    (`request["vars"]`, "epoch:seq"), or all of it when the client has
+    another (or none)."""
+    known = request.get("vars")
+    full = known != "%s:%d" % (_vars_epoch, _vars_seq[0])
+    started = time.perf_counter()
+    seen = {}
+    changed = {}
+    for name, value in _user_names(user_globals):
+        if len(seen) >= _MAX_VARS:
+            break
+        fingerprint = id(value) if isinstance(value, _IMMUTABLE) else None
+        previous = _vars_last.get(name)
+        if previous is not None and fingerprint is not None and previous[0] == fingerprint:
+            entry = previous[1]
+        elif previous is not None and time.perf_counter() - started > _VAR_BUDGET_SECONDS:
+            entry = previous[1]  # out of time: described next run
+        else:
+            entry = _describe_value(value)
+        seen[name] = (fingerprint, entry)
+        if full or previous is None or previous[1] != entry:
+            changed[name] = entry
+    removed = [] if full else [name for name in _vars_last if name not in seen]
+    _vars_last.clear()
+    _vars_last.update(seen)
+    if full or changed or removed:
+        _vars_seq[0] += 1
+    delta = {"epoch": _vars_epoch, "seq": _vars_seq[0], "full": full}
+    if full:
+        delta["set"] = {name: entry for name, (_, entry) in seen.items()}
+    else:
+        delta["set"] = changed
+        if removed:
+            delta["removed"] = removed
+    return delta
+
+
+def _resolve(user_globals, path):
+    """The value at `path`: a name, then keys, indexes or attribute names
+    (as strings). Attributes come from the instance's __dict__ only."""
+    value = user_globals[path[0]]
+    for step in path[1:]:
+        if isinstance(value, dict):
+            matches = [k for k in value if str(k) == step]
+            value = value[matches[0]]
+        elif type(value) in (list, tuple):
+            value = value[int(step)]
+        elif type(value) in (set, frozenset):
+            value = sorted(value, key=repr)[int(step)]
+        elif _is_frame(value):
+            value = value[[c for c in value.columns if str(c) == step][0]]
+        else:
+            value = object.__getattribute__(value, "__dict__")[step]
+    return value
+
+
+def _children(value):
+    """(name, value) pairs one level down, at most _MAX_CHILDREN, and how
+    many more there are."""
+    if isinstance(value, dict):
+        items = [(str(k), v) for k, v in list(value.items())[:_MAX_CHILDREN]]
+        return items, max(len(value) - _MAX_CHILDREN, 0)
+    if type(value) in (list, tuple):
+        return [(str(i), v) for i, v in enumerate(value[:_MAX_CHILDREN])], max(len(value) - _MAX_CHILDREN, 0)
+    if type(value) in (set, frozenset):
+        ordered = sorted(value, key=repr)
+        return [(str(i), v) for i, v in enumerate(ordered[:_MAX_CHILDREN])], max(len(value) - _MAX_CHILDREN, 0)
+    if _is_frame(value):
+        columns = list(value.columns)
+        return [(str(c), value[c]) for c in columns[:_MAX_CHILDREN]], max(len(columns) - _MAX_CHILDREN, 0)
+    if _library(value, "pandas", "Series") or _library(value, "numpy", "ndarray"):
+        count = len(value)
+        items = value.iloc[:_MAX_CHILDREN] if hasattr(value, "iloc") else value[:_MAX_CHILDREN]
+        return [(str(i), v) for i, v in enumerate(list(items))], max(count - _MAX_CHILDREN, 0)
+    try:
+        attributes = object.__getattribute__(value, "__dict__")
+    except Exception:
+        return [], 0
+    names = [n for n in attributes if isinstance(n, str)]
+    return [(n, attributes[n]) for n in names[:_MAX_CHILDREN]], max(len(names) - _MAX_CHILDREN, 0)
+
+
+def _attributes(value):
+    """The attribute names of `value` with their kind, found statically: the
+    instance's __dict__ and its type's MRO, never evaluating a property or
+    calling __getattr__ or __dir__."""
+    found = {}
+    try:
+        for name in object.__getattribute__(value, "__dict__"):
+            if isinstance(name, str):
+                found[name] = "field"
+    except Exception:
+        pass
+    for cls in type(value).__mro__:
+        for name, member in vars(cls).items():
+            if not isinstance(name, str) or name in found:
+                continue
+            if isinstance(member, property):
+                found[name] = "property"
+            elif callable(member) or isinstance(member, (staticmethod, classmethod)):
+                found[name] = "method"
+            else:
+                found[name] = "field"
+    return sorted(({"name": n, "kind": k} for n, k in found.items()), key=lambda a: (a["name"].startswith("_"), a["name"]))
+
+
+def inspect(nonce, path, kind, user_globals):
+    """Prints the children of the value at `path` ("children") or its
+    attributes ("attributes") on a marker line; a reply too long for the
+    service's cap is kept as a record for the bulk channel."""
+    try:
+        value = _resolve(user_globals, path)
+    except Exception:
+        reply = {"missing": True}
+    else:
+        try:
+            if kind == "attributes":
+                reply = {"attributes": _attributes(value)[:2000]}
+            else:
+                pairs, more = _children(value)
+                reply = {"children": [dict(_describe_value(v), name=n) for n, v in pairs], "more": more}
+        except Exception as exc:
+            reply = {"failed": "%s: %s" % (_type_name(exc), _safe_str(exc)[:200])}
+    text = json.dumps(reply, ensure_ascii=True, default=str)
+    if len(text) > 2000:
+        _keep_record(nonce, reply)
+        text = json.dumps({"record": len(_packed(nonce))})
+    sys.stdout.write("\n%s%s %s\n" % (MARKER, nonce, text))
+    sys.stdout.flush()
+
+
 def run(request, user_globals):
     nonce = request["nonce"]
     filename = request["filename"]
@@ -867,11 +1146,21 @@ def run(request, user_globals):
     outcome["stderr"] = stderr[-_STDERR_TAIL:]
     record = {"outcome": outcome, "stdout": stdout, "stderr": stderr}
     _end_displays(outcome, record)
+    try:
+        variables = _snapshot(request, user_globals)
+        if len(json.dumps(variables, ensure_ascii=True, default=str)) <= _INLINE_VARS:
+            outcome["vars"] = variables
+        else:
+            # Too long for the result line: the client fetches the record.
+            record["vars"] = variables
+            outcome["varsInRecord"] = True
+    except Exception:
+        pass
     _store(nonce, outcome)
     if stdout_dropped or stderr_dropped:
         record["dropped"] = {"stdout": stdout_dropped, "stderr": stderr_dropped}
     _keep_record(nonce, record)
-    packed = _packed(nonce) if "displays" in record else None
+    packed = _packed(nonce) if "displays" in record or "vars" in record else None
     if packed is not None:
         # The client will fetch this record: telling its size now saves the
         # round trip that would learn it.

@@ -118,8 +118,13 @@ pub fn run_code(
     install: bool,
     output_limit: usize,
     display: &DisplayOptions,
+    variables: Option<&str>,
 ) -> String {
     let mut request = json!({"nonce": nonce, "filename": snippet.filename, "code": snippet.code});
+    if let Some(known) = variables {
+        // The snapshot this client has: the runtime sends only what changed.
+        request["vars"] = json!(known);
+    }
     // Only what differs from the runtime's defaults: this goes with every run.
     for (name, value, default) in [
         ("firstLine", json!(snippet.first_line), json!(1)),
@@ -154,6 +159,20 @@ pub fn bulk_code(nonce: &str, offset: usize, size: usize) -> String {
         module = &*RUNTIME_MODULE,
     );
     statement(nonce, &body, &[("NONCE", py_literal(nonce))])
+}
+
+/// The code that prints what is at `path` in the user's namespace (one
+/// level of contents, or attribute names) on a marker line, keeping a long
+/// answer for the bulk channel. Runs no user code but bounded reprs.
+pub fn inspect_code(nonce: &str, path: &[String], attributes: bool) -> String {
+    let kind = if attributes { "attributes" } else { "children" };
+    let body = format!(
+        "rt=sys.modules.get('{module}')\nif rt is None:\n sys.stdout.write('\\n{MARKER}%s {{\"missing\": true}}\\n'%NONCE)\n\
+         else:\n rt.inspect(NONCE,PATH,'{kind}',G)\n",
+        module = &*RUNTIME_MODULE,
+    );
+    let path = serde_json::Value::from(path.to_vec());
+    statement(nonce, &body, &[("NONCE", py_literal(nonce)), ("PATH", py_value(&path))])
 }
 
 /// A fresh random nonce for one run.
@@ -197,8 +216,10 @@ mod tests {
         let snippet =
             Snippet { filename: "/w/a.py".into(), first_line: 3, code: "x = 1".into(), dedent: 0, whole_file: false };
         let handle = "_azsb_abc";
-        let mut codes: Vec<String> =
-            [true, false].iter().map(|&i| run_code(&snippet, "abc", true, i, 1000, &Default::default())).collect();
+        let mut codes: Vec<String> = [true, false]
+            .iter()
+            .map(|&i| run_code(&snippet, "abc", true, i, 1000, &Default::default(), None))
+            .collect();
         codes.push(bulk_code("abc", 10, 20));
         for code in codes {
             let (first, rest) = code.split_once('\n').unwrap();
@@ -215,8 +236,8 @@ mod tests {
     fn the_runtime_travels_only_when_asked_for() {
         let snippet =
             Snippet { filename: "/w/a.py".into(), first_line: 1, code: "x = 1".into(), dedent: 0, whole_file: false };
-        let lean = run_code(&snippet, "0123456789abcdef", false, false, 10_000_000, &Default::default());
-        let full = run_code(&snippet, "0123456789abcdef", false, true, 10_000_000, &Default::default());
+        let lean = run_code(&snippet, "0123456789abcdef", false, false, 10_000_000, &Default::default(), None);
+        let full = run_code(&snippet, "0123456789abcdef", false, true, 10_000_000, &Default::default(), None);
         // As the MCP request carries it (JSON escapes it once more), beside
         // the envelope: well under a kilobyte.
         let carried = serde_json::to_string(&lean).unwrap().len();

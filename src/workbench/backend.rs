@@ -235,6 +235,11 @@ impl BackendSlot {
         Ok(lease)
     }
 
+    /// The backend in use, if one was started (none is started here).
+    pub async fn current(&self) -> Option<Arc<Lease>> {
+        self.current.lock().await.clone()
+    }
+
     /// Lets go of the backend (settings changed, or shutdown); it ends once
     /// no run holds it.
     pub async fn release(&self) {

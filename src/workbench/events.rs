@@ -99,9 +99,9 @@ pub enum ShownOutput {
     },
 }
 
-/// `text`, cut at [`TEXT_LIMIT`] characters with a note where it was cut.
-fn bounded(text: &str) -> String {
-    match text.char_indices().nth(TEXT_LIMIT) {
+/// `text`, cut at `limit` characters with a note where it was cut.
+fn bounded(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
         None => text.to_owned(),
         Some((at, _)) => {
             let rest = text[at..].chars().count();
@@ -111,13 +111,16 @@ fn bounded(text: &str) -> String {
 }
 
 impl ShownOutput {
-    /// A run's outputs as front ends get them, with each image's saved file.
+    /// A run's outputs as front ends get them, with each image's saved
+    /// file, every text whole (the command line prints them all).
     pub fn of_report(report: &RunReport, figures: &[Figure]) -> Vec<ShownOutput> {
-        shown_outputs(report, figures)
+        shown_outputs(report, figures, usize::MAX)
     }
 }
 
-fn shown_outputs(report: &RunReport, figures: &[Figure]) -> Vec<ShownOutput> {
+/// A run's outputs, each text cut at `limit` characters.
+fn shown_outputs(report: &RunReport, figures: &[Figure], limit: usize) -> Vec<ShownOutput> {
+    let bounded = |text: &str| bounded(text, limit);
     let index_of = |item: *const crate::run::DisplayItem| report.displays.iter().position(|d| std::ptr::eq(d, item));
     report
         .outputs()
@@ -169,9 +172,9 @@ impl JobSummary {
             error,
             first_line: Some(record.first_line),
             last_line: Some(record.last_line),
-            code: record.snippet.as_ref().map(|s| bounded(&s.code)),
+            code: record.snippet.as_ref().map(|s| bounded(&s.code, TEXT_LIMIT)),
             outputs: match &record.state {
-                RunState::Finished(report) => shown_outputs(report, &record.figures),
+                RunState::Finished(report) => shown_outputs(report, &record.figures, TEXT_LIMIT),
                 _ => Vec::new(),
             },
             figures: record.figures.clone(),
@@ -211,6 +214,9 @@ pub enum Event {
     LocalSandboxChosen,
     /// A job ended. Every job queued ends with exactly one of these.
     Finished(Box<Finished>),
+    /// Workspace `root`'s live state changed (a run set names, or the state
+    /// was lost).
+    VariablesChanged { root: PathBuf },
 }
 
 /// A job's end, with what a front end needs to show it.

@@ -115,7 +115,7 @@ impl FigureStore {
             "image/svg+xml" => "svg",
             _ => "png",
         };
-        let when = crate::workbench::transcript::timestamp(SystemTime::now());
+        let when = super::clock::timestamp(SystemTime::now());
         // `2026-11-30 10:12:05 UTC` → `20261130-101205`
         let when: String = when.chars().filter(|c| c.is_ascii_digit() || *c == ' ').collect();
         let when = when.trim().replacen(' ', "-", 1).replace(' ', "");
@@ -310,6 +310,7 @@ mod tests {
             notices: Vec::new(),
             wall_time: std::time::Duration::ZERO,
             execution_ms: None,
+            variables: None,
         }
     }
 

@@ -129,6 +129,9 @@ async fn run_python(
         None => RunState::Cancelled,
         Some(Err(error)) => RunState::Failed(error.into()),
         Some(Ok(report)) => {
+            if bench.variables.apply(&job.root, job.id, &report) {
+                bench.emit(Event::VariablesChanged { root: job.root.clone() });
+            }
             if let Some(store) = bench.figures.as_ref().filter(|_| !report.displays.is_empty()) {
                 let stem = std::path::Path::new(&snippet.filename).file_stem().map(|s| s.to_string_lossy());
                 figures = store.save(stem.as_deref().unwrap_or("run"), &report);
@@ -261,7 +264,7 @@ async fn install(bench: &State, job: &Job, doc: Option<String>, package: &str, r
     };
     let header = format!(
         "=== {label} | {} | {} | {} ===\n",
-        transcript::timestamp(std::time::SystemTime::now()),
+        super::clock::timestamp(std::time::SystemTime::now()),
         bench.sandbox_name(),
         if ok { "✓" } else { "✗" }
     );
@@ -288,7 +291,11 @@ async fn restart(bench: &State, job: &Job, doc: Option<String>) -> Finished {
     };
     let key = lease.engine().workspace_key(job.root.clone());
     match lease.engine().restart(&key).await {
-        Ok(_) => ended(JobStatus::Succeeded, None),
+        Ok(_) => {
+            bench.variables.lose(&job.root, super::variables::LostReason::Restarted);
+            bench.emit(Event::VariablesChanged { root: job.root.clone() });
+            ended(JobStatus::Succeeded, None)
+        }
         Err(e) => ended(JobStatus::Failed, Some(e.into())),
     }
 }

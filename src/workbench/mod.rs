@@ -11,6 +11,7 @@
 
 mod backend;
 mod book;
+mod clock;
 mod control;
 mod events;
 mod figures;
@@ -19,22 +20,27 @@ mod records;
 mod settings;
 mod state;
 mod transcript;
+mod variables;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::run::{InspectKind, Inspection};
+
 pub use backend::{Backend, BackendError, ErrorKind, registry_file};
 pub use book::RunBook;
+pub use clock::timestamp;
 pub use events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary, ShownOutput};
 pub use figures::{Figure, FigureStore, open_in_viewer};
 pub use records::{DiagnosticSpec, RunRecord, RunState, diagnostics_for, duration_text, one_line};
 pub use settings::{BackendChoice, DEFAULT_HOVER_LIMIT, DEFAULT_TRANSCRIPT_LIMIT, Settings, Target};
-pub use transcript::{Transcripts, timestamp};
+pub use transcript::Transcripts;
+pub use variables::{Entry, LostReason, Snapshot, SnapshotState};
 
 use backend::BackendSlot;
 use control::RunControl;
@@ -75,6 +81,7 @@ impl Workbench {
             backend: BackendSlot::default(),
             book: RunBook::default(),
             transcripts: Transcripts::new(transcript_dir),
+            variables: Default::default(),
             figures: FigureStore::in_cache(),
             latest_figures: Default::default(),
             controls: Default::default(),
@@ -112,8 +119,49 @@ impl Workbench {
         if changed {
             self.prepared.lock().unwrap_or_else(|e| e.into_inner()).clear();
             self.state.backend.release().await;
+            for root in self.state.variables.roots() {
+                if self.state.variables.snapshot(&root).state != SnapshotState::Empty {
+                    self.state.variables.lose(&root, LostReason::SandboxChanged);
+                    self.state.emit(Event::VariablesChanged { root });
+                }
+            }
         }
         changed
+    }
+
+    /// What workspace `root`'s environment holds, as of its last run.
+    pub fn variables(&self, root: &Path) -> Snapshot {
+        self.state.variables.snapshot(root)
+    }
+
+    /// One name of workspace `root`'s snapshot.
+    pub fn variable(&self, root: &Path, name: &str) -> Option<Entry> {
+        self.state.variables.get(root, name)
+    }
+
+    /// Looks at `path` in workspace `root`'s environment (one request to the
+    /// sandbox in use; none is started for it). `Ok(None)`: nothing has run
+    /// there.
+    pub async fn inspect(
+        &self,
+        root: &Path,
+        path: &[String],
+        kind: InspectKind,
+        timeout: Duration,
+    ) -> Result<Option<Inspection>, BackendError> {
+        let Some(lease) = self.state.backend.current().await else { return Ok(None) };
+        let engine = lease.engine();
+        let key = engine.workspace_key(root.to_owned());
+        Ok(engine.inspect(&key, path, kind, timeout).await?)
+    }
+
+    /// Appends workspace `root`'s variables to its transcript (for clients
+    /// with no view of their own). Returns how many it listed.
+    pub fn show_variables_in_transcript(&self, root: &Path) -> usize {
+        let snapshot = self.variables(root);
+        let entry = transcript::variables_entry(&snapshot);
+        self.state.transcripts.append(root, entry, self.settings().transcript_limit());
+        snapshot.entries.len()
     }
 
     /// Gets a workspace ready for its first run on a remote sandbox, in the

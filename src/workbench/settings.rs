@@ -56,6 +56,8 @@ pub struct Settings {
     /// The interpreter of the embedded local sandbox (else
     /// AZURE_SANDBOX_PYTHON, else python3 on PATH).
     pub local_python: Option<String>,
+    /// Completion from the live namespace (attributes, DataFrame columns).
+    pub live_completion: bool,
 }
 
 impl std::fmt::Debug for Settings {

@@ -13,12 +13,15 @@ use super::events::Event;
 use super::figures::{Figure, FigureStore};
 use super::settings::{Settings, Target};
 use super::transcript::Transcripts;
+use super::variables::Variables;
 
 pub(super) struct State {
     pub settings: RwLock<Settings>,
     pub backend: BackendSlot,
     pub book: RunBook,
     pub transcripts: Transcripts,
+    /// Each workspace's live state.
+    pub variables: Variables,
     /// Where runs' figures are saved (none without a cache directory).
     pub figures: Option<FigureStore>,
     /// Each workspace's latest figure, with the order it came in.

@@ -7,8 +7,9 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
+use super::clock::timestamp;
 use super::records::{RunRecord, RunState, duration_text};
 use crate::run::RunResult;
 
@@ -204,21 +205,24 @@ pub fn entry(record: &RunRecord, sandbox: &str) -> String {
     text
 }
 
-/// `2026-11-21 08:30:01 UTC`, without a date library.
-pub fn timestamp(at: SystemTime) -> String {
-    let secs = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+/// A workspace's variables as a transcript entry: one line per name.
+pub fn variables_entry(snapshot: &super::variables::Snapshot) -> String {
+    use super::variables::SnapshotState;
+    let mut text = format!("=== variables | {} ===\n", timestamp(SystemTime::now()));
+    if let Some(reason) = snapshot.lost {
+        text.push_str(&format!("note: {}\n", reason.message()));
+    }
+    if snapshot.state == SnapshotState::Empty {
+        text.push_str("Nothing has run in this workspace's environment yet.\n");
+    }
+    let width = snapshot.entries.keys().map(|n| n.chars().count()).max().unwrap_or(0).min(24);
+    for (name, entry) in &snapshot.entries {
+        let value = &entry.value;
+        let repr = value.repr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        let shape = value.shape.as_deref().map(|s| format!(" {s}")).unwrap_or_default();
+        text.push_str(&format!("{name:<width$}  {}{shape}  {repr}  (run {})\n", value.type_name, entry.run_id));
+    }
+    text
 }
 
 fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
@@ -239,13 +243,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
-        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(1_795_250_000)), "2026-11-21 08:33:20 UTC");
-        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29 00:00:00 UTC");
-    }
 
     #[test]
     fn transcripts_are_bounded_and_mirrored_owner_only() {

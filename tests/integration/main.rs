@@ -18,3 +18,4 @@ mod run_finished;
 mod sandbox_environments;
 mod sandbox_protocol;
 mod trust;
+mod variables;
