@@ -47,6 +47,7 @@ pub struct Seen {
 pub struct Mark {
     requests: usize,
     body_bytes: u64,
+    reply_bytes: u64,
     connections: usize,
 }
 
@@ -55,6 +56,8 @@ pub struct Mark {
 pub struct Window {
     pub requests: usize,
     pub body_bytes: u64,
+    /// Bytes of the replies' bodies.
+    pub reply_bytes: u64,
     pub connections: usize,
     /// The requests in order (only those still in the record).
     pub seen: Vec<Seen>,
@@ -91,6 +94,7 @@ struct State {
     latency: Duration,
     requests: AtomicUsize,
     body_bytes: AtomicU64,
+    reply_bytes: AtomicU64,
     connections: AtomicUsize,
     log: Mutex<Log>,
     http: reqwest::Client,
@@ -114,6 +118,7 @@ impl LatencyProxy {
             latency,
             requests: AtomicUsize::new(0),
             body_bytes: AtomicU64::new(0),
+            reply_bytes: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             log: Mutex::default(),
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
@@ -135,6 +140,7 @@ impl LatencyProxy {
         Mark {
             requests: self.state.requests.load(Ordering::SeqCst),
             body_bytes: self.state.body_bytes.load(Ordering::SeqCst),
+            reply_bytes: self.state.reply_bytes.load(Ordering::SeqCst),
             connections: self.state.connections.load(Ordering::SeqCst),
         }
     }
@@ -147,6 +153,7 @@ impl LatencyProxy {
         Window {
             requests: requests - mark.requests,
             body_bytes: self.state.body_bytes.load(Ordering::SeqCst) - mark.body_bytes,
+            reply_bytes: self.state.reply_bytes.load(Ordering::SeqCst) - mark.reply_bytes,
             connections: self.state.connections.load(Ordering::SeqCst) - mark.connections,
             seen: log.entries.iter().skip(skip).cloned().collect(),
         }
@@ -365,6 +372,7 @@ async fn serve_connection(connection: TcpStream, state: Arc<State>) {
         loop {
             match reply.chunk().await {
                 Ok(Some(piece)) => {
+                    state.reply_bytes.fetch_add(piece.len() as u64, Ordering::SeqCst);
                     let written = if length.is_some() {
                         stream.write_all(&piece).await
                     } else {
