@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Neovim plugin's headless test in every Neovim given in NVIMS
 # (space-separated paths), against the server in AZURE_SANDBOX_LSP_BIN. The
-# figures test runs its plots with the interpreter in
-# AZURE_SANDBOX_FIGURES_PYTHON (one with matplotlib), or else the one
-# scripts/figures-python.sh makes.
+# figures and variables tests run their plots and DataFrames with the
+# interpreter in AZURE_SANDBOX_FIGURES_PYTHON (one with matplotlib and
+# pandas), or else the one scripts/figures-python.sh makes.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 : "${AZURE_SANDBOX_LSP_BIN:?set AZURE_SANDBOX_LSP_BIN to the server binary}"
@@ -20,8 +20,9 @@ for nvim in $NVIMS; do
     mkdir -p "$work/project/.git"
     cp "$here/fixture.py" "$work/project/main.py"
     cp "$here/plot.py" "$work/project/plot.py"
+    cp "$here/vars.py" "$work/project/vars.py"
     # init, test[, file to open (main.py)]
-    tests=("minimal_init.lua test_run.lua" "figures_init.lua test_figures.lua plot.py")
+    tests=("minimal_init.lua test_run.lua" "figures_init.lua test_figures.lua plot.py" "variables_init.lua test_variables.lua vars.py")
     # vim.lsp.config / vim.lsp.enable exist from Neovim 0.11.
     if "$nvim" --version | head -1 | grep -qE 'v0\.(1[1-9]|[2-9][0-9])|v[1-9]'; then
         tests+=("enable_init.lua test_enable.lua")
