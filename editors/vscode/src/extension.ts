@@ -251,6 +251,11 @@ async function runDoctor(context: vscode.ExtensionContext): Promise<void> {
   if (vscode.workspace.getConfiguration("azureSandbox").get<string>("backend", "auto") === "local") {
     args.push("--local");
   }
+  // The local sandbox's interpreter, whose figure libraries doctor checks.
+  const python = vscode.workspace.getConfiguration("azureSandbox").get<string>("localPython", "").trim();
+  if (python) {
+    args.push("--python", python);
+  }
   const env = await serverEnvironment(context);
   const code = await new Promise<number>((resolve) => {
     const child = childProcess.spawn(server, args, { env });

@@ -269,7 +269,7 @@ export class RunsPanel {
       return;
     }
     for (const editor of this.editors(notebook)) {
-      editor.revealRange(new vscode.NotebookRange(last, last + 1), vscode.NotebookEditorRevealType.InCenterIfOutsideViewport);
+      editor.revealRange(new vscode.NotebookRange(last, last + 1), vscode.NotebookEditorRevealType.AtTop);
     }
   }
 

@@ -25,6 +25,7 @@ export interface Notice {
   stream?: string;
   count?: number;
   bytes?: number;
+  characters?: number;
 }
 
 /** `azureSandbox/runFinished`: how a job ended, typed (see docs/protocol.md). */
@@ -53,6 +54,8 @@ export type PanelOutput =
   | { kind: "stdout" | "stderr"; text: string }
   | { kind: "error"; name: string; message: string; stack?: string }
   | { kind: "rich"; items: PanelItem[] };
+
+const TRACEBACK = "Traceback (most recent call last):";
 
 /** The text mimes a display item may carry, richest first. */
 const TEXT_MIMES = ["text/html", "text/markdown", "text/latex", "text/plain"];
@@ -95,6 +98,14 @@ function noticeText(notice: Notice): string | undefined {
       const size = notice.bytes ? ` (${megabytes(notice.bytes)})` : "";
       return `${count} display${count === 1 ? "" : "s"}${size} not shown: over azureSandbox.displayLimit.\n`;
     }
+    case "displaysLost": {
+      const count = notice.count ?? 0;
+      return `${count} display${count === 1 ? "" : "s"} made by the run could not be fetched from the sandbox.\n`;
+    }
+    case "outputDropped":
+      return `${notice.stream ?? "output"}: ${notice.characters ?? "some"} characters past the output limit were dropped.\n`;
+    case "outputCut":
+      return `${notice.stream ?? "output"} was cut short; the output document has what arrived.\n`;
     default:
       return undefined;
   }
@@ -128,15 +139,24 @@ export function panelOutputs(run: RunFinished): PanelOutput[] {
       case "value":
         outputs.push({ kind: "rich", items: [{ mime: "text/plain", text: output.text }] });
         break;
-      case "error":
+      case "error": {
         raised = true;
-        outputs.push({
-          kind: "error",
-          name: output.type,
-          message: output.message,
-          stack: output.traceback ?? undefined,
-        });
+        // The server sends the traceback as the stderr just before the
+        // error (as python3 prints it), with `traceback: null`: it moves
+        // into the error, which the notebook draws as one.
+        let stack = output.traceback ?? undefined;
+        const last = outputs[outputs.length - 1];
+        const start = last && last.kind === "stderr" ? last.text.lastIndexOf(TRACEBACK) : -1;
+        if (!stack && last && last.kind === "stderr" && start >= 0) {
+          stack = last.text.slice(start);
+          last.text = last.text.slice(0, start);
+          if (last.text === "") {
+            outputs.pop();
+          }
+        }
+        outputs.push({ kind: "error", name: output.type, message: output.message, stack });
         break;
+      }
       case "display": {
         const items: PanelItem[] = [];
         if (output.figure) {
@@ -166,7 +186,7 @@ export function panelOutputs(run: RunFinished): PanelOutput[] {
     outputs.push({ kind: "error", name: run.status === "stopped" ? "Stopped" : "Cancelled", message: statusWords(run) });
   }
   for (const notice of run.notices ?? []) {
-    if (notice.kind === "displaysDropped") {
+    if (notice.kind !== "stateLost") {
       stream("stderr", noticeText(notice) ?? "");
     }
   }

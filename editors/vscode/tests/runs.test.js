@@ -61,6 +61,28 @@ check("a figure, a table, markdown or LaTeX is rich output; plain text is not", 
   assert.strictEqual(runs.hasRichOutput({ ...run, outputs: [{ kind: "display", data: { "text/plain": "x" } }, { kind: "value", text: "1" }] }), false);
   assert.strictEqual(runs.hasRichOutput({ ...run, outputs: undefined }), false);
 });
+check("a traceback sent as stderr before the error (traceback: null) becomes the error's", () => {
+  const traceback = "Traceback (most recent call last):\n  File \"main.py\", line 5, in ratio\n    return a / b\nZeroDivisionError: division by zero\n";
+  const raised = { ...run, outputs: [
+    { kind: "stream", stream: "stdout", text: "héllo\n" },
+    { kind: "stream", stream: "stderr", text: "a warning\n" + traceback },
+    { kind: "error", type: "ZeroDivisionError", message: "division by zero", traceback: null },
+  ] };
+  assert.deepStrictEqual(runs.panelOutputs(raised), [
+    { kind: "stdout", text: "héllo\n" },
+    { kind: "stderr", text: "a warning\n" },
+    { kind: "error", name: "ZeroDivisionError", message: "division by zero", stack: traceback },
+  ]);
+  // Only a traceback goes; other stderr stays.
+  const plain = { ...run, outputs: [
+    { kind: "stream", stream: "stderr", text: "no traceback here\n" },
+    { kind: "error", type: "ValueError", message: "bad", traceback: null },
+  ] };
+  assert.deepStrictEqual(runs.panelOutputs(plain), [
+    { kind: "stderr", text: "no traceback here\n" },
+    { kind: "error", name: "ValueError", message: "bad", stack: undefined },
+  ]);
+});
 check("a run that was not run says why, as an error", () => {
   const failed = { ...run, status: "failed", outputs: [], error: { kind: "noLocalPython", message: "python3 was not found" } };
   assert.deepStrictEqual(runs.panelOutputs(failed), [{ kind: "error", name: "Not run", message: "python3 was not found" }]);
@@ -71,12 +93,16 @@ check("a relaunched environment and dropped displays are said", () => {
   const outputs = runs.panelOutputs({
     ...run,
     outputs: [{ kind: "stream", stream: "stdout", text: "x\n" }],
-    notices: [{ kind: "stateLost", reason: "expired" }, { kind: "displaysDropped", count: 2, bytes: 12000000 }],
+    notices: [{ kind: "stateLost", reason: "expired" }, { kind: "displaysDropped", count: 2, bytes: 12000000 },
+      { kind: "displaysLost", count: 1 }, { kind: "outputDropped", stream: "stdout", characters: 5000 }, { kind: "somethingNew" }],
   });
   assert.strictEqual(outputs[0].kind, "stderr");
   assert.ok(outputs[0].text.includes("expired and was relaunched"), outputs[0].text);
   assert.deepStrictEqual(outputs[1], { kind: "stdout", text: "x\n" });
+  assert.strictEqual(outputs.length, 3);
   assert.ok(outputs[2].kind === "stderr" && outputs[2].text.includes("2 displays (12.0 MB) not shown"), JSON.stringify(outputs[2]));
+  assert.ok(outputs[2].text.includes("1 display made by the run could not be fetched"), outputs[2].text);
+  assert.ok(outputs[2].text.includes("stdout: 5000 characters past the output limit"), outputs[2].text);
 });
 check("figures come from `figures`, else from the outputs", () => {
   assert.deepStrictEqual(runs.figuresOf(run), [figure]);
