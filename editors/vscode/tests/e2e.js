@@ -1,9 +1,11 @@
 // Drives real VS Code (code-server) in Debian's chromium with playwright-core:
 // the extension from its platform .vsix with the server bundled in it, the
-// local sandbox.
+// local sandbox, whose Python has matplotlib and pandas (azureSandbox.localPython)
+// for the runs panel.
 // Usage: node e2e.js <workbench url> <artefact dir> <user settings.json> <extensions dir> <version>
 const { chromium } = require("playwright-core");
 const fs = require("fs");
+const path = require("path");
 
 const [url, artefacts, settingsFile, extensionsDir, version] = process.argv.slice(2);
 // A line naming the installed extension's bundled server.
@@ -29,6 +31,52 @@ async function palette(page, command) {
 async function visible(locator, timeout) {
   await locator.first().waitFor({ timeout }).catch(() => {});
   return (await locator.count()) > 0;
+}
+
+// The first element matching `selector` in any frame of the page: notebook
+// outputs are drawn in a webview, an iframe inside an iframe.
+// Answers VS Code's save dialog (in code-server, its own quick-input one) with `file`.
+async function saveAs(page, file) {
+  const input = page.locator(".quick-input-widget input").first();
+  await input.waitFor({ state: "visible", timeout: 20000 }).catch(() => {});
+  // The dialog fills in its default path once it has read the folder; a
+  // path typed before that is replaced, so wait for it, then check ours stayed.
+  for (let i = 0; i < 40 && !(await input.inputValue().catch(() => "")).endsWith(".png"); i++) {
+    await page.waitForTimeout(250);
+  }
+  for (let i = 0; i < 10 && (await input.inputValue().catch(() => "")) !== file; i++) {
+    await input.fill(file).catch(() => {});
+    await page.waitForTimeout(300);
+  }
+  await page.keyboard.press("Enter");
+}
+
+async function inFrames(page, selector, timeout, hasText) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    for (const frame of page.frames()) {
+      const found = frame.locator(selector, hasText ? { hasText } : undefined);
+      if ((await found.count().catch(() => 0)) > 0) {
+        return found.first();
+      }
+    }
+    if (Date.now() > end) {
+      return undefined;
+    }
+    await page.waitForTimeout(500);
+  }
+}
+
+// The runs panel's notebook file in the extension's workspace storage.
+function panelFile(settingsFile) {
+  const storage = path.join(path.dirname(settingsFile), "workspaceStorage");
+  for (const dir of fs.existsSync(storage) ? fs.readdirSync(storage) : []) {
+    const file = path.join(storage, dir, "azure-sandbox-lsp.azure-sandbox", "Sandbox runs.sandbox-runs");
+    if (fs.existsSync(file)) {
+      return file;
+    }
+  }
+  return undefined;
 }
 
 (async () => {
@@ -124,6 +172,9 @@ async function visible(locator, timeout) {
     check("Run Doctor reports all checks passed", await visible(doctor, 60000));
     const doctorLines = page.locator(".output-view, .panel", { hasText: "run print(1)" });
     check("the doctor's steps are in its output channel", await visible(doctorLines, 10000));
+    // With azureSandbox.localPython passed as --python: the figure libraries are there.
+    const figureLibraries = page.locator(".output-view, .panel", { hasText: "matplotlib, pandas and Pillow are installed" });
+    check("Run Doctor checks the localPython interpreter's figure libraries", await visible(figureLibraries, 10000));
     // Its first lines name the server: scroll the channel back to the top.
     await page.locator(".panel .monaco-editor .view-lines").first().click();
     await page.keyboard.press("Control+Home");
@@ -150,6 +201,120 @@ async function visible(locator, timeout) {
     await runLens.nth(0).click().catch(() => {});
     check("runs work after the restart", await visible(done, 60000));
     await shot("7-after-restart");
+
+    // The runs panel: a run that makes a figure opens it beside the code,
+    // with the figure drawn by VS Code's notebook renderer.
+    await page.keyboard.press("Escape");
+    await palette(page, "View: Close All Editor Groups");
+    await palette(page, "View: Hide Panel");
+    const plotRow = page.locator(".explorer-folders-view .monaco-list-row", { hasText: "plot.py" });
+    await plotRow.first().dblclick();
+    const plotLens = page.locator(".monaco-editor .codelens-decoration a", { hasText: "▶ Run in local sandbox" });
+    check("plot.py shows its two Run lenses", await visible(plotLens, 60000) && (await plotLens.count()) === 2, `${await plotLens.count()} lenses`);
+    const panelTab = page.locator(".tabs-container .tab", { hasText: "Sandbox runs.sandbox-runs" });
+    check("the runs panel is not open before a figure", (await panelTab.count()) === 0);
+    await plotLens.nth(0).click();
+    check("a run that makes a figure opens the runs panel", await visible(panelTab, 90000));
+    const image = await inFrames(page, "img", 60000);
+    check("the figure is an image in the panel's notebook output", !!image);
+    if (image) {
+      await image.scrollIntoViewIfNeeded().catch(() => {});
+      const size = await image.evaluate((img) => img.complete && { width: img.naturalWidth, height: img.naturalHeight, alt: img.alt });
+      check("the image has loaded (a decoded PNG of the figure's size)", !!size && size.width >= 200 && size.height >= 150, JSON.stringify(size));
+    }
+    const printed = await inFrames(page, ".output-stream, .output-plaintext, .output", 10000, "plotting");
+    check("the run's stdout is in the panel", !!printed);
+    const label = page.locator(".notebookOverlay .cell-status-item, .notebook-editor .cell-status-item", { hasText: "plot.py" });
+    check("the cell's status bar names the run (its label)", await visible(label, 10000), await label.first().innerText().catch(() => ""));
+    const code = page.locator(".notebookOverlay .view-lines, .notebook-editor .view-lines", { hasText: "sandbox figure" });
+    check("the cell shows the code that ran", await visible(code, 10000));
+    check("the code keeps the focus", await page.locator(".editor-group-container.active .tab.active", { hasText: "plot.py" }).count() === 1);
+    await shot("8-runs-panel-figure");
+
+    // Its context menu offers to copy the image and to save the figure;
+    // Save Figure… there copies the figure file.
+    const workspace = new URL(url).searchParams.get("folder");
+    const fromMenu = path.join(workspace, "from-image-menu.png");
+    if (image) {
+      await image.click({ button: "right" }).catch(() => {});
+      const entry = (text) => page.locator(".monaco-menu .action-label", { hasText: text });
+      const shown = await visible(entry("Save Figure…"), 10000);
+      check("the image's context menu has Copy Cell Output and Save Figure…", shown && (await entry("Copy Cell Output").count()) > 0,
+        await page.locator(".monaco-menu").allInnerTexts().then((t) => t.join(" | ")).catch(() => "no menu"));
+      await shot("9-runs-panel-image-menu");
+      if (shown) {
+        await entry("Save Figure…").first().click();
+        await saveAs(page, fromMenu);
+        const saved = page.locator(".notifications-toasts", { hasText: "saved the figure to" });
+        check("Save Figure… from the image says where it saved the figure", await visible(saved, 20000));
+      } else {
+        await page.keyboard.press("Escape");
+      }
+    }
+    const saveItem = page.locator(".cell-status-item", { hasText: "Save figure" });
+    check("the figure's cell has a Save figure… item", await visible(saveItem, 10000));
+
+    // A DataFrame as the cell's value: an HTML table in the panel.
+    await page.locator(".tabs-container .tab", { hasText: "plot.py" }).first().click();
+    await plotLens.nth(1).click();
+    const table = await inFrames(page, "table", 60000, "Oslo");
+    check("a DataFrame is an HTML table in the panel", !!table && (await table.innerText()).includes("Lima"),
+      table ? await table.innerText() : "no table");
+    if (table) {
+      await table.scrollIntoViewIfNeeded().catch(() => {});
+    }
+    await page.waitForTimeout(500);
+    await shot("10-runs-panel-table");
+    const dirty = page.locator(".tabs-container .tab.dirty", { hasText: "Sandbox runs" });
+    check("the panel is saved (not dirty)", (await panelTab.count()) === 1 && (await dirty.count()) === 0);
+
+    // The panel's file holds every Python run of the window, in order.
+    const file = panelFile(settingsFile);
+    const stored = file ? JSON.parse(fs.readFileSync(file, "utf8")).cells : [];
+    const labels = stored.map((c) => c.metadata?.azureSandbox?.label ?? "");
+    const ids = stored.map((c) => c.execution?.order ?? 0);
+    check("the panel holds each run in order, the main.py ones first", stored.length >= 5 &&
+      ids.every((id, i) => i === 0 || id > ids[i - 1]) &&
+      labels.slice(0, -2).every((l) => l.includes("main.py")) && labels.slice(-2).every((l) => l.includes("plot.py")),
+      JSON.stringify({ file, labels, ids }));
+    const items = (cell) => (cell?.outputs ?? []).flatMap((o) => o.items);
+    const errorOf = (cell) => items(cell).filter((i) => i.mime === "application/vnd.code.notebook.error").map((i) => JSON.parse(i.text))[0];
+    const raised = stored.find((c) => errorOf(c)?.name === "ZeroDivisionError");
+    check("main.py's error is in the panel as an error, with its traceback (not as stderr)", !!raised &&
+      raised.execution?.success === false && /Traceback[^]*return a \/ b/.test(errorOf(raised).stack ?? "") &&
+      !items(raised).some((i) => i.mime.endsWith(".stderr") && i.text.includes("Traceback")),
+      JSON.stringify(raised && raised.outputs));
+    const png = items(stored[stored.length - 2]).find((i) => i.mime === "image/png");
+    check("the figure is stored in the panel as PNG bytes", !!png && Buffer.from(png.base64, "base64").subarray(1, 4).toString() === "PNG");
+    check("the table is stored as text/html", items(stored[stored.length - 1]).some((i) => i.mime === "text/html" && i.text.includes("<table")));
+
+    // The figures saved: from the image's menu, and the latest one from the palette.
+    const sameAsShown = (file) => {
+      const bytes = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0);
+      return [!!png && bytes.length > 0 && bytes.equals(Buffer.from(png.base64, "base64")), `${bytes.length} bytes`];
+    };
+    check("the figure saved from the image is the PNG the panel shows", ...sameAsShown(fromMenu));
+    const latest = path.join(workspace, "latest-figure.png");
+    await palette(page, "Azure Sandbox: Save Figure…");
+    await saveAs(page, latest);
+    await visible(page.locator(".notifications-toasts", { hasText: "latest-figure.png" }), 20000);
+    check("Save Figure… from the palette saves the latest figure", ...sameAsShown(latest));
+
+    // Closing the panel asks nothing; Show Runs Panel brings it back, from its file.
+    await panelTab.first().hover();
+    await panelTab.first().locator(".codicon-close, .tab-close .action-label").first().click().catch(() => {});
+    await page.waitForTimeout(1500);
+    const prompt = page.locator(".monaco-dialog-box");
+    check("closing the panel asks nothing (no save prompt)", (await prompt.count()) === 0 && (await panelTab.count()) === 0,
+      (await prompt.count()) ? await prompt.first().innerText() : "the tab is still open");
+    if (await prompt.count()) {
+      await page.keyboard.press("Escape");
+    }
+    await palette(page, "Azure Sandbox: Show Runs Panel");
+    check("Show Runs Panel opens it again", await visible(panelTab, 30000));
+    const tableAgain = await inFrames(page, "table", 30000, "Oslo");
+    check("it shows the runs again", !!tableAgain);
+    await shot("11-runs-panel-reopened");
   } catch (error) {
     check("no unexpected error", false, error.stack);
     await shot("error");

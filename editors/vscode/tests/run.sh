@@ -4,6 +4,9 @@
 # its own server: no azure-sandbox-lsp on PATH and no azureSandbox.server.path,
 # so the bundled server is the one that runs. Driven by playwright-core in
 # Debian's chromium. Screenshots go to $ARTEFACTS (default test-artifacts/vscode).
+# The local sandbox runs a Python with matplotlib and pandas for the runs
+# panel: AZURE_SANDBOX_FIGURES_PYTHON, else scripts/figures-python.sh's,
+# passed in the azureSandbox.localPython setting.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
@@ -20,6 +23,8 @@ fi
 
 # How the server is found, and the mismatch warning, outside the editor.
 node "$here/server.test.js"
+# What the runs panel makes of a run, outside the editor.
+node "$here/runs.test.js"
 # The package carries an executable server and says which platform it is for.
 python3 - "$vsix" <<'PY'
 import sys, zipfile
@@ -40,10 +45,13 @@ if PATH="$clean_path" command -v azure-sandbox-lsp >/dev/null; then
     echo "vscode: azure-sandbox-lsp is still on PATH" >&2; exit 1
 fi
 version="$(node -p 'require(process.argv[1]).version' "$here/../package.json")"
+figures_python="${AZURE_SANDBOX_FIGURES_PYTHON:-$("$repo/scripts/figures-python.sh")}"
+"$figures_python" -c 'import matplotlib, pandas' || { echo "vscode: $figures_python has no matplotlib or pandas" >&2; exit 1; }
 
 profile="$(mktemp -d)"
 mkdir -p "$profile/data/User" "$profile/workspace/.git" "$profile/cache"
 cp "$here/../../neovim/tests/fixture.py" "$profile/workspace/main.py"
+cp "$here/plot.py" "$profile/workspace/plot.py"
 cat >"$profile/data/User/settings.json" <<JSON
 {
   "workbench.startupEditor": "none",
@@ -52,7 +60,8 @@ cat >"$profile/data/User/settings.json" <<JSON
   "extensions.autoCheckUpdates": false,
   "extensions.autoUpdate": false,
   "editor.hover.delay": 100,
-  "azureSandbox.backend": "local"
+  "azureSandbox.backend": "local",
+  "azureSandbox.localPython": $(python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$figures_python")
 }
 JSON
 cs=("$code_server" --config "$profile/config.yaml" --user-data-dir "$profile/data" --extensions-dir "$profile/extensions")
