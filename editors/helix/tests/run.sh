@@ -5,8 +5,11 @@
 # output, the transcript opened by the `space r o` keybinding, and a plotting
 # cell: its figure named in the transcript, and `space r p` making the server
 # run the opener (AZURE_SANDBOX_OPENER, a script that records its arguments)
-# on that PNG. The plots run in AZURE_SANDBOX_FIGURES_PYTHON (an interpreter
-# with matplotlib), or else the one scripts/figures-python.sh makes.
+# on that PNG; then a cell defining an int, a string, a list, a dict and a
+# DataFrame, and `space r v` (and the "Show sandbox variables" code action)
+# listing them in the transcript. The plots and the DataFrame run in
+# AZURE_SANDBOX_FIGURES_PYTHON (an interpreter with matplotlib and pandas),
+# or else the one scripts/figures-python.sh makes.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 : "${AZURE_SANDBOX_LSP_BIN:?set AZURE_SANDBOX_LSP_BIN to the server binary}"
@@ -23,6 +26,7 @@ trap cleanup EXIT
 mkdir -p "$work/project/.git" "$work/config/helix" "$work/cache" "$work/xdg-cache"
 cp "$here/fixture.py" "$work/project/main.py"
 cp "$here/plot.py" "$work/project/plot.py"
+cp "$here/vars.py" "$work/project/vars.py"
 # The system viewer, stubbed: the server runs it with the figure's path.
 printf '#!/bin/sh\nprintf "%%s\\n" "$@" >> "%s"\n' "$work/opened" >"$work/opener"
 chmod +x "$work/opener"
@@ -132,6 +136,53 @@ keys Space r o
 keys ":reload" Enter
 wait_for "[figure] PNG 640×480" 20 "the figure line on the transcript's screen"
 [ -n "$figure" ] && wait_for "$figure" 5 "the figure's path on the transcript's screen"
+
+# Live state: a cell defining an int, a string, a list, a dict and a
+# DataFrame, then space r v (azureSandbox.showVariables) appends the
+# workspace's variables to the transcript, one `name  type ...` line each.
+transcript() { grep -rlF "# Azure sandbox output for" "$work/cache" "$work/xdg-cache" 2>/dev/null | head -1; }
+sections() { grep -c '^=== variables' "$(transcript)" 2>/dev/null || true; }
+# The lines of the transcript's last `=== variables` section.
+last_section() {
+    awk '/^=== variables/ { n = 0; on = 1; next } /^=== / { on = 0 } on { line[n++] = $0 } END { for (i = 0; i < n; i++) print line[i] }' "$(transcript)" 2>/dev/null
+}
+keys ":open vars.py" Enter
+wait_for 'd = {"alpha": 1' 20 "vars.py to open"
+keys ":3" Enter
+keys Space a
+wait_for "Run cell in local sandbox" 20 "the variables cell's action"
+keys Enter
+for _ in $(seq 1 600); do grep -rqE '^=== vars\.py:[0-9-]+ \| .* \| ✓' "$work/cache" "$work/xdg-cache" 2>/dev/null && break; sleep 0.1; done
+keys Space r v
+for _ in $(seq 1 100); do [ "$(sections)" -ge 1 ] 2>/dev/null && break; sleep 0.1; done
+last_section >"$work/variables"
+for expected in "n int" "s str" "items list" "d dict" "df (pandas\.)?DataFrame"; do
+    set -- $expected
+    grep -qE "^$1 +$2( |\$)" "$work/variables" || failures+=("space r v to list $1 as $2 in the transcript")
+done
+grep -qE '^n +int .*42' "$work/variables" || failures+=("n's value (42) in the transcript")
+grep -qE '^pd ' "$work/variables" && failures+=("no module (pd) in the variables")
+[ -s "$work/variables" ] || { echo "--- no variables in the transcript:" >&2; cat "$(transcript)" >&2 2>/dev/null; }
+# The server also shows the transcript (window/showDocument); Helix shows
+# the new section once reloaded.
+wait_for "Azure sandbox output for" 20 "space r v to show the transcript"
+keys ":reload" Enter
+keys g e
+wait_for "=== variables" 20 "the variables section on the transcript's screen"
+wait_for "pandas.DataFrame" 5 "the DataFrame on the transcript's screen"
+# The same from the code-action menu in vars.py: "Show sandbox variables",
+# a second section.
+keys ":open vars.py" Enter
+keys ":3" Enter
+keys Space a
+if wait_for "Show sandbox variables" 20 "the Show sandbox variables action"; then
+    first="$(screen | grep -nF "Run cell in local sandbox" | head -1 | cut -d: -f1)"
+    target="$(screen | grep -nF "Show sandbox variables" | head -1 | cut -d: -f1)"
+    for _ in $(seq 1 $((target - first))); do keys Down; done
+    keys Enter
+    for _ in $(seq 1 100); do [ "$(sections)" -ge 2 ] 2>/dev/null && break; sleep 0.1; done
+    [ "$(sections)" -ge 2 ] 2>/dev/null || failures+=("the code action to show the variables again")
+fi
 
 keys ":qa!" Enter
 if [ ${#failures[@]} -eq 0 ]; then
