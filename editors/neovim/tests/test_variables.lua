@@ -7,7 +7,8 @@
 -- run refreshing the view with the expansions kept, q and <Esc> closing, a
 -- split when the float does not fit, hover on a name that never ran showing
 -- its value, live completion (setup()'s live_completion) giving a
--- DataFrame's columns and a list's methods, and after :AzureSandboxRestart
+-- DataFrame's columns and a list's methods, the "Show sandbox variables"
+-- code action opening the view, and after :AzureSandboxRestart
 -- the open view, and a second open, showing the lost state. Same script on
 -- Neovim 0.7 and 0.11.
 local sandbox = require("azure_sandbox")
@@ -218,10 +219,28 @@ local function test()
   assert(methods.append and methods.pop, "items. completes list methods: " .. vim.inspect(methods))
   vim.api.nvim_buf_set_lines(buf, last, last + 2, false, {})
 
-  -- After a restart, the open view shows the lost state, and so does a second open.
-  vim.cmd("AzureSandboxVariables")
-  wait("the view", 10000, function() return row("df") ~= nil end)
+  -- The "Show sandbox variables" code action opens the view (the plugin
+  -- handles the command; only the menu, vim.ui.select, is answered here).
+  local offered = {}
+  local real_select = vim.ui.select
+  vim.ui.select = function(items, opts, on_choice)
+    for _, item in ipairs(items) do
+      local title = opts.format_item and opts.format_item(item) or tostring(item)
+      table.insert(offered, title)
+      if title:find("Show sandbox variables", 1, true) then
+        return on_choice(item)
+      end
+    end
+    on_choice(nil)
+  end
+  vim.api.nvim_win_set_cursor(code, { 3, 0 })
+  vim.lsp.buf.code_action()
+  wait("the code action to open the view", 10000, function() return row("df") ~= nil end)
+  vim.ui.select = real_select
   view = variables.view()
+  assert(vim.api.nvim_get_current_win() == view.win, "the code action's view has the focus; offered: " .. vim.inspect(offered))
+
+  -- After a restart, the open view shows the lost state, and so does a second open.
   vim.api.nvim_set_current_win(code)
   vim.cmd("AzureSandboxRestart")
   wait("the view to show the lost state", 30000, function()

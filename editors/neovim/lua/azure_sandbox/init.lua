@@ -315,6 +315,13 @@ function M.client_config(root)
       ["azureSandbox.showOutput"] = function()
         M.output()
       end,
+      -- The "Show sandbox variables" action opens the variables view here,
+      -- instead of the server's transcript section.
+      ["azureSandbox.showVariables"] = function(command)
+        local arg = type(command) == "table" and type(command.arguments) == "table" and command.arguments[1]
+        local uri = type(arg) == "table" and arg.uri or (type(arg) == "string" and arg) or nil
+        M.variables(type(uri) == "string" and uri or nil)
+      end,
     },
   }
 end
@@ -428,14 +435,19 @@ function M.output()
   fill_output(out, response.result.text)
 end
 
---- Shows the variables of the current buffer's workspace in a floating
---- window (a split when the float does not fit); see variables.lua. From a
---- buffer the server is not attached to, the workspace of the view shown
---- last, or else of the server's first workspace folder.
-function M.variables()
+--- Shows the variables of the workspace of `uri` (default: the current
+--- buffer) in a floating window (a split when the float does not fit); see
+--- variables.lua. From a buffer the server is not attached to, the
+--- workspace of the view shown last, or else of the server's first
+--- workspace folder.
+function M.variables(uri)
   local bufnr = vim.api.nvim_get_current_buf()
   local client = M.client(bufnr)
-  local uri = client and here(bufnr)
+  if uri then
+    client = client or M.client()
+  else
+    uri = client and here(bufnr)
+  end
   if not client then
     local view = require("azure_sandbox.variables").view()
     client = M.client()
