@@ -176,6 +176,7 @@ fn structured_exception(data: &[u8]) -> PyException {
         traceback: None,
         missing_module: None,
         exit_status: None,
+        missing_file: None,
     }
 }
 

@@ -18,7 +18,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["text", "secret"],
     &["mcp", "sandbox"],
-    &["run", "azure"],
+    &["run", "azure", "mirror"],
     &["config"],
     &["workbench"],         // front-end-neutral use of the sandbox
     &["lsp", "mcp_server"], // the front ends

@@ -11,12 +11,12 @@ use crate::mcp::{EnvironmentId, McpClient, McpError, PythonOutput, ShellCommand,
 
 use super::bulk;
 use super::display::{DisplayItem, DisplayOptions};
-use super::outcome::{Outcome, PyException, split_marker};
+use super::outcome::{ChangedFile, Outcome, PyException, split_marker};
 use super::output::{Notice, Output, StateLoss, Stream};
 use super::registry::{Assigned, Registry, WorkspaceKey};
 use super::snippet::Snippet;
 use super::variables::{InspectKind, Inspection, VariablesDelta};
-use super::wrapper::{self, DEFAULT_OUTPUT_LIMIT};
+use super::wrapper::{self, DEFAULT_OUTPUT_LIMIT, MirrorSpec};
 
 /// What a run amounted to.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +50,19 @@ pub struct RunReport {
     /// What changed in the environment's namespace (or all of it, `full`),
     /// when the runtime could say.
     pub variables: Option<VariablesDelta>,
+    /// Files the run created or changed in the workspace mirror (the first
+    /// 100), and how many more.
+    pub files: Vec<ChangedFile>,
+    pub files_more: u64,
+}
+
+/// How to make one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Instead of the client's run timeout.
+    pub timeout: Option<Duration>,
+    /// The workspace mirror the file runs in.
+    pub mirror: Option<MirrorSpec>,
 }
 
 impl RunReport {
@@ -124,6 +137,9 @@ pub struct Engine {
     /// Environments launched ahead of time ([`Engine::prepare`]) whose first
     /// run must still bring the runtime.
     prepared: std::sync::Mutex<std::collections::HashSet<EnvironmentId>>,
+    /// Workspaces whose environment a transfer found gone and replaced: their
+    /// next run says the state was lost.
+    replaced: std::sync::Mutex<std::collections::HashSet<WorkspaceKey>>,
 }
 
 impl Engine {
@@ -136,6 +152,7 @@ impl Engine {
             display: Default::default(),
             variables_seen: Default::default(),
             prepared: Default::default(),
+            replaced: Default::default(),
         }
     }
 
@@ -187,6 +204,16 @@ impl Engine {
         self.registry.environment(key, || self.client.launch()).await
     }
 
+    /// A transfer found the workspace's environment `stale` gone: launches
+    /// a new one, whose first run brings the runtime and says the earlier
+    /// state was lost.
+    pub async fn replace_gone(&self, key: &WorkspaceKey, stale: &EnvironmentId) -> Result<Assigned, McpError> {
+        let fresh = self.registry.replace(key, stale, || self.client.launch()).await?;
+        self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(fresh.id.clone());
+        self.replaced.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone());
+        Ok(fresh)
+    }
+
     /// Drops the workspace's environment and launches a new one.
     pub async fn restart(&self, key: &WorkspaceKey) -> Result<EnvironmentId, McpError> {
         self.registry.forget(key).await;
@@ -226,17 +253,39 @@ impl Engine {
         snippet: &Snippet,
         timeout: Option<Duration>,
     ) -> Result<RunReport, McpError> {
-        let timeout = timeout.unwrap_or(self.client.options().run_timeout);
+        self.run_with(key, snippet, &RunOptions { timeout, mirror: None }).await
+    }
+
+    /// [`Engine::run`] with options: a time limit, and the workspace mirror
+    /// the file runs in (its files sent beforehand, see `mirror`).
+    pub async fn run_with(
+        &self,
+        key: &WorkspaceKey,
+        snippet: &Snippet,
+        options: &RunOptions,
+    ) -> Result<RunReport, McpError> {
+        let timeout = options.timeout.unwrap_or(self.client.options().run_timeout);
+        let mirror = options.mirror.as_ref();
         let started = Instant::now();
         let nonce = wrapper::new_nonce();
         let want_stderr = !self.service_returns_stderr.load(Ordering::Relaxed);
         let display = *self.display.lock().unwrap_or_else(|e| e.into_inner());
         let seen = |id: &EnvironmentId| self.variables_seen.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         let code = |install, known: Option<String>| {
-            wrapper::run_code(snippet, &nonce, want_stderr, install, self.output_limit, &display, known.as_deref())
+            let asks = wrapper::RunAsks {
+                want_stderr,
+                output_limit: self.output_limit,
+                display: &display,
+                variables: known.as_deref(),
+                mirror,
+            };
+            wrapper::run_code(snippet, &nonce, install, &asks)
         };
         let mut assigned = self.environment(key).await?;
         let mut notices = Vec::new();
+        if self.replaced.lock().unwrap_or_else(|e| e.into_inner()).remove(key) {
+            notices.push(Notice::StateLost { reason: StateLoss::Expired });
+        }
         let install = self.needs_runtime(&assigned);
         let known = seen(&assigned.id);
         let mut output = match self.client.run_python_with_timeout(&assigned.id, &code(install, known), timeout).await {
@@ -357,7 +406,44 @@ impl Engine {
             wall_time: started.elapsed(),
             execution_ms: outcome.as_ref().and_then(|o| o.duration_ms).or(output.duration_ms),
             variables,
+            files: outcome.as_ref().map(|o| o.files.clone()).unwrap_or_default(),
+            files_more: outcome.as_ref().map_or(0, |o| o.files_more),
         })
+    }
+
+    /// Calls the runtime's `function(nonce, *args)` in the workspace's
+    /// environment (installing the runtime if the interpreter lacks it) and
+    /// reads its answer, from its marker line or through the bulk channel.
+    /// `None` when the workspace has no environment yet.
+    pub async fn call_runtime<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &WorkspaceKey,
+        function: &str,
+        args: &[serde_json::Value],
+    ) -> Result<Option<T>, McpError> {
+        let Some(environment) = self.registry.current(key) else { return Ok(None) };
+        let timeout = self.client.options().run_timeout;
+        for install in [false, true] {
+            let nonce = wrapper::new_nonce();
+            let code = wrapper::runtime_call_code(&nonce, function, args, install);
+            let output = self.client.run_python_with_timeout(&environment, &code, timeout).await?;
+            let Some(json) = super::outcome::marker_payload(&output.stdout, &nonce) else { return Ok(None) };
+            #[derive(serde::Deserialize)]
+            struct Reply {
+                #[serde(default)]
+                record: Option<usize>,
+                #[serde(default, rename = "missingRuntime")]
+                missing_runtime: bool,
+            }
+            match serde_json::from_str::<Reply>(json) {
+                Ok(Reply { missing_runtime: true, .. }) => continue,
+                Ok(Reply { record: Some(total), .. }) => {
+                    return Ok(bulk::fetch(&self.client, &environment, &nonce, None, Some(total)).await);
+                }
+                _ => return Ok(serde_json::from_str(json).ok()),
+            }
+        }
+        Ok(None)
     }
 
     /// What is at `path` (a name, then keys, indexes or attribute names) in
@@ -443,6 +529,8 @@ mod tests {
             wall_time: Duration::from_millis(5),
             execution_ms: None,
             variables: None,
+            files: Vec::new(),
+            files_more: 0,
         }
     }
 
@@ -475,6 +563,7 @@ mod tests {
             traceback: None,
             missing_module: None,
             exit_status: None,
+            missing_file: None,
         };
         let raised = report("", "Traceback…\n", RunResult::Raised(error));
         assert_eq!(kinds(&raised), ["image/png", "stderr \"Traceback…\\n\"", "ValueError"]);

@@ -18,11 +18,11 @@ pub(crate) mod variables;
 pub(crate) mod wrapper;
 
 pub use display::{DisplayItem, DisplayOptions, FigureFormat, Image, png_size};
-pub use engine::{Engine, RunReport, RunResult};
-pub use outcome::{Frame, PyException};
+pub use engine::{Engine, RunOptions, RunReport, RunResult};
+pub use outcome::{ChangedFile, Frame, PyException, marker_reply};
 pub use output::{Notice, Output, StateLoss, Stream, human_bytes};
 pub use registry::{Registry, WorkspaceKey, workspace_root};
 pub use selection::{Cut, Selection, SelectionError, Source};
 pub use snippet::Snippet;
 pub use variables::{Attribute, AttributeKind, Child, InspectKind, Inspection, Variable, VariablesDelta};
-pub use wrapper::DEFAULT_OUTPUT_LIMIT;
+pub use wrapper::{DEFAULT_OUTPUT_LIMIT, MirrorSpec};

@@ -51,6 +51,10 @@ pub struct PyException {
     /// For `SystemExit`: the status python3 would exit with (0-255).
     #[serde(default, rename = "exitStatus")]
     pub exit_status: Option<u8>,
+    /// For `FileNotFoundError` of a path in the workspace mirror: that path,
+    /// relative to the workspace (for the "send it" quick fix).
+    #[serde(default, rename = "missingFile")]
+    pub missing_file: Option<String>,
 }
 
 impl PyException {
@@ -102,6 +106,20 @@ pub struct Outcome {
     /// The change is in the run's record instead.
     #[serde(default, rename = "varsInRecord")]
     pub vars_in_record: bool,
+    /// Files the run created or changed in the workspace mirror.
+    #[serde(default)]
+    pub files: Vec<ChangedFile>,
+    /// How many more than those listed.
+    #[serde(default, rename = "filesMore")]
+    pub files_more: u64,
+}
+
+/// A file a run created or changed in the workspace mirror.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct ChangedFile {
+    /// Relative to the workspace root, with `/`.
+    pub path: String,
+    pub size: u64,
 }
 
 /// Display items past the run's limit: how many, and their bytes.
@@ -118,6 +136,11 @@ pub fn marker_payload<'a>(stdout: &'a str, nonce: &str) -> Option<&'a str> {
     let start = stdout.rfind(&needle)? + needle.len();
     let end = stdout[start..].find('\n').map_or(stdout.len(), |n| start + n);
     Some(stdout[start..end].trim_end_matches('\r'))
+}
+
+/// The JSON on run `nonce`'s marker line in `stdout`, read as `T`.
+pub fn marker_reply<T: serde::de::DeserializeOwned>(stdout: &str, nonce: &str) -> Option<T> {
+    serde_json::from_str(marker_payload(stdout, nonce)?).ok()
 }
 
 /// Parses an outcome from its JSON text (the fuzz checks compare it with

@@ -35,6 +35,7 @@ import importlib.machinery
 import io
 import json
 import linecache
+import os
 import sys
 import time
 import traceback
@@ -179,7 +180,7 @@ def _frames(tb):
     for summary in summaries:
         if summary.filename == MACHINERY:
             continue
-        frame = {"file": summary.filename, "line": summary.lineno, "function": summary.name}
+        frame = {"file": _local_path(summary.filename), "line": summary.lineno, "function": summary.name}
         end_line = getattr(summary, "end_lineno", None)
         col = getattr(summary, "colno", None)
         end_col = getattr(summary, "end_colno", None)
@@ -352,7 +353,7 @@ def _describe(exc, compiling, filename, dedent):
         message = "<exception str() failed>"
     if len(message) > _MESSAGE_LIMIT:
         message = message[:_MESSAGE_LIMIT] + "…"
-    error = {"type": _type_name(exc), "message": message, "frames": _frames(tb), "traceback": text}
+    error = {"type": _type_name(exc), "message": message, "frames": _frames(tb), "traceback": _local_text(text)}
     if compiling and isinstance(exc, SyntaxError) and exc.filename == filename and exc.lineno:
         located = {"line": exc.lineno, "col": max((exc.offset or 1) - 1, 0) + dedent}
         if getattr(exc, "end_lineno", None) and getattr(exc, "end_offset", None):
@@ -361,6 +362,10 @@ def _describe(exc, compiling, filename, dedent):
         error["syntax"] = located
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         error["missingModule"] = exc.name
+    if isinstance(exc, FileNotFoundError) and exc.filename is not None:
+        missing = _mirror_relative(exc.filename)
+        if missing is not None:
+            error["missingFile"] = missing
     if isinstance(exc, SystemExit):
         error["exitCode"] = exc.code if isinstance(exc.code, int) or exc.code is None else str(exc.code)
         error["exitStatus"] = status
@@ -433,8 +438,10 @@ def _argv_is_ours():
 
 def _prepare(filename, whole_file, user_globals):
     """The names python3 FILE gives a program; a whole file starts as a
-    program does (its own sys.argv, no warnings remembered as shown)."""
+    program does (its own sys.argv, no warnings remembered as shown). A
+    mirrored file's names are its mirror path."""
     global _set_argv
+    filename = _mirror_path(filename)
     user_globals["__file__"] = filename
     if whole_file:
         user_globals["__cached__"] = None
@@ -1070,6 +1077,175 @@ def inspect(nonce, path, kind, user_globals):
     sys.stdout.flush()
 
 
+# The workspace mirror. The client sends the workspace's files into the
+# environment (under /mnt/data on the service, else the environment's own
+# directory), each verified by its SHA-256 and moved into place whole
+# (mirror.rs sends that code itself). A run of a mirrored file runs in its
+# mirror: the working directory is the mirror of the file's directory (as
+# Jupyter runs a notebook in its own), sys.path[0] is that directory and
+# __file__ the mirror path; tracebacks name the client's paths again. After
+# the run, the files it created or changed in the mirror are listed.
+_START_DIR = os.getcwd()
+_MAX_LISTED = 100
+_MAX_WALK = 20000
+# The current run's mirror: {"root", "local", "here"}.
+_mirror_run = {}
+_inserted_path = [None]
+
+
+def _mirror_base():
+    data = "/mnt/data"
+    if os.path.isdir(data) and os.access(data, os.W_OK):
+        return data
+    return _START_DIR
+
+
+def _mirror_root(name):
+    return os.path.join(_mirror_base(), name)
+
+
+def _inside(root, path):
+    path = os.path.normpath(path)
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _walk(root):
+    """{relative path: (size, mtime_ns)} of the files under `root`, skipping
+    the transfer's own temporary files."""
+    found = {}
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".azsb-upload"]
+        for name in files:
+            if name.endswith(".azsb-tmp"):
+                continue
+            path = os.path.join(directory, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            found[os.path.relpath(path, root).replace(os.sep, "/")] = (st.st_size, st.st_mtime_ns)
+            if len(found) >= _MAX_WALK:
+                return found
+    return found
+
+
+def _mirror_begin(request):
+    """Enters the run's mirror, if it has one; returns the files before the
+    run, to tell what it changed."""
+    spec = request.get("mirror")
+    if not spec:
+        _mirror_run.clear()
+        return None
+    root = _mirror_root(spec["name"])
+    here = os.path.normpath(os.path.join(root, spec.get("dir", "")))
+    if not _inside(root, here):
+        here = root
+    try:
+        os.makedirs(here, exist_ok=True)
+        os.chdir(here)
+    except OSError:
+        pass
+    _mirror_run.clear()
+    _mirror_run.update(root=root, local=spec["local"], here=here)
+    if _inserted_path[0] in sys.path:
+        sys.path.remove(_inserted_path[0])
+    sys.path.insert(0, here)
+    _inserted_path[0] = here
+    return _walk(root)
+
+
+def _mirror_path(filename):
+    """The mirror path of a client path under the workspace root."""
+    local, root = _mirror_run.get("local"), _mirror_run.get("root")
+    if local and (filename == local or filename.startswith(local.rstrip("/\\") + "/") or filename.startswith(local.rstrip("/\\") + "\\")):
+        rest = filename[len(local):].replace("\\", "/").lstrip("/")
+        return os.path.join(root, *rest.split("/"))
+    return filename
+
+
+def _local_path(path):
+    """The client's path of a mirror path (a traceback's frames)."""
+    local, root = _mirror_run.get("local"), _mirror_run.get("root")
+    if local and isinstance(path, str) and _inside(root, path) and os.path.isabs(path):
+        rest = os.path.relpath(path, root).replace(os.sep, "/")
+        return local if rest == "." else local.rstrip("/") + "/" + rest
+    return path
+
+
+def _local_text(text):
+    root, local = _mirror_run.get("root"), _mirror_run.get("local")
+    if not root or not isinstance(text, str):
+        return text
+    return text.replace('File "%s%s' % (root, os.sep), 'File "%s/' % local.rstrip("/"))
+
+
+def _mirror_relative(path):
+    """A path the code used, relative to the workspace when it lies in the
+    mirror; None otherwise."""
+    root, here = _mirror_run.get("root"), _mirror_run.get("here")
+    if not root or not isinstance(path, (str, bytes, os.PathLike)):
+        return None
+    path = os.fsdecode(path)
+    full = os.path.normpath(path if os.path.isabs(path) else os.path.join(here, path))
+    if not _inside(root, full):
+        return None
+    return os.path.relpath(full, root).replace(os.sep, "/")
+
+
+def _mirror_end(before, outcome):
+    if before is None:
+        return
+    after = _walk(_mirror_run["root"])
+    changed = sorted(rel for rel, stat in after.items() if before.get(rel) != stat)
+    if changed:
+        outcome["files"] = [{"path": rel, "size": after[rel][0]} for rel in changed[:_MAX_LISTED]]
+        if len(changed) > _MAX_LISTED:
+            outcome["filesMore"] = len(changed) - _MAX_LISTED
+
+
+def _reply(nonce, reply):
+    """A marker line, or (too long for the cap) a record for the bulk channel."""
+    text = json.dumps(reply, ensure_ascii=True, default=str)
+    if len(text) > 2000:
+        _keep_record(nonce, reply)
+        text = json.dumps({"record": len(_packed(nonce))})
+    sys.stdout.write("\n%s%s %s\n" % (MARKER, nonce, text))
+    sys.stdout.flush()
+
+
+def list_files(nonce, name):
+    """The mirror's files: path, size, modification time (seconds)."""
+    root = _mirror_root(name)
+    files = _walk(root) if os.path.isdir(root) else {}
+    listed = [{"path": rel, "size": size, "mtime": mtime // 1000000000} for rel, (size, mtime) in sorted(files.items())]
+    _reply(nonce, {"root": root, "files": listed[:5000], "more": max(len(listed) - 5000, 0)})
+
+
+_MAX_FETCH = 50 * 1000 * 1000
+
+
+def fetch_file(nonce, name, rel):
+    """One file of the mirror, whole, with its SHA-256, kept for the bulk
+    channel. Refuses a path outside the mirror."""
+    import hashlib
+
+    root = _mirror_root(name)
+    path = os.path.realpath(os.path.join(root, *rel.split("/")))
+    if not _inside(os.path.realpath(root), path) or not os.path.isfile(path):
+        _reply(nonce, {"missing": True})
+        return
+    size = os.path.getsize(path)
+    if size > _MAX_FETCH:
+        _reply(nonce, {"tooLarge": size})
+        return
+    with open(path, "rb") as f:
+        data = f.read()
+    _keep_record(nonce, {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                         "data": base64.b64encode(data).decode("ascii")})
+    sys.stdout.write("\n%s%s %s\n" % (MARKER, nonce, json.dumps({"record": len(_packed(nonce))})))
+    sys.stdout.flush()
+
+
 def run(request, user_globals):
     nonce = request["nonce"]
     filename = request["filename"]
@@ -1088,6 +1264,10 @@ def run(request, user_globals):
     del _retired[:-_KEEP_RETIRED]
     sys.stdout, sys.stderr = out_record, err_record
     _begin_displays(request, out_record, user_globals)
+    try:
+        files_before = _mirror_begin(request)
+    except Exception:
+        files_before = None
     outcome = {"v": VERSION}
     started = time.perf_counter()
     compiling = True
@@ -1146,6 +1326,10 @@ def run(request, user_globals):
     outcome["stderr"] = stderr[-_STDERR_TAIL:]
     record = {"outcome": outcome, "stdout": stdout, "stderr": stderr}
     _end_displays(outcome, record)
+    try:
+        _mirror_end(files_before, outcome)
+    except Exception:
+        pass
     try:
         variables = _snapshot(request, user_globals)
         if len(json.dumps(variables, ensure_ascii=True, default=str)) <= _INLINE_VARS:

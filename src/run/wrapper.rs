@@ -45,14 +45,14 @@ pub const MISSING_RUNTIME: &str = r#"{"missingRuntime": true}"#;
 
 /// A string as a Python literal. JSON string syntax is a subset of Python's
 /// (serde_json never emits `\/`), so this is exact for any Rust string.
-fn py_literal(text: &str) -> String {
+pub(crate) fn py_literal(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "''".into())
 }
 
 /// A JSON value as a Python literal (strings as [`py_literal`]s), so the
 /// request is one literal, not JSON text in a string to parse: the user's
 /// code is escaped once.
-fn py_value(value: &serde_json::Value) -> String {
+pub(crate) fn py_value(value: &serde_json::Value) -> String {
     use serde_json::Value;
     match value {
         Value::Null => "None".into(),
@@ -72,7 +72,7 @@ fn py_value(value: &serde_json::Value) -> String {
 /// namespace the service ran the statement in (the user's). The body and
 /// the names are on the second line; the first holds only the import and
 /// the call. (Compact: the lean form goes with every run.)
-fn statement(nonce: &str, body: &str, names: &[(&str, String)]) -> String {
+pub(crate) fn statement(nonce: &str, body: &str, names: &[(&str, String)]) -> String {
     // Short: it is written four times in every run's request. Eight hex
     // digits of the nonce are plenty to stay clear of the user's names.
     let handle = format!("_azsb_{}", &nonce[..nonce.len().min(8)]);
@@ -91,36 +91,68 @@ fn statement(nonce: &str, body: &str, names: &[(&str, String)]) -> String {
 /// `install` (else reporting it missing), and runs `REQUEST`. A failure of
 /// the machinery itself is one line on stderr, never a traceback through it.
 fn run_body(install: bool) -> String {
+    runtime_body(install, "REQUEST['nonce']", "rt.run(REQUEST,G)")
+}
+
+/// [`run_body`] for any call of the runtime: `nonce` is the expression for
+/// the nonce a missing runtime is reported under.
+fn runtime_body(install: bool, nonce: &str, call: &str) -> String {
     let when_missing = if install {
         "  import types\n  rt=types.ModuleType(M)\n  exec(compile(SOURCE,MACHINERY,'exec'),rt.__dict__)\n  \
          sys.modules[M]=rt\n"
             .to_owned()
     } else {
-        format!("  sys.stdout.write('\\n{MARKER}%s {MISSING_RUNTIME}\\n'%REQUEST['nonce'])\n")
+        format!("  sys.stdout.write('\\n{MARKER}%s {MISSING_RUNTIME}\\n'%{nonce})\n")
     };
     format!(
-        "try:\n M='{module}'\n rt=sys.modules.get(M)\n if rt is None:\n{when_missing} if rt:\n  rt.run(REQUEST,G)\n\
+        "try:\n M='{module}'\n rt=sys.modules.get(M)\n if rt is None:\n{when_missing} if rt:\n  {call}\n\
          except BaseException as e:\n sys.stderr.write('azure-sandbox-lsp: the tool failed: %r\\n'%e)\n",
         module = &*RUNTIME_MODULE,
     )
 }
 
+/// What a run asks of the runtime beside the code.
+#[derive(Debug, Clone, Copy)]
+pub struct RunAsks<'a> {
+    /// stderr inside the outcome (for services that do not return stderr).
+    pub want_stderr: bool,
+    /// What the runtime records of each stream for the bulk channel.
+    pub output_limit: usize,
+    /// How figures are drawn, and the run's display limit.
+    pub display: &'a DisplayOptions,
+    /// The namespace snapshot the client has (`epoch:seq`).
+    pub variables: Option<&'a str>,
+    /// The workspace mirror the file runs in.
+    pub mirror: Option<&'a MirrorSpec>,
+}
+
+impl Default for RunAsks<'_> {
+    fn default() -> Self {
+        static DISPLAY: DisplayOptions = DisplayOptions {
+            dpi: 100.0,
+            figure_size: (6.4, 4.8),
+            format: super::display::FigureFormat::Png,
+            limit: super::display::DEFAULT_DISPLAY_LIMIT,
+        };
+        Self {
+            want_stderr: false,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            display: &DISPLAY,
+            variables: None,
+            mirror: None,
+        }
+    }
+}
+
 /// The code for running `snippet`. `nonce` ties the outcome marker to this
-/// run; `want_stderr` asks for stderr inside the outcome (for services that
-/// do not return stderr); `install` sends the runtime along (a new
-/// environment, or one that lost it); `output_limit` bounds what the
-/// runtime records of each stream for the bulk channel; `display` shapes
-/// figures and bounds the run's display data.
-pub fn run_code(
-    snippet: &Snippet,
-    nonce: &str,
-    want_stderr: bool,
-    install: bool,
-    output_limit: usize,
-    display: &DisplayOptions,
-    variables: Option<&str>,
-) -> String {
+/// run; `install` sends the runtime along (a new environment, or one that
+/// lost it).
+pub fn run_code(snippet: &Snippet, nonce: &str, install: bool, asks: &RunAsks) -> String {
+    let RunAsks { want_stderr, output_limit, display, variables, mirror } = *asks;
     let mut request = json!({"nonce": nonce, "filename": snippet.filename, "code": snippet.code});
+    if let Some(mirror) = mirror {
+        request["mirror"] = json!({"name": mirror.name, "dir": mirror.dir, "local": mirror.local});
+    }
     if let Some(known) = variables {
         // The snapshot this client has: the runtime sends only what changed.
         request["vars"] = json!(known);
@@ -175,6 +207,31 @@ pub fn inspect_code(nonce: &str, path: &[String], attributes: bool) -> String {
     statement(nonce, &body, &[("NONCE", py_literal(nonce)), ("PATH", py_value(&path))])
 }
 
+/// The code that calls the runtime's `function(NONCE, *ARGS)` (it prints
+/// its answer on a marker line); with `install`, installing the runtime if
+/// the interpreter lacks it, else reporting it missing.
+pub fn runtime_call_code(nonce: &str, function: &str, args: &[serde_json::Value], install: bool) -> String {
+    let body = runtime_body(install, "NONCE", &format!("rt.{function}(NONCE,*ARGS)"));
+    let args = serde_json::Value::from(args.to_vec());
+    let mut names = vec![("NONCE", py_literal(nonce)), ("ARGS", py_value(&args))];
+    if install {
+        names.push(("MACHINERY", py_literal(MACHINERY)));
+        names.push(("SOURCE", py_literal(RUNTIME_SOURCE)));
+    }
+    statement(nonce, &body, &names)
+}
+
+/// Where a run's file lives in the environment's copy of the workspace:
+/// the mirror's name (under the environment's data directory), the file's
+/// directory relative to the workspace root (`/`-separated), and the
+/// workspace root on the client (to name the client's paths in tracebacks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorSpec {
+    pub name: String,
+    pub dir: String,
+    pub local: String,
+}
+
 /// A fresh random nonce for one run.
 pub fn new_nonce() -> String {
     let bytes: [u8; 8] = rand::random();
@@ -218,7 +275,9 @@ mod tests {
         let handle = "_azsb_abc";
         let mut codes: Vec<String> = [true, false]
             .iter()
-            .map(|&i| run_code(&snippet, "abc", true, i, 1000, &Default::default(), None))
+            .map(|&i| {
+                run_code(&snippet, "abc", i, &RunAsks { want_stderr: true, output_limit: 1000, ..Default::default() })
+            })
             .collect();
         codes.push(bulk_code("abc", 10, 20));
         for code in codes {
@@ -236,8 +295,8 @@ mod tests {
     fn the_runtime_travels_only_when_asked_for() {
         let snippet =
             Snippet { filename: "/w/a.py".into(), first_line: 1, code: "x = 1".into(), dedent: 0, whole_file: false };
-        let lean = run_code(&snippet, "0123456789abcdef", false, false, 10_000_000, &Default::default(), None);
-        let full = run_code(&snippet, "0123456789abcdef", false, true, 10_000_000, &Default::default(), None);
+        let lean = run_code(&snippet, "0123456789abcdef", false, &RunAsks::default());
+        let full = run_code(&snippet, "0123456789abcdef", true, &RunAsks::default());
         // As the MCP request carries it (JSON escapes it once more), beside
         // the envelope: well under a kilobyte.
         let carried = serde_json::to_string(&lean).unwrap().len();

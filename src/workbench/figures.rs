@@ -311,6 +311,8 @@ mod tests {
             wall_time: std::time::Duration::ZERO,
             execution_ms: None,
             variables: None,
+            files: Vec::new(),
+            files_more: 0,
         }
     }
 

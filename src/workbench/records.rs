@@ -233,6 +233,7 @@ mod tests {
             traceback: None,
             missing_module: None,
             exit_status: None,
+            missing_file: None,
         }
     }
 

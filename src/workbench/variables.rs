@@ -174,6 +174,8 @@ mod tests {
             wall_time: std::time::Duration::ZERO,
             execution_ms: None,
             variables: delta,
+            files: Vec::new(),
+            files_more: 0,
         }
     }
 
