@@ -7,7 +7,8 @@
 # run the opener (AZURE_SANDBOX_OPENER, a script that records its arguments)
 # on that PNG; then a cell defining an int, a string, a list, a dict and a
 # DataFrame, and `space r v` (and the "Show sandbox variables" code action)
-# listing them in the transcript. The plots and the DataFrame run in
+# listing them in the transcript, live completion after `items.`, and no
+# names after `space r R`. The plots and the DataFrame run in
 # AZURE_SANDBOX_FIGURES_PYTHON (an interpreter with matplotlib and pandas),
 # or else the one scripts/figures-python.sh makes.
 set -uo pipefail
@@ -34,7 +35,7 @@ cp "$here/../config.toml" "$work/config/helix/config.toml"
 cat >"$work/config/helix/languages.toml" <<TOML
 [language-server.azure-sandbox]
 command = "$AZURE_SANDBOX_LSP_BIN"
-config = { azureSandbox = { backend = "local" } }
+config = { azureSandbox = { backend = "local", liveCompletion = true } }
 
 [[language]]
 name = "python"
@@ -183,6 +184,23 @@ if wait_for "Show sandbox variables" 20 "the Show sandbox variables action"; the
     for _ in $(seq 1 100); do [ "$(sections)" -ge 2 ] 2>/dev/null && break; sleep 0.1; done
     [ "$(sections)" -ge 2 ] 2>/dev/null || failures+=("the code action to show the variables again")
 fi
+# Live completion (liveCompletion = true above): typing `items.` pops up the
+# list's methods in Helix's completion menu (back in vars.py: the action
+# opened the transcript).
+keys Escape ":open vars.py" Enter
+keys g e o
+keys "items."
+wait_for "append" 20 "the completion menu with the list's methods"
+keys Escape u
+# After space r R (a restart), space r v lists no names, and says why.
+keys Space r R
+sleep 2
+keys Space r v
+for _ in $(seq 1 100); do [ "$(sections)" -ge 3 ] 2>/dev/null && break; sleep 0.1; done
+last_section >"$work/variables"
+[ "$(sections)" -ge 3 ] 2>/dev/null || failures+=("space r v after the restart")
+grep -qi "restarted" "$work/variables" || failures+=("the section after the restart says the environment was restarted ($(cat "$work/variables"))")
+grep -qE '^(n|df) ' "$work/variables" && failures+=("no names after the restart")
 
 keys ":qa!" Enter
 if [ ${#failures[@]} -eq 0 ]; then
