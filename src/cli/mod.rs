@@ -1,6 +1,7 @@
 //! The command line. `main.rs` only calls [`main`].
 
 mod doctor;
+mod files;
 mod options;
 mod run;
 mod serve_local;
@@ -40,6 +41,8 @@ pub enum Command {
     ServeLocal(serve_local::ServeLocalArgs),
     /// Check the configuration and the sandbox step by step: endpoint, key, launch, run
     Doctor(doctor::DoctorArgs),
+    /// Send workspace files to the sandbox environment, fetch files from it, or list them
+    Files(files::FilesArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +97,10 @@ pub fn main() -> i32 {
         Some(Command::Doctor(args)) => {
             init_logging("warn");
             runtime.block_on(doctor::doctor(args))
+        }
+        Some(Command::Files(args)) => {
+            init_logging("warn");
+            runtime.block_on(files::files(args))
         }
         Some(Command::ServeLocal(args)) => {
             init_logging("info");

@@ -62,6 +62,13 @@ pub struct RunArgs {
     /// figures as files, error, notices) instead of the run's own output.
     #[arg(long)]
     json: bool,
+    /// Do not send the workspace's changed files to the sandbox first.
+    #[arg(long)]
+    no_sync: bool,
+    /// Files matching this glob are not sent (repeatable; .gitignore is
+    /// honoured too), e.g. 'data/raw/**'.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
 }
 
 fn parse_lines(spec: &str) -> Result<(usize, usize), String> {
@@ -178,7 +185,21 @@ pub async fn run(args: RunArgs) -> i32 {
             return exit::SANDBOX;
         }
     }
-    let (status, interrupted) = match backend.engine.run(&key, &snippet).await {
+    let mut options = crate::run::RunOptions::default();
+    if !args.no_sync {
+        let rules = crate::mirror::MirrorRules { exclude: args.exclude.clone(), ..Default::default() };
+        match super::files::sync_workspace(&backend, &key, &rules).await {
+            Ok(()) => options.mirror = Some(crate::mirror::spec_for(&key.root, &path)),
+            Err(e) => {
+                eprintln!("azure-sandbox-lsp: {e}");
+                eprintln!("azure-sandbox-lsp: not run; --no-sync runs without sending the workspace's files");
+                backend.shutdown().await;
+                return exit::SANDBOX;
+            }
+        }
+    }
+    let local = backend.is_local();
+    let (status, interrupted) = match backend.engine.run_with(&key, &snippet, &options).await {
         Ok(report) => {
             let store = match &args.figures {
                 Some(dir) => Some(FigureStore::in_dir(dir.clone())),
@@ -192,7 +213,9 @@ pub async fn run(args: RunArgs) -> i32 {
             let status = if args.json {
                 print_json(&report, &figures, interactive)
             } else {
-                print_report(&report, &figures, interactive)
+                let status = print_report(&report, &figures, interactive);
+                super::files::say_written(&report, local);
+                status
             };
             (status, raised(&report, "KeyboardInterrupt"))
         }
@@ -463,6 +486,8 @@ fn print_json(report: &RunReport, figures: &[Figure], interactive: bool) -> i32 
             value["message"] = n.message().into();
             value
         }).collect::<Vec<_>>(),
+        "files": report.files,
+        "filesMore": report.files_more,
         "durationMs": report.duration().as_millis() as u64,
         "freshEnvironment": report.fresh_environment,
     });

@@ -142,6 +142,40 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
             }
             Ok(Some(json!({"uri": uri})))
         }
+        command::SEND_FILES => {
+            let (uri, paths, run_id) = files_arguments(session, arguments)?;
+            if paths.is_empty() {
+                return Err(invalid("name at least one file or folder to send"));
+            }
+            let root = session.workspace_of(&uri);
+            let paths = paths.into_iter().map(PathBuf::from).collect();
+            let id = session.workbench.submit_send(root, Some(uri.as_str().to_owned()), paths, run_id);
+            Ok(Some(json!({"jobId": id})))
+        }
+        command::FETCH_FILES => {
+            let (uri, paths, _) = files_arguments(session, arguments)?;
+            let root = session.workspace_of(&uri);
+            let id = session.workbench.submit_fetch(root, Some(uri.as_str().to_owned()), paths);
+            Ok(Some(json!({"jobId": id})))
+        }
+        command::LIST_FILES => {
+            let uri = uri_arg(session, arguments)?;
+            let root = session.workspace_of(&uri);
+            let session = Arc::clone(session);
+            // Answered at once; the list lands in the transcript.
+            tokio::spawn(async move {
+                let entry = match session.workbench.list_files(&root).await {
+                    Ok(listing) => crate::workbench::files_entry(&listing),
+                    Err(e) => format!("=== sandbox files ===\ncould not list them: {e}\n"),
+                };
+                session.workbench.append_transcript(&root, entry);
+                super::reporting::announce_transcript(&session, &root);
+                if let Some(output) = output_document::location(&session, &root).and_then(|u| u.parse::<Uri>().ok()) {
+                    session.show_document(output);
+                }
+            });
+            Ok(Some(json!({})))
+        }
         command::SHOW_VARIABLES => {
             let uri = uri_arg(session, arguments)?;
             let root = session.workspace_of(&uri);
@@ -184,6 +218,38 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
 fn show_message(session: &Arc<Session>, kind: MessageType, message: String) {
     let client = session.client.clone();
     tokio::spawn(async move { client.show_message(kind, format!("Azure sandbox: {message}")).await });
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FilesArg {
+    uri: Uri,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    run_id: Option<u64>,
+}
+
+/// `[{uri, paths, runId?}]`, or (Helix) `[path, ...]` in the last
+/// document's workspace, or nothing.
+fn files_arguments(session: &Session, arguments: &[Value]) -> Result<(Uri, Vec<String>, Option<u64>)> {
+    match arguments.first() {
+        Some(Value::Object(_)) => {
+            let arg: FilesArg = first(arguments, "{uri, paths, runId?}")?;
+            Ok((arg.uri, arg.paths, arg.run_id))
+        }
+        _ => {
+            let paths: Vec<String> = arguments
+                .iter()
+                .map(|a| a.as_str().map(str::to_owned).ok_or_else(|| invalid("expected paths as strings")))
+                .collect::<Result<_>>()?;
+            let uri = match paths.first() {
+                Some(path) => resolve_target(session, path)?,
+                None => session.last_document().ok_or_else(|| invalid("no document is open; pass [{uri, paths}]"))?,
+            };
+            Ok((uri, paths, None))
+        }
+    }
 }
 
 /// Cuts `selection` from the document as it is now and queues the run.

@@ -42,8 +42,20 @@ pub mod command {
     /// `[{uri}]`, `[uriOrPath]` or nothing (the last document): appends the
     /// workspace's variables to its transcript. Returns `{count}`.
     pub const SHOW_VARIABLES: &str = "azureSandbox.showVariables";
+    /// `[{uri, paths, runId?}]` or `[path, ...]` (workspace-relative or
+    /// absolute): sends those files and folders to the environment (even
+    /// ignored ones, never secrets); with `runId`, runs that run again after.
+    /// Returns `{jobId}`.
+    pub const SEND_FILES: &str = "azureSandbox.sendFiles";
+    /// `[{uri, paths?}]`, `[path, ...]` or `[]`: fetches files from the
+    /// environment's mirror into the workspace (none named: what the latest
+    /// run wrote); never over a local file. Returns `{jobId}`.
+    pub const FETCH_FILES: &str = "azureSandbox.fetchFiles";
+    /// `[{uri}]`, `[uriOrPath]` or `[]`: appends the mirror's file list to
+    /// the transcript (for clients without `azureSandbox/files`). Returns `{}`.
+    pub const LIST_FILES: &str = "azureSandbox.listFiles";
 
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 15] = [
         RUN,
         RUN_CELL,
         RUN_ABOVE,
@@ -56,6 +68,9 @@ pub mod command {
         LATEST_FIGURE,
         OPEN_FIGURE,
         SHOW_VARIABLES,
+        SEND_FILES,
+        FETCH_FILES,
+        LIST_FILES,
     ];
 }
 
@@ -70,6 +85,9 @@ pub const RUN_FINISHED: &str = "azureSandbox/runFinished";
 /// Request `azureSandbox/variables`: `{uri, path?}` → the workspace's
 /// snapshot, or one level of the value at `path` (see docs/protocol.md).
 pub const VARIABLES_REQUEST: &str = "azureSandbox/variables";
+/// Request `azureSandbox/files`: `{uri}` → the files in the workspace's
+/// mirror in the environment, `{root, files: [{path, size, mtime}], more}`.
+pub const FILES_REQUEST: &str = "azureSandbox/files";
 /// Notification `azureSandbox/variablesChanged` (server → client):
 /// `{uri, state, reason}` when a workspace's live state changed.
 pub const VARIABLES_CHANGED: &str = "azureSandbox/variablesChanged";

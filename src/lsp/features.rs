@@ -136,6 +136,34 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
             ..CodeAction::default()
         }));
     }
+    // A workspace file or module the run did not find in the sandbox.
+    let root = session.workspace_of(uri);
+    let here = convert::file_path(uri).and_then(|p| p.parent().map(std::path::Path::to_path_buf));
+    for diagnostic in &params.context.diagnostics {
+        if diagnostic.source.as_deref() != Some("azure-sandbox") {
+            continue;
+        }
+        let data = diagnostic.data.as_ref();
+        let run_id = data.and_then(|d| d.get("runId")).cloned().unwrap_or(Value::Null);
+        let local = match (
+            data.and_then(|d| d.get("missingFile")).and_then(Value::as_str),
+            data.and_then(|d| d.get("missingModule")).and_then(Value::as_str),
+        ) {
+            (Some(file), _) => Some(file.to_owned()).filter(|f| root.join(f).is_file()),
+            (None, Some(module)) => local_module(&root, here.as_deref(), module),
+            (None, None) => None,
+        };
+        let Some(path) = local.filter(|p| !crate::mirror::looks_secret(p)) else { continue };
+        let title = format!("Send {path} to the sandbox and run again");
+        actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+            title: title.clone(),
+            kind: Some(CodeActionKind::QUICKFIX),
+            diagnostics: Some(vec![diagnostic.clone()]),
+            command: Some(cmd(title, command::SEND_FILES, json!({"uri": uri, "paths": [path], "runId": run_id}))),
+            is_preferred: Some(true),
+            ..CodeAction::default()
+        }));
+    }
     let selected = doc.slice(convert::pos(range.start), convert::pos(range.end), encoding);
     if selected.chars().count() > 1 && !selected.trim().is_empty() {
         actions.push(action(format!("Run selection in {sandbox}"), command::RUN, json!({"uri": uri, "range": range})));
@@ -175,7 +203,34 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
     actions.push(action("Restart sandbox environment".into(), command::RESTART, json!({"uri": uri})));
     actions.push(action("Show sandbox output".into(), command::SHOW_OUTPUT, json!({"uri": uri})));
     actions.push(action("Show sandbox variables".into(), command::SHOW_VARIABLES, json!({"uri": uri})));
+    let written = session.workbench.latest_files(&root);
+    if !written.is_empty() {
+        let title = match written.as_slice() {
+            [one] => format!("Fetch {} from the sandbox", one.path),
+            many => format!("Fetch the {} files the last run wrote from the sandbox", many.len()),
+        };
+        actions.push(action(title, command::FETCH_FILES, json!({"uri": uri})));
+    }
+    actions.push(action("List the sandbox's files".into(), command::LIST_FILES, json!({"uri": uri})));
     actions
+}
+
+/// The workspace file a missing module would be (`helpers.py` or
+/// `helpers/` beside the file or at the root), workspace-relative.
+fn local_module(root: &std::path::Path, here: Option<&std::path::Path>, module: &str) -> Option<String> {
+    let top = module.split('.').next()?;
+    let bases = here.into_iter().chain([root]);
+    for base in bases {
+        for candidate in [base.join(format!("{top}.py")), base.join(top).join("__init__.py")] {
+            if candidate.is_file() {
+                let found =
+                    if candidate.ends_with("__init__.py") { candidate.parent()?.to_path_buf() } else { candidate };
+                let rel = found.strip_prefix(root).ok()?;
+                return Some(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    None
 }
 
 /// The newest run covering the line, as Markdown, and the value the name

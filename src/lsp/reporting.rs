@@ -41,6 +41,14 @@ async fn report(session: &Arc<Session>, event: Event) {
                 if elapsed.is_zero() { "running".to_owned() } else { format!("running, {} s", elapsed.as_secs()) };
             session.progress.report(run_id, message).await;
         }
+        Event::Sending { run_id, sent, total } => {
+            let message = format!(
+                "sending the workspace's files: {} of {}",
+                crate::run::human_bytes(sent),
+                crate::run::human_bytes(total)
+            );
+            session.progress.report(run_id, message).await;
+        }
         Event::LocalSandboxChosen => {
             let message = "Azure sandbox: no Azure endpoint is configured, so code runs in a local sandbox on this \
                            machine (plain processes, not Azure's isolation). To use Azure, set azureSandbox.pool (or \
@@ -100,6 +108,15 @@ async fn report_finished(session: &Arc<Session>, finished: Finished) {
         Detail::Run { record, .. } => report_run(session, record).await,
         Detail::Install { .. } => report_install(session, &finished, uri).await,
         Detail::Restart => report_restart(session, &finished).await,
+        Detail::Files { message, rerun } => {
+            let ok = finished.summary.status == JobStatus::Succeeded;
+            session.progress.end(finished.summary.run_id, if ok { "✓ done" } else { "✗ failed" }.to_owned()).await;
+            let kind = if ok { MessageType::INFO } else { MessageType::ERROR };
+            session.client.show_message(kind, format!("Azure sandbox: {message}")).await;
+            if let (true, Some(record_id), Some(uri)) = (ok, rerun, uri) {
+                rerun_record(session, uri, *record_id);
+            }
+        }
     }
 }
 
@@ -177,21 +194,26 @@ fn offer_rerun(session: &Arc<Session>, uri: Uri, record_id: u64, package: &str) 
         if choice.title != again.title {
             return;
         }
-        // The record's lines as they are now, and the text they index.
-        let snapshot = session.snapshot(&uri);
-        let Some(record) = session.records_of(&uri).into_iter().find(|r| r.id == record_id) else { return };
-        let (first, last) = (record.first_line, record.last_line);
-        let (cut, seen) = match snapshot {
-            Some((doc, seen)) => (session.cut(&uri, &doc, &Selection::Lines { first, last }).ok(), seen),
-            None => {
-                let cut = record.snippet.map(|snippet| crate::run::Cut { snippet, first, last });
-                (cut, session.edits_seen(&uri))
-            }
-        };
-        if let Some(cut) = cut {
-            session.submit_run(uri, cut, seen);
-        }
+        rerun_record(&session, uri, record_id);
     });
+}
+
+/// Queues run `record_id`'s lines again, as they are now.
+fn rerun_record(session: &Arc<Session>, uri: Uri, record_id: u64) {
+    // The record's lines as they are now, and the text they index.
+    let snapshot = session.snapshot(&uri);
+    let Some(record) = session.records_of(&uri).into_iter().find(|r| r.id == record_id) else { return };
+    let (first, last) = (record.first_line, record.last_line);
+    let (cut, seen) = match snapshot {
+        Some((doc, seen)) => (session.cut(&uri, &doc, &Selection::Lines { first, last }).ok(), seen),
+        None => {
+            let cut = record.snippet.map(|snippet| crate::run::Cut { snippet, first, last });
+            (cut, session.edits_seen(&uri))
+        }
+    };
+    if let Some(cut) = cut {
+        session.submit_run(uri, cut, seen);
+    }
 }
 
 async fn report_restart(session: &Arc<Session>, finished: &Finished) {

@@ -122,6 +122,17 @@ impl SandboxServer {
         variables::request(&self.session, params).await
     }
 
+    /// `azureSandbox/files`: the mirror's files, from the environment.
+    pub async fn files(&self, params: UriParams) -> Result<Value> {
+        let root = self.root_for(&params.uri)?;
+        let listing = self.session.workbench.list_files(&root).await.map_err(|e| Error {
+            code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+            message: e.message.into(),
+            data: None,
+        })?;
+        Ok(serde_json::json!({"root": listing.root, "files": listing.files, "more": listing.more}))
+    }
+
     /// `workspace/textDocumentContent` (LSP 3.18) for the output scheme.
     pub async fn text_document_content(&self, params: UriParams) -> Result<TextDocumentContentResult> {
         if !output_document::is_output_uri(&params.uri) {

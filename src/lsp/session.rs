@@ -310,7 +310,11 @@ impl Session {
                     source: Some("azure-sandbox".into()),
                     message: spec.message.clone(),
                     related_information: (!related.is_empty()).then_some(related),
-                    data: spec.missing_module.as_ref().map(|m| json!({"missingModule": m, "runId": record.id})),
+                    data: match (&spec.missing_module, &spec.missing_file) {
+                        (Some(module), _) => Some(json!({"missingModule": module, "runId": record.id})),
+                        (None, Some(file)) => Some(json!({"missingFile": file, "runId": record.id})),
+                        (None, None) => None,
+                    },
                     ..Diagnostic::default()
                 });
             }

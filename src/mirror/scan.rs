@@ -110,7 +110,8 @@ pub fn scan(root: &Path, rules: &MirrorRules) -> Result<Scan, ScanError> {
         .parents(false)
         .require_git(false)
         .follow_links(false)
-        .filter_entry(|entry| entry.file_name() != ".git");
+        // Never the repository, nor Python's caches (made for this machine).
+        .filter_entry(|entry| entry.file_name() != ".git" && entry.file_name() != "__pycache__");
     let mut scan = Scan::default();
     for entry in walker.build().flatten() {
         let Some(kind) = entry.file_type() else { continue };

@@ -1114,7 +1114,8 @@ def _walk(root):
     the transfer's own temporary files."""
     found = {}
     for directory, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".azsb-upload"]
+        # Python's own caches are not the user's files.
+        dirs[:] = [d for d in dirs if d not in (".azsb-upload", "__pycache__")]
         for name in files:
             if name.endswith(".azsb-tmp"):
                 continue

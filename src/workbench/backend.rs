@@ -10,6 +10,7 @@ use super::settings::Target;
 use crate::azure::ConnectError;
 use crate::config::RemoteConfig;
 use crate::mcp::{McpClient, McpError};
+use crate::mirror::MirrorRecord;
 use crate::run::{Engine, Registry};
 use crate::sandbox::{LocalSandbox, SandboxConfig, StartError};
 
@@ -37,6 +38,9 @@ pub enum ErrorKind {
     PoolSetup,
     /// The service answered, but with an error or a reply we cannot read.
     Service,
+    /// The workspace's files could not be mirrored (over the budget, a
+    /// glob that does not parse, a file the sandbox could not take).
+    Mirror,
 }
 
 /// A typed error from backend start to the edge: its kind, and a message
@@ -118,6 +122,8 @@ impl From<StartError> for BackendError {
 pub struct Backend {
     pub engine: Engine,
     pub local: Option<LocalSandbox>,
+    /// What each of its environments was sent of their workspaces.
+    pub mirror: MirrorRecord,
 }
 
 impl Backend {
@@ -139,11 +145,14 @@ impl Backend {
         };
         match remote {
             Some(client) => {
-                let registry = match registry_file {
-                    Some(file) => Registry::persistent(file),
-                    None => Registry::in_memory(),
+                let (registry, mirror) = match registry_file {
+                    Some(file) => {
+                        let record = file.with_file_name("mirrors.json");
+                        (Registry::persistent(file), MirrorRecord::persistent(record))
+                    }
+                    None => (Registry::in_memory(), MirrorRecord::in_memory()),
                 };
-                Ok(Self { engine: Engine::new(client, Arc::new(registry)), local: None })
+                Ok(Self { engine: Engine::new(client, Arc::new(registry)), local: None, mirror })
             }
             None => {
                 // One user's workspaces, each with its environment: Azure's
@@ -154,7 +163,7 @@ impl Backend {
                 // The embedded sandbox's environments die with this process,
                 // so there is nothing worth persisting.
                 let engine = Engine::new(client, Arc::new(Registry::in_memory()));
-                Ok(Self { engine, local: Some(local) })
+                Ok(Self { engine, local: Some(local), mirror: MirrorRecord::in_memory() })
             }
         }
     }
@@ -186,6 +195,11 @@ pub struct Lease {
 impl Lease {
     pub fn engine(&self) -> &Engine {
         &self.backend.as_ref().expect("a lease holds its backend until it is dropped").engine
+    }
+
+    /// What the backend's environments were sent of their workspaces.
+    pub fn mirror(&self) -> &MirrorRecord {
+        &self.backend.as_ref().expect("a lease holds its backend until it is dropped").mirror
     }
 
     pub fn is_local(&self) -> bool {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::backend::BackendError;
 use super::figures::Figure;
 use super::records::{RunRecord, RunState};
-use crate::run::{Notice, Output, RunReport, RunResult, Stream};
+use crate::run::{ChangedFile, Notice, Output, RunReport, RunResult, Stream};
 
 /// Characters of one text output a summary carries (the transcript has all).
 const TEXT_LIMIT: usize = 100_000;
@@ -24,6 +24,8 @@ pub enum JobKind {
     Python,
     Install,
     Restart,
+    /// Sending workspace files to the environment, or fetching them.
+    Files,
 }
 
 /// How a job ended.
@@ -66,6 +68,29 @@ pub struct JobSummary {
     pub outputs: Vec<ShownOutput>,
     /// The files its images were saved in.
     pub figures: Vec<Figure>,
+    /// Files a Python run created or changed in the workspace mirror
+    /// (workspace-relative), and how many more there were.
+    pub files: Vec<ChangedFile>,
+    pub files_more: u64,
+    /// What a files job did, for `files`: sent or fetched paths.
+    pub transferred: Vec<Transferred>,
+}
+
+/// One file a files job moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transferred {
+    /// Workspace-relative.
+    pub path: String,
+    /// Where it was saved locally (downloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_as: Option<PathBuf>,
+    /// A different local file was kept, and this one saved beside it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub kept_both: bool,
+    /// The local file already had these bytes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
 }
 
 /// One output of a run as a front end gets it: text as it is, images as
@@ -172,6 +197,15 @@ impl JobSummary {
             error,
             first_line: Some(record.first_line),
             last_line: Some(record.last_line),
+            files: match &record.state {
+                RunState::Finished(report) => report.files.clone(),
+                _ => Vec::new(),
+            },
+            files_more: match &record.state {
+                RunState::Finished(report) => report.files_more,
+                _ => 0,
+            },
+            transferred: Vec::new(),
             code: record.snippet.as_ref().map(|s| bounded(&s.code, TEXT_LIMIT)),
             outputs: match &record.state {
                 RunState::Finished(report) => shown_outputs(report, &record.figures, TEXT_LIMIT),
@@ -196,6 +230,9 @@ impl JobSummary {
             code: None,
             outputs: Vec::new(),
             figures: Vec::new(),
+            files: Vec::new(),
+            files_more: 0,
+            transferred: Vec::new(),
         }
     }
 }
@@ -209,6 +246,9 @@ pub enum Event {
     /// A Python run is running, for `elapsed` so far (sent when it starts,
     /// then about every second).
     Running { run_id: u64, elapsed: Duration },
+    /// A run's workspace files are being sent: `sent` of `total` bytes
+    /// (only for a transfer that takes over a second).
+    Sending { run_id: u64, sent: u64, total: u64 },
     /// The first run went to the local sandbox although nothing asked for
     /// it explicitly (no endpoint, no pool): the user should know.
     LocalSandboxChosen,
@@ -242,4 +282,7 @@ pub enum Detail {
     Install { package: String, ok: bool, last_line: String, rerun: Option<u64> },
     /// A new environment for the workspace (or why there is none).
     Restart,
+    /// Files sent or fetched: one sentence saying what happened, and the
+    /// run to make again once they were sent (the "send it" quick fix).
+    Files { message: String, rerun: Option<u64> },
 }

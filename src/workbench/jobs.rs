@@ -12,20 +12,45 @@ use tokio::sync::mpsc;
 
 use super::backend::{BackendError, Lease};
 use super::control::RunControl;
-use super::events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary};
+use super::events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary, Transferred};
 use super::figures::Figure;
 use super::records::{DiagnosticSpec, RunRecord, RunState, diagnostics_for};
 use super::settings::BackendChoice;
 use super::state::State;
 use super::transcript;
 use crate::mcp::ShellCommand;
-use crate::run::{RunResult, Snippet};
+use crate::mirror::MirrorError;
+use crate::run::{RunOptions, RunResult, Snippet};
 
 /// What a job does.
 pub(super) enum Work {
-    Python { doc: String, snippet: Snippet, label: String, edits_seen: usize },
-    Install { doc: Option<String>, package: String, rerun: Option<u64> },
-    Restart { doc: Option<String> },
+    Python {
+        doc: String,
+        snippet: Snippet,
+        label: String,
+        edits_seen: usize,
+    },
+    Install {
+        doc: Option<String>,
+        package: String,
+        rerun: Option<u64>,
+    },
+    Restart {
+        doc: Option<String>,
+    },
+    /// Send these workspace files and folders to the environment (even
+    /// ignored ones, never secrets), then run `rerun` again.
+    Send {
+        doc: Option<String>,
+        paths: Vec<PathBuf>,
+        rerun: Option<u64>,
+    },
+    /// Fetch these mirror files into the workspace (none: what the
+    /// workspace's latest run wrote).
+    Fetch {
+        doc: Option<String>,
+        paths: Vec<String>,
+    },
 }
 
 pub(super) struct Job {
@@ -54,6 +79,8 @@ pub(super) async fn workspace_task(
             }
             Work::Install { doc, package, rerun } => install(&bench, &job, doc.clone(), package, *rerun).await,
             Work::Restart { doc } => restart(&bench, &job, doc.clone()).await,
+            Work::Send { doc, paths, rerun } => send_files(&bench, &job, doc.clone(), paths, *rerun).await,
+            Work::Fetch { doc, paths } => fetch_files(&bench, &job, doc.clone(), paths).await,
         };
         bench.controls.remove(&job.id);
         waiting.fetch_sub(1, Ordering::SeqCst);
@@ -105,8 +132,23 @@ async fn run_python(
     let key = engine.workspace_key(job.root.clone());
     let started = Instant::now();
     tracing::debug!(run = job.id, since_submit_us = job.submitted.elapsed().as_micros() as u64, "run starts");
-    // Read per run, so a changed runTimeout applies without a new backend.
-    let run = engine.run_with_timeout(&key, snippet, bench.settings().run_timeout());
+    let settings = bench.settings();
+    let file = std::path::Path::new(&snippet.filename);
+    // A file of the workspace runs in its mirror, sent first (what changed).
+    let mirrored = settings.mirror_enabled() && file.is_absolute() && file.starts_with(&job.root);
+    let run = async {
+        if mirrored {
+            let progress = transfer_progress(bench, job.id);
+            let rules = settings.mirror_rules();
+            crate::mirror::sync(engine, &key, &rules, lease.mirror(), &progress).await.map_err(mirror_error)?;
+        }
+        // Read per run, so a changed runTimeout applies without a new backend.
+        let options = RunOptions {
+            timeout: settings.run_timeout(),
+            mirror: mirrored.then(|| crate::mirror::spec_for(&job.root, file)),
+        };
+        engine.run_with(&key, snippet, &options).await.map_err(BackendError::from)
+    };
     tokio::pin!(run);
     // The first tick in a second. (Awaiting an interval's "immediate" first
     // tick costs up to a millisecond: the timer's resolution.)
@@ -127,7 +169,7 @@ async fn run_python(
     let mut figures = Vec::new();
     let state = match outcome {
         None => RunState::Cancelled,
-        Some(Err(error)) => RunState::Failed(error.into()),
+        Some(Err(error)) => RunState::Failed(error),
         Some(Ok(report)) => {
             if bench.variables.apply(&job.root, job.id, &report) {
                 bench.emit(Event::VariablesChanged { root: job.root.clone() });
@@ -135,6 +177,10 @@ async fn run_python(
             if let Some(store) = bench.figures.as_ref().filter(|_| !report.displays.is_empty()) {
                 let stem = std::path::Path::new(&snippet.filename).file_stem().map(|s| s.to_string_lossy());
                 figures = store.save(stem.as_deref().unwrap_or("run"), &report);
+            }
+            if mirrored {
+                let mut latest = bench.latest_files.lock().unwrap_or_else(|e| e.into_inner());
+                latest.insert(job.root.clone(), report.files.clone());
             }
             if let Some(latest) = figures.last() {
                 let mut latest_figures = bench.latest_figures.lock().unwrap_or_else(|e| e.into_inner());
@@ -144,6 +190,32 @@ async fn run_python(
         }
     };
     finish_run(bench, job, &asked, state, figures)
+}
+
+/// Reports a transfer's bytes, once it has taken a second, at most four
+/// times a second.
+fn transfer_progress(bench: &State, run_id: u64) -> impl Fn(u64, u64) + Send + Sync + '_ {
+    let started = Instant::now();
+    let last = std::sync::Mutex::new(None::<Instant>);
+    move |sent, total| {
+        if started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < Duration::from_millis(250)) && sent < total {
+            return;
+        }
+        *last = Some(Instant::now());
+        bench.emit(Event::Sending { run_id, sent, total });
+    }
+}
+
+/// A mirror failure, as the typed error the front ends show.
+fn mirror_error(error: MirrorError) -> BackendError {
+    match error {
+        MirrorError::Sandbox(e) => e.into(),
+        other => BackendError::new(super::backend::ErrorKind::Mirror, other.to_string()),
+    }
 }
 
 /// Records how a run ended, at its lines as they are now, and adds it to
@@ -298,4 +370,103 @@ async fn restart(bench: &State, job: &Job, doc: Option<String>) -> Finished {
         }
         Err(e) => ended(JobStatus::Failed, Some(e.into())),
     }
+}
+
+/// Ends a files job with one sentence for the user.
+fn files_finished(
+    job: &Job,
+    doc: Option<String>,
+    outcome: Result<(String, Vec<Transferred>), BackendError>,
+    rerun: Option<u64>,
+) -> Finished {
+    let label = "files".to_owned();
+    let (status, error, message, transferred) = match outcome {
+        Ok((message, transferred)) => (JobStatus::Succeeded, None, message, transferred),
+        Err(why) => (JobStatus::Failed, Some(why.clone()), why.message, Vec::new()),
+    };
+    let mut summary = JobSummary::of_job(job.id, JobKind::Files, label, status, error);
+    summary.transferred = transferred;
+    Finished {
+        summary,
+        root: job.root.clone(),
+        doc,
+        transcript_changed: false,
+        detail: Detail::Files { message, rerun },
+    }
+}
+
+async fn send_files(bench: &State, job: &Job, doc: Option<String>, paths: &[PathBuf], rerun: Option<u64>) -> Finished {
+    if job.control.is_cancelled() {
+        return files_finished(job, doc, Err(BackendError::new(super::backend::ErrorKind::Mirror, "cancelled")), None);
+    }
+    let outcome = async {
+        let lease = lease(bench).await?;
+        let engine = lease.engine();
+        let key = engine.workspace_key(job.root.clone());
+        let progress = transfer_progress(bench, job.id);
+        let report = crate::mirror::send(engine, &key, paths, lease.mirror(), &progress).await.map_err(mirror_error)?;
+        let mut message = format!(
+            "sent {} file{} ({}) to the sandbox",
+            report.files,
+            if report.files == 1 { "" } else { "s" },
+            crate::run::human_bytes(report.bytes)
+        );
+        if !report.secrets.is_empty() {
+            message.push_str(&format!("; not sent, as they look like secrets: {}", report.secrets.join(", ")));
+        }
+        let transferred = paths
+            .iter()
+            .map(|p| Transferred {
+                path: p.to_string_lossy().into_owned(),
+                saved_as: None,
+                kept_both: false,
+                unchanged: false,
+            })
+            .collect();
+        Ok((message, transferred))
+    };
+    files_finished(job, doc, outcome.await, rerun)
+}
+
+async fn fetch_files(bench: &State, job: &Job, doc: Option<String>, paths: &[String]) -> Finished {
+    let outcome = async {
+        let paths: Vec<String> = if paths.is_empty() {
+            let latest = bench.latest_files.lock().unwrap_or_else(|e| e.into_inner());
+            latest.get(&job.root).map(|files| files.iter().map(|f| f.path.clone()).collect()).unwrap_or_default()
+        } else {
+            paths.to_vec()
+        };
+        if paths.is_empty() {
+            return Ok(("the latest run wrote no files in the sandbox's copy of the workspace".to_owned(), Vec::new()));
+        }
+        let lease = lease(bench).await?;
+        let engine = lease.engine();
+        let key = engine.workspace_key(job.root.clone());
+        let mut transferred = Vec::new();
+        let mut said = Vec::new();
+        for rel in &paths {
+            if job.control.is_cancelled() {
+                break;
+            }
+            let fetched = crate::mirror::fetch(engine, &key, rel).await.map_err(mirror_error)?;
+            let root = job.root.clone();
+            let saved = tokio::task::spawn_blocking(move || crate::mirror::save_download(&root, &fetched))
+                .await
+                .map_err(|e| BackendError::new(super::backend::ErrorKind::Mirror, e.to_string()))?
+                .map_err(mirror_error)?;
+            said.push(match (saved.unchanged, saved.kept_both) {
+                (true, _) => format!("{rel} (already the same here)"),
+                (_, true) => format!("{rel} as {} (a different local {rel} was kept)", saved.path.display()),
+                _ => rel.clone(),
+            });
+            transferred.push(Transferred {
+                path: rel.clone(),
+                saved_as: Some(saved.path),
+                kept_both: saved.kept_both,
+                unchanged: saved.unchanged,
+            });
+        }
+        Ok((format!("fetched from the sandbox: {}", said.join("; ")), transferred))
+    };
+    files_finished(job, doc, outcome.await, None)
 }

@@ -39,7 +39,7 @@ pub use events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary, ShownO
 pub use figures::{Figure, FigureStore, open_in_viewer};
 pub use records::{DiagnosticSpec, RunRecord, RunState, diagnostics_for, duration_text, one_line};
 pub use settings::{BackendChoice, DEFAULT_HOVER_LIMIT, DEFAULT_TRANSCRIPT_LIMIT, Settings, Target};
-pub use transcript::Transcripts;
+pub use transcript::{Transcripts, files_entry};
 pub use variables::{Entry, LostReason, Snapshot, SnapshotState};
 
 use backend::BackendSlot;
@@ -84,6 +84,7 @@ impl Workbench {
             variables: Default::default(),
             figures: FigureStore::in_cache(),
             latest_figures: Default::default(),
+            latest_files: Default::default(),
             controls: Default::default(),
             events,
             local_notice_shown: AtomicBool::new(false),
@@ -153,6 +154,11 @@ impl Workbench {
         let engine = lease.engine();
         let key = engine.workspace_key(root.to_owned());
         Ok(engine.inspect(&key, path, kind, timeout).await?)
+    }
+
+    /// Appends an entry (a listing, a message) to workspace `root`'s transcript.
+    pub fn append_transcript(&self, root: &Path, entry: String) {
+        self.state.transcripts.append(root, entry, self.settings().transcript_limit());
     }
 
     /// Appends workspace `root`'s variables to its transcript (for clients
@@ -242,6 +248,38 @@ impl Workbench {
         let id = self.next_id();
         self.submit(id, root, Work::Install { doc, package, rerun }, None);
         id
+    }
+
+    /// Queues sending these workspace files and folders (even ignored ones,
+    /// never secrets) to the environment; then runs `rerun` again.
+    pub fn submit_send(&self, root: PathBuf, doc: Option<String>, paths: Vec<PathBuf>, rerun: Option<u64>) -> u64 {
+        let id = self.next_id();
+        self.submit(id, root, Work::Send { doc, paths, rerun }, Some("sending files".into()));
+        id
+    }
+
+    /// Queues fetching mirror files into the workspace (none named: what
+    /// its latest run wrote). A local file is never overwritten.
+    pub fn submit_fetch(&self, root: PathBuf, doc: Option<String>, paths: Vec<String>) -> u64 {
+        let id = self.next_id();
+        self.submit(id, root, Work::Fetch { doc, paths }, Some("fetching files".into()));
+        id
+    }
+
+    /// The files in workspace `root`'s mirror (one request; empty when no
+    /// sandbox has started).
+    pub async fn list_files(&self, root: &Path) -> Result<crate::mirror::Listing, BackendError> {
+        let Some(lease) = self.state.backend.current().await else { return Ok(Default::default()) };
+        let key = lease.engine().workspace_key(root.to_owned());
+        crate::mirror::list(lease.engine(), &key).await.map_err(|e| match e {
+            crate::mirror::MirrorError::Sandbox(e) => e.into(),
+            other => BackendError::new(backend::ErrorKind::Mirror, other.to_string()),
+        })
+    }
+
+    /// The files workspace `root`'s latest mirrored run wrote.
+    pub fn latest_files(&self, root: &Path) -> Vec<crate::run::ChangedFile> {
+        self.state.latest_files.lock().unwrap_or_else(|e| e.into_inner()).get(root).cloned().unwrap_or_default()
     }
 
     /// Cancels the workspace's jobs and queues a new environment for it.

@@ -37,6 +37,8 @@ pub struct DiagnosticSpec {
     pub related: Vec<(String, u32, String)>,
     /// The missing module of a ModuleNotFoundError (for the install fix).
     pub missing_module: Option<String>,
+    /// The workspace file a FileNotFoundError named (for the "send it" fix).
+    pub missing_file: Option<String>,
     /// A warning that the run itself failed (not run, or stopped), rather
     /// than an error the code raised.
     pub run_failure: bool,
@@ -56,6 +58,7 @@ impl DiagnosticSpec {
             code: code.to_owned(),
             related: Vec::new(),
             missing_module: None,
+            missing_file: None,
             run_failure: true,
         }
     }
@@ -195,6 +198,7 @@ pub fn diagnostics_for(exception: &PyException, file: &str, run_first: u32, run_
         code: short_type(&exception.type_name).to_owned(),
         related: related.into_iter().filter(|(f, l, _)| !(f == file && l.saturating_sub(1) == line)).collect(),
         missing_module: exception.missing_module.clone(),
+        missing_file: exception.missing_file.clone(),
         run_failure: false,
     }]
 }

@@ -58,6 +58,15 @@ pub struct Settings {
     pub local_python: Option<String>,
     /// Completion from the live namespace (attributes, DataFrame columns).
     pub live_completion: bool,
+    /// Send the workspace's files into the environment before each run
+    /// (on unless set to false).
+    pub mirror: Option<bool>,
+    /// Only files matching these globs are mirrored (none: all).
+    pub mirror_include: Vec<String>,
+    /// Files matching these globs are not mirrored.
+    pub mirror_exclude: Vec<String>,
+    /// Bytes the mirrored files may come to.
+    pub mirror_budget: Option<u64>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -163,6 +172,18 @@ impl Settings {
 
     pub fn hover_limit(&self) -> usize {
         self.hover_output_limit.unwrap_or(DEFAULT_HOVER_LIMIT).max(100)
+    }
+
+    pub fn mirror_enabled(&self) -> bool {
+        self.mirror.unwrap_or(true)
+    }
+
+    pub fn mirror_rules(&self) -> crate::mirror::MirrorRules {
+        crate::mirror::MirrorRules {
+            include: self.mirror_include.clone(),
+            exclude: self.mirror_exclude.clone(),
+            budget: self.mirror_budget.unwrap_or(crate::mirror::DEFAULT_BUDGET),
+        }
     }
 
     /// The embedded local sandbox's interpreter: the setting, else

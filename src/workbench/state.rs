@@ -24,6 +24,8 @@ pub(super) struct State {
     pub variables: Variables,
     /// Where runs' figures are saved (none without a cache directory).
     pub figures: Option<FigureStore>,
+    /// The files each workspace's latest mirrored run wrote.
+    pub latest_files: std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Vec<crate::run::ChangedFile>>>,
     /// Each workspace's latest figure, with the order it came in.
     pub latest_figures: std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, (u64, Figure)>>,
     /// Every queued or running job's cancellation.

@@ -183,6 +183,12 @@ pub fn entry(record: &RunRecord, sandbox: &str) -> String {
                     }
                 }
             }
+            for file in &f.files {
+                text.push_str(&format!("[file] {} ({})\n", file.path, crate::run::human_bytes(file.size)));
+            }
+            if f.files_more > 0 {
+                text.push_str(&format!("[file] … and {} more\n", f.files_more));
+            }
             if !f.stderr.is_empty() {
                 text.push_str("--- stderr ---\n");
                 text.push_str(&f.stderr);
@@ -201,6 +207,23 @@ pub fn entry(record: &RunRecord, sandbox: &str) -> String {
         RunState::Failed(why) => text.push_str(&format!("not run: {}\n", why.message)),
         RunState::Cancelled => text.push_str("cancelled\n"),
         RunState::Queued | RunState::Running => {}
+    }
+    text
+}
+
+/// The mirror's files as a transcript entry: one line per file.
+pub fn files_entry(listing: &crate::mirror::Listing) -> String {
+    let mut text = format!("=== sandbox files | {} ===\n", timestamp(SystemTime::now()));
+    if listing.files.is_empty() {
+        text.push_str("The sandbox's copy of this workspace has no files yet.\n");
+    } else {
+        text.push_str(&format!("in {}\n", listing.root));
+    }
+    for file in &listing.files {
+        text.push_str(&format!("{}  ({})\n", file.path, crate::run::human_bytes(file.size)));
+    }
+    if listing.more > 0 {
+        text.push_str(&format!("… and {} more\n", listing.more));
     }
     text
 }
