@@ -119,7 +119,7 @@ async fn deliver(
     force: bool,
     progress: Progress<'_>,
 ) -> Result<SyncReport, MirrorError> {
-    let name = super::mirror_name(&key.root);
+    let name = super::names::mirror_name(&key.root);
     let assigned = engine.environment(key).await?;
     let mut environment = assigned.id;
     let had = record.files(&record_key(key, &environment));
@@ -325,7 +325,7 @@ pub struct Listing {
 
 /// The files in the workspace's mirror.
 pub async fn list(engine: &Engine, key: &WorkspaceKey) -> Result<Listing, MirrorError> {
-    let name = super::mirror_name(&key.root);
+    let name = super::names::mirror_name(&key.root);
     let Some(listing) = engine.call_runtime::<Listing>(key, "list_files", &[json!(name)]).await? else {
         return Ok(Listing::default());
     };
@@ -356,7 +356,7 @@ pub struct Fetched {
 /// Fetches `rel` (workspace-relative) from the mirror.
 pub async fn fetch(engine: &Engine, key: &WorkspaceKey, rel: &str) -> Result<Fetched, MirrorError> {
     let rel = clean_relative(rel).ok_or_else(|| MirrorError::Missing(rel.to_owned()))?;
-    let name = super::mirror_name(&key.root);
+    let name = super::names::mirror_name(&key.root);
     let reply = engine.call_runtime::<FileReply>(key, "fetch_file", &[json!(name), json!(rel)]).await?;
     let reply = reply.ok_or_else(|| MirrorError::Missing(rel.clone()))?;
     if reply.missing {
