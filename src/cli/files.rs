@@ -171,14 +171,16 @@ fn progress_on_stderr() -> impl Fn(u64, u64) + Send + Sync {
     }
 }
 
-/// What `run` does before running: sends the workspace's changed files.
+/// What `run` does before running: sends the workspace's changed files
+/// (small changes are left for the run to carry).
 pub async fn sync_workspace(
     backend: &Backend,
     key: &WorkspaceKey,
     rules: &MirrorRules,
-) -> Result<(), mirror::MirrorError> {
+) -> Result<mirror::Synced, mirror::MirrorError> {
     let progress = progress_on_stderr();
-    let report = mirror::sync(&backend.engine, key, rules, &backend.mirror, &progress).await?;
+    let synced = mirror::sync(&backend.engine, key, rules, &backend.mirror, &progress).await?;
+    let report = &synced.report;
     if report.files > 0 {
         eprintln!(
             "azure-sandbox-lsp: sent {} changed file{} ({}) to the sandbox",
@@ -187,7 +189,7 @@ pub async fn sync_workspace(
             crate::run::human_bytes(report.bytes)
         );
     }
-    Ok(())
+    Ok(synced)
 }
 
 /// Names the files a run wrote in the sandbox's copy of the workspace.

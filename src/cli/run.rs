@@ -186,10 +186,21 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     }
     let mut options = crate::run::RunOptions::default();
+    let mut synced = None;
     if !args.no_sync {
         let rules = crate::mirror::MirrorRules { exclude: args.exclude.clone(), ..Default::default() };
         match super::files::sync_workspace(&backend, &key, &rules).await {
-            Ok(()) => options.mirror = Some(crate::mirror::spec_for(&key.root, &path)),
+            Ok(done) => {
+                let mut spec = crate::mirror::spec_for(&key.root, &path);
+                spec.files = done.inline.clone();
+                options.mirror = Some(spec);
+                synced = Some(done);
+            }
+            Err(crate::mirror::MirrorError::Scan(e)) if e.is_too_much() => {
+                // Run without the workspace's files, as the editor does.
+                eprintln!("azure-sandbox-lsp: {e}");
+                options.mirror = Some(crate::mirror::spec_for(&key.root, &path));
+            }
             Err(e) => {
                 eprintln!("azure-sandbox-lsp: {e}");
                 eprintln!("azure-sandbox-lsp: not run; --no-sync runs without sending the workspace's files");
@@ -201,6 +212,13 @@ pub async fn run(args: RunArgs) -> i32 {
     let local = backend.is_local();
     let (status, interrupted) = match backend.engine.run_with(&key, &snippet, &options).await {
         Ok(report) => {
+            if let Some(synced) = &synced {
+                let failed: Vec<String> = report.mirror_failures.iter().map(|(path, _)| path.clone()).collect();
+                synced.confirm(&key, &backend.mirror, &failed);
+                for (path, why) in &report.mirror_failures {
+                    eprintln!("azure-sandbox-lsp: the sandbox could not take {path}: {why}");
+                }
+            }
             let store = match &args.figures {
                 Some(dir) => Some(FigureStore::in_dir(dir.clone())),
                 None => FigureStore::in_cache(),

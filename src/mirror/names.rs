@@ -25,7 +25,7 @@ pub fn spec_for(root: &Path, file: &Path) -> MirrorSpec {
         .and_then(|d| d.strip_prefix(root).ok())
         .map(|d| d.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"))
         .unwrap_or_default();
-    MirrorSpec { name: mirror_name(root), dir, local: root.to_string_lossy().into_owned() }
+    MirrorSpec { name: mirror_name(root), dir, local: root.to_string_lossy().into_owned(), files: Vec::new() }
 }
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ pub struct Scan {
 pub enum ScanError {
     /// The files the rules take are more than the budget: nothing is sent.
     OverBudget { total: u64, budget: u64, largest: Vec<(String, u64)> },
+    /// More files than a workspace mirror takes (a home or downloads folder
+    /// rather than a project): nothing is sent.
+    TooMany { limit: usize },
     /// A glob in the settings does not parse.
     Rules(String),
     /// A path given explicitly is not one the mirror may send.
@@ -55,6 +58,12 @@ impl std::fmt::Display for ScanError {
                     largest.join(", ")
                 )
             }
+            ScanError::TooMany { limit } => write!(
+                f,
+                "the workspace has more than {limit} files, so none were sent (is its folder a project? A folder \
+                 with .git marks one). Exclude some (azureSandbox.mirrorExclude or .gitignore), or open the \
+                 project's own folder"
+            ),
             ScanError::Rules(why) => write!(f, "the mirror's settings: {why}"),
             ScanError::Refused { path, why } => write!(f, "not sending {path}: {why}"),
         }
@@ -62,6 +71,16 @@ impl std::fmt::Display for ScanError {
 }
 
 impl std::error::Error for ScanError {}
+
+impl ScanError {
+    /// Too much to send: the run goes ahead without the mirror, and says so.
+    pub fn is_too_much(&self) -> bool {
+        matches!(self, ScanError::OverBudget { .. } | ScanError::TooMany { .. })
+    }
+}
+
+/// The most files a workspace mirror takes.
+pub const MAX_FILES: usize = 10_000;
 
 /// Hashes by path, size and modification time: a file unchanged since the
 /// last scan is not read again.
@@ -135,6 +154,9 @@ pub fn scan(root: &Path, rules: &MirrorRules) -> Result<Scan, ScanError> {
             continue;
         }
         let Ok(meta) = std::fs::metadata(&path) else { continue };
+        if scan.files.len() >= MAX_FILES {
+            return Err(ScanError::TooMany { limit: MAX_FILES });
+        }
         scan.total += meta.len();
         scan.files.push(LocalFile { rel, path, size: meta.len(), sha256: String::new() });
     }

@@ -22,6 +22,8 @@ use crate::run::{Engine, WorkspaceKey};
 
 /// File bytes per request (before base64): well within any request limit.
 const REQUEST_BYTES: usize = 192 * 1024;
+/// Changes up to this many bytes ride on the run's own request.
+const INLINE_BYTES: u64 = 64 * 1024;
 /// Requests in flight at once.
 const IN_FLIGHT: usize = 8;
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -79,20 +81,67 @@ impl From<ScanError> for MirrorError {
 /// Reports bytes sent so far of a total.
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 
+/// What a sync did, and what it left for the run's own request to carry.
+#[derive(Debug, Clone, Default)]
+pub struct Synced {
+    pub report: SyncReport,
+    /// Changes small enough to go with the run (see [`Synced::confirm`]):
+    /// `(path, SHA-256, base64)`, for [`crate::run::MirrorSpec::files`].
+    pub inline: Vec<(String, String, String)>,
+    /// The environment the record is kept for.
+    environment: Option<EnvironmentId>,
+}
+
+impl Synced {
+    /// The run carried [`Synced::inline`]: records what arrived (all but
+    /// `failed`, the paths the environment refused).
+    pub fn confirm(&self, key: &WorkspaceKey, record: &MirrorRecord, failed: &[String]) {
+        let Some(environment) = &self.environment else { return };
+        let arrived = self.inline.iter().filter(|(rel, _, _)| !failed.contains(rel));
+        record.add(&record_key(key, environment), arrived.map(|(rel, sha, _)| (rel.clone(), sha.clone())));
+    }
+}
+
 /// Sends what changed in the workspace (under `rules`) since the
-/// environment last saw it. Nothing changed: no request at all.
+/// environment last saw it. Nothing changed: no request at all; a small
+/// change is left for the run's own request to carry ([`Synced::inline`]).
 pub async fn sync(
     engine: &Engine,
     key: &WorkspaceKey,
     rules: &MirrorRules,
     record: &MirrorRecord,
     progress: Progress<'_>,
-) -> Result<SyncReport, MirrorError> {
+) -> Result<Synced, MirrorError> {
     let (root, rules) = (key.root.clone(), rules.clone());
     let scan = tokio::task::spawn_blocking(move || scan(&root, &rules))
         .await
         .map_err(|e| MirrorError::Transfer(format!("the scan stopped: {e}")))??;
-    deliver(engine, key, scan, record, false, progress).await
+    // Launched here, the environment's first run still brings the runtime.
+    engine.prepare(key).await?;
+    let assigned = engine.environment(key).await?;
+    let had = record.files(&record_key(key, &assigned.id));
+    let todo: Vec<&LocalFile> = scan.files.iter().filter(|f| had.get(&f.rel) != Some(&f.sha256)).collect();
+    if todo.iter().map(|f| f.size).sum::<u64>() <= INLINE_BYTES {
+        let mut inline = Vec::new();
+        for file in &todo {
+            // The hash of the bytes sent (the file may change meanwhile).
+            let bytes = tokio::fs::read(&file.path)
+                .await
+                .map_err(|e| MirrorError::Transfer(format!("cannot read {}: {e}", file.rel)))?;
+            let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            inline.push((file.rel.clone(), sha256_hex(&bytes), data));
+        }
+        let report = SyncReport {
+            files: inline.len(),
+            bytes: todo.iter().map(|f| f.size).sum(),
+            unchanged: scan.files.len() - todo.len(),
+            secrets: scan.secrets.clone(),
+            requests: 0,
+        };
+        return Ok(Synced { report, inline, environment: Some(assigned.id) });
+    }
+    let report = deliver(engine, key, scan, record, false, progress).await?;
+    Ok(Synced { report, inline: Vec::new(), environment: None })
 }
 
 /// Sends the files and folders the user named (even ignored ones; never a
@@ -120,6 +169,8 @@ async fn deliver(
     progress: Progress<'_>,
 ) -> Result<SyncReport, MirrorError> {
     let name = super::names::mirror_name(&key.root);
+    // Launched here, the environment's first run still brings the runtime.
+    engine.prepare(key).await?;
     let assigned = engine.environment(key).await?;
     let mut environment = assigned.id;
     let had = record.files(&record_key(key, &environment));

@@ -54,6 +54,9 @@ pub struct RunReport {
     /// 100), and how many more.
     pub files: Vec<ChangedFile>,
     pub files_more: u64,
+    /// Files the run carried into the mirror that the environment refused:
+    /// (path, why).
+    pub mirror_failures: Vec<(String, String)>,
 }
 
 /// How to make one run.
@@ -408,6 +411,10 @@ impl Engine {
             variables,
             files: outcome.as_ref().map(|o| o.files.clone()).unwrap_or_default(),
             files_more: outcome.as_ref().map_or(0, |o| o.files_more),
+            mirror_failures: outcome
+                .as_ref()
+                .map(|o| o.mirror_bad.iter().map(|(path, why)| (path.clone(), why.clone())).collect())
+                .unwrap_or_default(),
         })
     }
 
@@ -531,6 +538,7 @@ mod tests {
             variables: None,
             files: Vec::new(),
             files_more: 0,
+            mirror_failures: Vec::new(),
         }
     }
 

@@ -112,6 +112,9 @@ pub struct Outcome {
     /// How many more than those listed.
     #[serde(default, rename = "filesMore")]
     pub files_more: u64,
+    /// Files the run carried that the environment refused: path → why.
+    #[serde(default, rename = "mirrorBad")]
+    pub mirror_bad: std::collections::BTreeMap<String, String>,
 }
 
 /// A file a run created or changed in the workspace mirror.

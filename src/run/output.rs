@@ -71,6 +71,13 @@ pub enum Notice {
     DisplaysLost {
         count: u64,
     },
+    /// The workspace's files were too many or too large to mirror
+    /// (`bytes` over `budget`, or more files than a mirror takes): none
+    /// were sent, and the code ran without them.
+    MirrorSkipped {
+        bytes: u64,
+        budget: u64,
+    },
 }
 
 impl Notice {
@@ -102,6 +109,13 @@ impl Notice {
                 were = if *count == 1 { "was" } else { "were" },
                 size = human_bytes(*bytes),
             ),
+            Notice::MirrorSkipped { bytes, budget } => format!(
+                "The workspace's files ({}) are too {} for the sandbox's copy of it, so none were sent and the code \
+                 ran without them. Exclude some (azureSandbox.mirrorExclude or .gitignore), raise \
+                 azureSandbox.mirrorBudget, or send what the code needs (azureSandbox.sendFiles).",
+                if *bytes == 0 { "more than 10,000 files".to_owned() } else { human_bytes(*bytes) },
+                if *bytes == 0 { "many".to_owned() } else { format!("large (the budget is {})", human_bytes(*budget)) },
+            ),
             Notice::DisplaysLost { count } => format!(
                 "This run made {count} figure{s} or table{s} that could not be fetched from the sandbox; \
                  run it again to see {them}.",
@@ -113,7 +127,7 @@ impl Notice {
 
     /// Whether the user must act on it (shown as a warning, not only logged).
     pub fn is_warning(&self) -> bool {
-        matches!(self, Notice::StateLost { .. })
+        matches!(self, Notice::StateLost { .. } | Notice::MirrorSkipped { .. })
     }
 }
 

@@ -152,6 +152,9 @@ pub fn run_code(snippet: &Snippet, nonce: &str, install: bool, asks: &RunAsks) -
     let mut request = json!({"nonce": nonce, "filename": snippet.filename, "code": snippet.code});
     if let Some(mirror) = mirror {
         request["mirror"] = json!({"name": mirror.name, "dir": mirror.dir, "local": mirror.local});
+        if !mirror.files.is_empty() {
+            request["mirror"]["files"] = json!(mirror.files);
+        }
     }
     if let Some(known) = variables {
         // The snapshot this client has: the runtime sends only what changed.
@@ -230,6 +233,9 @@ pub struct MirrorSpec {
     pub name: String,
     pub dir: String,
     pub local: String,
+    /// Small changes carried by the run itself: `(path, SHA-256, base64)`,
+    /// written (checked, whole) before the code runs.
+    pub files: Vec<(String, String, String)>,
 }
 
 /// A fresh random nonce for one run.

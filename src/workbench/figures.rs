@@ -313,6 +313,7 @@ mod tests {
             variables: None,
             files: Vec::new(),
             files_more: 0,
+            mirror_failures: Vec::new(),
         }
     }
 

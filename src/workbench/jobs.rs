@@ -137,17 +137,33 @@ async fn run_python(
     // A file of the workspace runs in its mirror, sent first (what changed).
     let mirrored = settings.mirror_enabled() && file.is_absolute() && file.starts_with(&job.root);
     let run = async {
+        let mut skipped = None;
+        let mut synced = None;
         if mirrored {
             let progress = transfer_progress(bench, job.id);
             let rules = settings.mirror_rules();
-            crate::mirror::sync(engine, &key, &rules, lease.mirror(), &progress).await.map_err(mirror_error)?;
+            match crate::mirror::sync(engine, &key, &rules, lease.mirror(), &progress).await {
+                Ok(done) => synced = Some(done),
+                // Too much to send: run without it, and say so.
+                Err(MirrorError::Scan(e)) if e.is_too_much() => skipped = Some(skipped_notice(&e, &rules)),
+                Err(e) => return Err(mirror_error(e)),
+            }
         }
+        let spec = mirrored.then(|| {
+            let mut spec = crate::mirror::spec_for(&job.root, file);
+            // Small changes ride on the run's own request.
+            spec.files = synced.as_ref().map(|s| s.inline.clone()).unwrap_or_default();
+            spec
+        });
         // Read per run, so a changed runTimeout applies without a new backend.
-        let options = RunOptions {
-            timeout: settings.run_timeout(),
-            mirror: mirrored.then(|| crate::mirror::spec_for(&job.root, file)),
-        };
-        engine.run_with(&key, snippet, &options).await.map_err(BackendError::from)
+        let options = RunOptions { timeout: settings.run_timeout(), mirror: spec };
+        let mut report = engine.run_with(&key, snippet, &options).await.map_err(BackendError::from)?;
+        if let Some(synced) = &synced {
+            let failed: Vec<String> = report.mirror_failures.iter().map(|(path, _)| path.clone()).collect();
+            synced.confirm(&key, lease.mirror(), &failed);
+        }
+        report.notices.extend(skipped);
+        Ok(report)
     };
     tokio::pin!(run);
     // The first tick in a second. (Awaiting an interval's "immediate" first
@@ -208,6 +224,18 @@ fn transfer_progress(bench: &State, run_id: u64) -> impl Fn(u64, u64) + Send + S
         *last = Some(Instant::now());
         bench.emit(Event::Sending { run_id, sent, total });
     }
+}
+
+/// The notice for a workspace too big to mirror.
+pub(super) fn skipped_notice(
+    error: &crate::mirror::ScanError,
+    rules: &crate::mirror::MirrorRules,
+) -> crate::run::Notice {
+    let bytes = match error {
+        crate::mirror::ScanError::OverBudget { total, .. } => *total,
+        _ => 0,
+    };
+    crate::run::Notice::MirrorSkipped { bytes, budget: rules.budget }
 }
 
 /// A mirror failure, as the typed error the front ends show.

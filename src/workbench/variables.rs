@@ -176,6 +176,7 @@ mod tests {
             variables: delta,
             files: Vec::new(),
             files_more: 0,
+            mirror_failures: Vec::new(),
         }
     }
 

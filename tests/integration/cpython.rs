@@ -219,7 +219,9 @@ fn tool(cache: &Path) -> Command {
 
 fn tool_run(program: &Program, cache: &Path, endpoint: Option<&Endpoint>) -> Observed {
     let mut command = tool(cache);
-    command.arg("run").arg(&program.file).current_dir(&program.dir);
+    // Compared with python3 FILE on this machine: the workspace mirror
+    // (tests/integration/mirror.rs) would move __file__ into it, by design.
+    command.arg("run").arg("--no-sync").arg(&program.file).current_dir(&program.dir);
     match endpoint {
         None => {
             command.arg("--local");
@@ -414,7 +416,8 @@ fn a_syntax_error_in_an_indented_selection_points_where_python3_does() {
         };
         let cpython = python(&program);
         let cache = tempfile::tempdir().unwrap();
-        let output = tool(cache.path()).arg("run").arg(&file).args(["--lines", lines, "--local"]).output().unwrap();
+        let output =
+            tool(cache.path()).arg("run").arg(&file).args(["--lines", lines, "--local", "--no-sync"]).output().unwrap();
         let ours = Observed::from(&output);
         assert!(cpython.stderr.contains("SyntaxError"), "{}", cpython.stderr);
         assert_eq!(
@@ -448,6 +451,7 @@ fn lines_and_cells_see_the_file_and_exit_as_a_program_does() {
     let run = |args: &[&str]| {
         let output = tool(cache.path())
             .arg("run")
+            .arg("--no-sync")
             .arg(&file)
             .args(args)
             .env("AZURE_SANDBOX_MCP_ENDPOINT", &endpoint.url)

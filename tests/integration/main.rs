@@ -14,6 +14,7 @@ mod figures;
 mod https;
 mod lsp;
 mod mcp_client;
+mod mirror;
 mod run_finished;
 mod sandbox_environments;
 mod sandbox_protocol;
