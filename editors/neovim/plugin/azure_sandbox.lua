@@ -30,6 +30,23 @@ end, { desc = "Open the workspace's latest figure with the system viewer" })
 vim.api.nvim_create_user_command("AzureSandboxVariables", function()
   sandbox().variables()
 end, { desc = "Show the workspace's live variables (<CR> expands one, q closes)" })
+vim.api.nvim_create_user_command("AzureSandboxSendFiles", function(opts)
+  sandbox().send_files(opts.fargs)
+end, {
+  nargs = "*",
+  complete = "file",
+  desc = "Send files or folders (default: the current file) to the sandbox's copy of the workspace",
+})
+vim.api.nvim_create_user_command("AzureSandboxFetchFiles", function(opts)
+  sandbox().fetch_files(opts.fargs)
+end, {
+  nargs = "*",
+  complete = "file",
+  desc = "Fetch files (default: what the latest run wrote) from the sandbox into the workspace",
+})
+vim.api.nvim_create_user_command("AzureSandboxListFiles", function()
+  sandbox().list_files()
+end, { desc = "Show the files in the sandbox's copy of the workspace (<CR> fetches one, q closes)" })
 vim.api.nvim_create_user_command("AzureSandboxRestart", function()
   sandbox().restart()
 end, { desc = "Start a new sandbox environment for this workspace" })

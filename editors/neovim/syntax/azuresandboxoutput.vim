@@ -12,6 +12,7 @@ syntax match azureSandboxOutputNote /^note: .*$/
 syntax match azureSandboxOutputNotRun /^not run: .*$/
 syntax match azureSandboxOutputFigure /^\s*\[figure\][^:]*:/ nextgroup=azureSandboxOutputPath skipwhite
 syntax match azureSandboxOutputPath /\S.*$/ contained
+syntax match azureSandboxOutputFile /^\s*\[file\]/
 
 highlight default link azureSandboxOutputTitle Title
 highlight default link azureSandboxOutputHeader Statement
@@ -21,5 +22,6 @@ highlight default link azureSandboxOutputNote WarningMsg
 highlight default link azureSandboxOutputNotRun ErrorMsg
 highlight default link azureSandboxOutputFigure Special
 highlight default link azureSandboxOutputPath Underlined
+highlight default link azureSandboxOutputFile Special
 
 let b:current_syntax = "azuresandboxoutput"

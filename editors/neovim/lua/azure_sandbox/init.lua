@@ -36,6 +36,30 @@ local defaults = {
   -- after `name.`, a DataFrame's columns in `df["`. Off by default: it asks
   -- the environment (within 300 ms) as you type.
   live_completion = false,
+  -- The workspace mirror: before each run the server sends the workspace's
+  -- changed files into the sandbox (settings mirror, mirrorInclude,
+  -- mirrorExclude, mirrorBudget). nil leaves the server's default: on, all
+  -- files git does not ignore (never .git/ or secrets such as .env), up to
+  -- 50 MB.
+  mirror = nil,
+  -- Glob lists: only files matching mirror_include are sent (nil: all), and
+  -- none matching mirror_exclude.
+  mirror_include = nil,
+  mirror_exclude = nil,
+  -- The most bytes the mirrored files may come to (nil: 50000000).
+  mirror_budget = nil,
+  -- Say which files a run wrote in the sandbox (a message after the run).
+  notify_files = true,
+}
+
+-- setup() options that go out as the server's settings when settings does
+-- not have them already.
+local passthrough = {
+  live_completion = "liveCompletion",
+  mirror = "mirror",
+  mirror_include = "mirrorInclude",
+  mirror_exclude = "mirrorExclude",
+  mirror_budget = "mirrorBudget",
 }
 
 M.config = nil
@@ -228,6 +252,8 @@ local handlers = {
   ["azureSandbox/runFinished"] = function(_, params, ctx)
     if type(params) == "table" and params.kind == "python" then
       M.run_finished(params, vim.lsp.get_client_by_id(ctx.client_id))
+    elseif type(params) == "table" and params.kind == "files" then
+      M.files_finished(params, vim.lsp.get_client_by_id(ctx.client_id))
     end
   end,
   ["azureSandbox/variablesChanged"] = function(_, params, ctx)
@@ -299,6 +325,11 @@ function M.client_config(root)
   if settings.liveCompletion == nil then
     settings.liveCompletion = config.live_completion == true
   end
+  for option, key in pairs(passthrough) do
+    if settings[key] == nil and config[option] ~= nil then
+      settings[key] = vim.deepcopy(config[option])
+    end
+  end
   return {
     name = "azure_sandbox",
     cmd = config.cmd or { "azure-sandbox-lsp" },
@@ -321,6 +352,13 @@ function M.client_config(root)
         local arg = type(command) == "table" and type(command.arguments) == "table" and command.arguments[1]
         local uri = type(arg) == "table" and arg.uri or (type(arg) == "string" and arg) or nil
         M.variables(type(uri) == "string" and uri or nil)
+      end,
+      -- The "List the sandbox's files" action opens the files view here,
+      -- instead of the server's transcript section.
+      ["azureSandbox.listFiles"] = function(command)
+        local arg = type(command) == "table" and type(command.arguments) == "table" and command.arguments[1]
+        local uri = type(arg) == "table" and arg.uri or (type(arg) == "string" and arg) or nil
+        M.list_files(type(uri) == "string" and uri or nil)
       end,
     },
   }
@@ -435,12 +473,11 @@ function M.output()
   fill_output(out, response.result.text)
 end
 
---- Shows the variables of the workspace of `uri` (default: the current
---- buffer) in a floating window (a split when the float does not fit); see
---- variables.lua. From a buffer the server is not attached to, the
---- workspace of the view shown last, or else of the server's first
---- workspace folder.
-function M.variables(uri)
+-- The client and a document URI for the workspace of `uri` (default: the
+-- current buffer). From a buffer the server is not attached to, the
+-- workspace of the open `view` (one of the plugin's windows), or else of the
+-- server's first workspace folder.
+local function workspace_target(uri, view)
   local bufnr = vim.api.nvim_get_current_buf()
   local client = M.client(bufnr)
   if uri then
@@ -449,7 +486,6 @@ function M.variables(uri)
     uri = client and here(bufnr)
   end
   if not client then
-    local view = require("azure_sandbox.variables").view()
     client = M.client()
     if view and client then
       uri = view.uri
@@ -459,14 +495,23 @@ function M.variables(uri)
       uri = vim.uri_from_fname(client.config.root_dir)
     end
   end
+  return client, uri
+end
+
+--- Shows the variables of the workspace of `uri` (default: the current
+--- buffer) in a floating window (a split when the float does not fit); see
+--- variables.lua. From a buffer the server is not attached to, the
+--- workspace of the view shown last, or else of the server's first
+--- workspace folder.
+function M.variables(uri)
+  local client
+  client, uri = workspace_target(uri, require("azure_sandbox.variables").view())
   if not (client and uri) then
     notify("no azure-sandbox server is running", vim.log.levels.WARN)
     return
   end
   require("azure_sandbox.variables").open(client, uri)
 end
-
--- Figures and inline output ------------------------------------------------
 
 -- The loaded buffer of a document URI, or nil.
 local function buffer_of(uri)
@@ -482,6 +527,163 @@ local function buffer_of(uri)
   return nil
 end
 
+-- The workspace mirror ------------------------------------------------------
+
+-- The workspace's local directory, as the client knows it.
+local function workspace_root(client)
+  local root = client.config and client.config.root_dir
+  if not root and client.workspace_folders and client.workspace_folders[1] then
+    root = vim.uri_to_fname(client.workspace_folders[1].uri)
+  end
+  if not root then
+    return nil
+  end
+  root = vim.fn.fnamemodify(root, ":p"):gsub("/$", "")
+  return root
+end
+
+local function exists(path)
+  return vim.loop.fs_stat(path) ~= nil
+end
+
+local function absolute(path)
+  return (vim.fn.fnamemodify(vim.fn.expand(path), ":p"):gsub("(.)/$", "%1"))
+end
+
+-- `path` relative to `root`, or nil when it is not inside it.
+local function relative_to(root, path)
+  for _, base in ipairs({ root, vim.loop.fs_realpath(root) }) do
+    if path:sub(1, #base + 1) == base .. "/" then
+      return path:sub(#base + 2)
+    end
+  end
+  return nil
+end
+
+--- The paths to send for `args` (`:AzureSandboxSendFiles`'s arguments):
+--- each relative to the current directory when it exists there (sent as an
+--- absolute path), else as given (workspace-relative; the server says when
+--- it is not there).
+function M.send_paths(args)
+  local paths = {}
+  for _, arg in ipairs(args) do
+    local full = absolute(arg)
+    table.insert(paths, exists(full) and full or arg)
+  end
+  return paths
+end
+
+--- The workspace-relative paths to fetch for `args`
+--- (`:AzureSandboxFetchFiles`'s arguments): each taken relative to the
+--- current directory when that is inside the workspace or the file exists
+--- there (and lies in the workspace); else as given, relative to the
+--- workspace.
+function M.fetch_paths(args, root)
+  local paths = {}
+  local cwd_inside = root and (vim.fn.getcwd() == root or relative_to(root, vim.fn.getcwd()) ~= nil)
+  for _, arg in ipairs(args) do
+    local full = absolute(arg)
+    local rel = root and relative_to(root, full)
+    if rel and (exists(full) or cwd_inside) then
+      table.insert(paths, rel)
+    else
+      table.insert(paths, (arg:gsub("^%./", "")))
+    end
+  end
+  return paths
+end
+
+local function files_command(client, command, argument, bufnr)
+  request(client, "workspace/executeCommand", { command = command, arguments = { argument } }, function(err)
+    if err then
+      notify(err.message, vim.log.levels.ERROR)
+    end
+  end, bufnr)
+end
+
+--- Sends files or folders to the sandbox's copy of the workspace (even ones
+--- git ignores; never secrets): `args` as given to :AzureSandboxSendFiles,
+--- by default the current file.
+function M.send_files(args)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client, uri = workspace_target()
+  if not (client and uri) then
+    notify("no azure-sandbox server is running", vim.log.levels.WARN)
+    return
+  end
+  args = args or {}
+  if #args == 0 then
+    local name = vim.api.nvim_buf_get_name(bufnr)
+    if name == "" or name:match("^%a[%w+.-]*://") then
+      notify("this buffer is not a file: name the files to send (:AzureSandboxSendFiles path…)", vim.log.levels.WARN)
+      return
+    end
+    args = { name }
+  end
+  files_command(client, "azureSandbox.sendFiles", { uri = uri, paths = M.send_paths(args) }, M.client(bufnr) and bufnr or nil)
+end
+
+--- Fetches files from the sandbox's copy of the workspace into the
+--- workspace: `args` as given to :AzureSandboxFetchFiles (by default, what
+--- the latest run wrote). A different local file is kept, and the fetched
+--- one saved beside it as `name (sandbox).ext`. `target` = { client, uri }
+--- picks the workspace (default: the current buffer's).
+function M.fetch_files(args, target)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client, uri
+  if target and target.client then
+    client, uri = target.client, target.uri
+  else
+    client, uri = workspace_target()
+  end
+  if not (client and uri) then
+    notify("no azure-sandbox server is running", vim.log.levels.WARN)
+    return
+  end
+  local argument = { uri = uri }
+  if args and #args > 0 then
+    argument.paths = M.fetch_paths(args, workspace_root(client))
+  end
+  files_command(client, "azureSandbox.fetchFiles", argument, M.client(bufnr) and bufnr or nil)
+end
+
+--- Shows the files in the sandbox's copy of the workspace of `uri`
+--- (default: the current buffer's) in a floating window (a split when it
+--- does not fit); see files.lua.
+function M.list_files(uri)
+  local client
+  client, uri = workspace_target(uri, require("azure_sandbox.files").view())
+  if not (client and uri) then
+    notify("no azure-sandbox server is running", vim.log.levels.WARN)
+    return
+  end
+  require("azure_sandbox.files").open(client, uri, workspace_root(client))
+end
+
+--- azureSandbox/runFinished of a files job: a buffer open on a file it
+--- fetched (a file new here, as fetches never overwrite one) shows it, and
+--- the files view refreshes.
+function M.files_finished(params, client)
+  for _, item in ipairs(type(params.transferred) == "table" and params.transferred or {}) do
+    local saved = type(item) == "table" and not item.unchanged and item.savedAs
+    local bufnr = type(saved) == "string" and buffer_of(vim.uri_from_fname(saved))
+    if bufnr then
+      if vim.bo[bufnr].modified then
+        notify(saved .. " came from the sandbox, but its buffer has changes: :edit! shows the file", vim.log.levels.WARN)
+      else
+        vim.api.nvim_buf_call(bufnr, function()
+          pcall(vim.cmd, "silent edit")
+        end)
+      end
+    end
+  end
+  if client then
+    require("azure_sandbox.files").changed(params, client)
+  end
+end
+
+-- Figures and inline output ------------------------------------------------
+
 --- How many lines of output to show under a run: setup()'s
 --- inline_output_lines, or else the client's settings.inlineOutputLines.
 function M.inline_output_lines(client)
@@ -494,8 +696,35 @@ function M.inline_output_lines(client)
 end
 
 --- azureSandbox/runFinished of a Python run: the inline output under its
---- lines, and on_figure for each figure it made.
+--- lines, on_figure for each figure it made, a message naming the files it
+--- wrote in the sandbox (notify_files), and the files view refreshed.
 function M.run_finished(params, client)
+  if client then
+    require("azure_sandbox.files").record_written(client.id, params)
+  end
+  local files = type(params.files) == "table" and params.files or {}
+  if options().notify_files and #files > 0 then
+    local names = {}
+    for i, file in ipairs(files) do
+      if i > 5 then
+        break
+      end
+      table.insert(names, tostring(file.path) .. " (" .. require("azure_sandbox.files").size_text(file.size) .. ")")
+    end
+    local more = #files - #names + (tonumber(params.filesMore) or 0)
+    notify(
+      tostring(params.label or "the run")
+        .. " wrote "
+        .. table.concat(names, ", ")
+        .. (more > 0 and (" and " .. more .. " more") or "")
+        .. " in the sandbox; :AzureSandboxFetchFiles brings "
+        .. ((#files + (tonumber(params.filesMore) or 0)) == 1 and "it" or "them")
+        .. " here"
+    )
+  end
+  if client then
+    require("azure_sandbox.files").changed(params, client)
+  end
   if type(params.uri) == "string" and params.lastLine ~= nil then
     local bufnr = buffer_of(params.uri)
     if bufnr and params.status ~= "cancelled" then

@@ -11,6 +11,7 @@ vim.cmd([[
   highlight default link AzureSandboxInlineStderr WarningMsg
   highlight default link AzureSandboxInlineError DiagnosticError
   highlight default link AzureSandboxInlineFigure Special
+  highlight default link AzureSandboxInlineFile Special
   highlight default link AzureSandboxInlineMore NonText
 ]])
 
@@ -63,7 +64,8 @@ end
 
 --- The lines of a run's output, in order, each { text, highlight }: streams
 --- as printed (consecutive chunks of a stream joined), displays by their
---- figure line or their text, values, and errors as "Type: message".
+--- figure line or their text, values, errors as "Type: message", then the
+--- files it wrote as `[file] path (size)` lines.
 function M.output_lines(params)
   local lines = {}
   local pending, pending_stream = nil, nil
@@ -106,6 +108,17 @@ function M.output_lines(params)
     end
   end
   flush()
+  -- The files the run wrote in the sandbox's copy of the workspace, as the
+  -- transcript names them.
+  for _, file in ipairs(type(params.files) == "table" and params.files or {}) do
+    if type(file) == "table" and type(file.path) == "string" then
+      local size = size_text(tonumber(file.size))
+      table.insert(lines, { clean("[file] " .. file.path .. (size and (" (" .. size .. ")") or "")), "AzureSandboxInlineFile" })
+    end
+  end
+  if (tonumber(params.filesMore) or 0) > 0 then
+    table.insert(lines, { "[file] … and " .. params.filesMore .. " more", "AzureSandboxInlineFile" })
+  end
   if #lines == 0 and params.status == "failed" and type(params.error) == "table" and params.error.message then
     add_text(lines, "not run: " .. tostring(params.error.message), "AzureSandboxInlineError")
   end
