@@ -188,7 +188,11 @@ pub async fn run(args: RunArgs) -> i32 {
     let mut options = crate::run::RunOptions::default();
     let mut synced = None;
     if !args.no_sync {
-        let rules = crate::mirror::MirrorRules { exclude: args.exclude.clone(), ..Default::default() };
+        let rules = crate::mirror::MirrorRules {
+            exclude: args.exclude.clone(),
+            skip: crate::config::cache_dir().into_iter().collect(),
+            ..Default::default()
+        };
         match super::files::sync_workspace(&backend, &key, &rules).await {
             Ok(done) => {
                 let mut spec = crate::mirror::spec_for(&key.root, &path);

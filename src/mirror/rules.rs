@@ -15,11 +15,14 @@ pub struct MirrorRules {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub budget: u64,
+    /// Directories never sent, wherever they are (this tool's own cache
+    /// directory, when it lies inside a workspace).
+    pub skip: Vec<std::path::PathBuf>,
 }
 
 impl Default for MirrorRules {
     fn default() -> Self {
-        Self { include: Vec::new(), exclude: Vec::new(), budget: DEFAULT_BUDGET }
+        Self { include: Vec::new(), exclude: Vec::new(), budget: DEFAULT_BUDGET, skip: Vec::new() }
     }
 }
 
@@ -137,6 +140,7 @@ mod tests {
             include: vec!["**/*.py".into(), "data/**".into()],
             exclude: vec!["data/raw/**".into()],
             budget: 1,
+            skip: Vec::new(),
         };
         let globs = rules.globs().unwrap();
         assert!(globs.allows("a.py") && globs.allows("pkg/b.py") && globs.allows("data/x.csv"));

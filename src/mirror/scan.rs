@@ -119,6 +119,7 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
 pub fn scan(root: &Path, rules: &MirrorRules) -> Result<Scan, ScanError> {
     let globs = rules.globs().map_err(ScanError::Rules)?;
     let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+    let skip: Vec<PathBuf> = rules.skip.iter().map(|d| d.canonicalize().unwrap_or_else(|_| d.clone())).collect();
     let mut walker = ignore::WalkBuilder::new(&root);
     walker
         .hidden(false)
@@ -129,8 +130,13 @@ pub fn scan(root: &Path, rules: &MirrorRules) -> Result<Scan, ScanError> {
         .parents(false)
         .require_git(false)
         .follow_links(false)
-        // Never the repository, nor Python's caches (made for this machine).
-        .filter_entry(|entry| entry.file_name() != ".git" && entry.file_name() != "__pycache__");
+        // Never the repository, Python's caches (made for this machine) or
+        // the directories the rules skip.
+        .filter_entry(move |entry| {
+            entry.file_name() != ".git"
+                && entry.file_name() != "__pycache__"
+                && !skip.iter().any(|dir| entry.path() == dir.as_path())
+        });
     let mut scan = Scan::default();
     for entry in walker.build().flatten() {
         let Some(kind) = entry.file_type() else { continue };
@@ -247,6 +253,10 @@ mod tests {
         assert_eq!(rels, [".gitignore", "data/sales.csv", "helpers.py", "main.py"]);
         assert_eq!(scan.secrets.len(), 2);
         assert_eq!(scan.files[2].sha256, sha256_hex(b"x = 1\n"));
+        write(root, "tool-cache/figures/a.png", "not the user's");
+        let skipping = MirrorRules { skip: vec![root.join("tool-cache")], ..MirrorRules::default() };
+        assert!(super::scan(root, &skipping).unwrap().files.iter().all(|f| !f.rel.starts_with("tool-cache")));
+        std::fs::remove_dir_all(root.join("tool-cache")).unwrap();
         let only_py = MirrorRules { include: vec!["**.py".into()], ..MirrorRules::default() };
         assert_eq!(super::scan(root, &only_py).unwrap().files.len(), 2);
         let tiny = MirrorRules { budget: 10, ..MirrorRules::default() };

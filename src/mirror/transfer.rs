@@ -1,5 +1,5 @@
 //! Moving files between the workspace and its environment. In: Python code
-//! carrying the files (base64), which checks each file's SHA-256 and moves
+//! carrying the files (zlib, base64), which checks each file's SHA-256 and moves
 //! it into place whole (a big file is written in parts beside the mirror,
 //! then checked and moved). Out: the runtime keeps the file's bytes as a
 //! record and the bulk channel fetches it; the client checks the hash and
@@ -226,7 +226,12 @@ async fn put(
     let mut requests: Vec<(Vec<Value>, u64)> = vec![(Vec::new(), 0)];
     let mut commits = Vec::new();
     let mut sent = Sent { files: Vec::new(), bytes: 0, requests: 0 };
-    let b64 = |bytes: &[u8]| Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+    // Compressed (fast, level 1): code and data files shrink several times,
+    // and the environment has less to decode.
+    let b64 = |bytes: &[u8]| {
+        let packed = miniz_oxide::deflate::compress_to_vec_zlib(bytes, 1);
+        Value::String(base64::engine::general_purpose::STANDARD.encode(packed))
+    };
     for file in files {
         let bytes = tokio::fs::read(&file.path)
             .await
@@ -275,7 +280,7 @@ async fn put(
 
 /// The code for one request: self-contained (it needs no runtime), it
 /// writes into the mirror only, checks every hash, and prints what it did.
-const PUT: &str = r#"import base64 as b,hashlib as h,os
+const PUT: &str = r#"import base64 as b,hashlib as h,os,zlib as z
 B=os.environ.get('AZSB_MIRROR_BASE')
 if not B:
  B='/mnt/data' if os.path.isdir('/mnt/data') and os.access('/mnt/data',os.W_OK) else os.getcwd()
@@ -289,7 +294,7 @@ for k,rel,d,data,at in ITEMS:
   bad[rel]='outside the mirror';continue
  try:
   if k=='w':
-   raw=b.b64decode(data)
+   raw=z.decompress(b.b64decode(data))
    if h.sha256(raw).hexdigest()!=d:
     bad[rel]='its hash did not match';continue
    os.makedirs(os.path.dirname(t),exist_ok=True)
@@ -300,7 +305,7 @@ for k,rel,d,data,at in ITEMS:
    os.makedirs(U,exist_ok=True)
    fd=os.open(os.path.join(U,d),os.O_RDWR|os.O_CREAT,0o644)
    try:
-    os.pwrite(fd,b.b64decode(data),at)
+    os.pwrite(fd,z.decompress(b.b64decode(data)),at)
    finally:
     os.close(fd)
   else:

@@ -183,6 +183,8 @@ impl Settings {
             include: self.mirror_include.clone(),
             exclude: self.mirror_exclude.clone(),
             budget: self.mirror_budget.unwrap_or(crate::mirror::DEFAULT_BUDGET),
+            // This tool's cache (transcripts, figures) is not the user's.
+            skip: crate::config::cache_dir().into_iter().collect(),
         }
     }
 
