@@ -8,7 +8,11 @@
 # on that PNG; then a cell defining an int, a string, a list, a dict and a
 # DataFrame, and `space r v` (and the "Show sandbox variables" code action)
 # listing them in the transcript, live completion after `items.`, and no
-# names after `space r R`. The plots and the DataFrame run in
+# names after `space r R`. Last, in a second workspace, a script that needs
+# the workspace's files (helpers.py, data/sales.csv) run from the code-action
+# menu, `space r d` fetching the out.csv it wrote, the "Fetch out.csv from the
+# sandbox" action keeping both files, and `space r l` listing the sandbox's
+# files (no .env) in the transcript. The plots and the DataFrame run in
 # AZURE_SANDBOX_FIGURES_PYTHON (an interpreter with matplotlib and pandas),
 # or else the one scripts/figures-python.sh makes.
 set -uo pipefail
@@ -47,10 +51,11 @@ tmux -L "$socket" -f /dev/null new-session -d -s t -x 150 -y 40 \
     -e "XDG_CACHE_HOME=$work/xdg-cache" -e "AZURE_SANDBOX_PYTHON=$AZURE_SANDBOX_FIGURES_PYTHON" \
     -e "AZURE_SANDBOX_OPENER=$work/opener" -e "LANG=C.UTF-8" -c "$work/project" "$hx main.py"
 
-screen() { tmux -L "$socket" capture-pane -p -t t; }
+session=t
+screen() { tmux -L "$socket" capture-pane -p -t "$session"; }
 # One key (or string) at a time, with a pause: Escape followed at once by
 # another key reads as Alt+key in a terminal.
-keys() { for key in "$@"; do tmux -L "$socket" send-keys -t t "$key"; sleep 0.3; done; }
+keys() { for key in "$@"; do tmux -L "$socket" send-keys -t "$session" "$key"; sleep 0.3; done; }
 failures=()
 wait_for() { # pattern seconds what
     for _ in $(seq 1 $(($2 * 10))); do
@@ -203,6 +208,77 @@ grep -qi "restarted" "$work/variables" || failures+=("the section after the rest
 grep -qE '^(n|df) ' "$work/variables" && failures+=("no names after the restart")
 
 keys ":qa!" Enter
+
+# The workspace mirror (issue #14), in a workspace of its own (with its own
+# cache): analysis.py imports helpers.py and reads data/sales.csv, both
+# relatively and through Path(__file__).parent, and writes out.csv, so it
+# runs only if the server sent the workspace's files into the sandbox (the
+# local sandbox's environment sees them through that mirror alone). A .env
+# beside them is never sent.
+mkdir -p "$work/mirror/.git" "$work/mirror-cache" "$work/mirror-xdg-cache"
+cp -r "$here/mirror/." "$work/mirror/"
+printf 'API_TOKEN=not-for-the-sandbox\n' >"$work/mirror/.env"
+for _ in $(seq 1 50); do tmux -L "$socket" has-session -t t 2>/dev/null || break; sleep 0.1; done
+session=m
+tmux -L "$socket" -f /dev/null new-session -d -s m -x 150 -y 40 \
+    -e "XDG_CONFIG_HOME=$work/config" -e "HELIX_RUNTIME=$runtime" -e "AZURE_SANDBOX_CACHE_DIR=$work/mirror-cache" \
+    -e "XDG_CACHE_HOME=$work/mirror-xdg-cache" -e "LANG=C.UTF-8" -c "$work/mirror" "$hx analysis.py"
+mirror_transcript() { grep -rlF "# Azure sandbox output for" "$work/mirror-cache" "$work/mirror-xdg-cache" 2>/dev/null | head -1; }
+# Chooses the code action titled $1 in the open menu, counting down from its
+# first item (the first line that names an action).
+choose() {
+    local first target
+    first="$(screen | grep -nE "in local sandbox|Restart sandbox environment|Show sandbox|Fetch |List the sandbox" | head -1 | cut -d: -f1)"
+    target="$(screen | grep -nF "$1" | head -1 | cut -d: -f1)"
+    for _ in $(seq 1 $((target - first))); do keys Down; done
+    keys Enter
+}
+wait_for "from helpers import total" 20 "analysis.py to open"
+sleep 1 # the server's initialize
+keys Space a
+if wait_for "Run file in local sandbox" 20 "the Run file action"; then
+    choose "Run file in local sandbox"
+fi
+for _ in $(seq 1 600); do grep -qF "[file] out.csv" "$(mirror_transcript)" 2>/dev/null && break; sleep 0.1; done
+grep -qxF "total: 242" "$(mirror_transcript)" 2>/dev/null || failures+=("analysis.py's total (242) in the transcript")
+grep -qxF "[file] out.csv (10 B)" "$(mirror_transcript)" 2>/dev/null || failures+=("the transcript names the out.csv the run wrote")
+grep -qE "Error|not run" "$(mirror_transcript)" 2>/dev/null && failures+=("analysis.py ran without an error")
+[ -e "$work/mirror/out.csv" ] && failures+=("the run wrote out.csv in the sandbox, not in the workspace")
+[ -s "$(mirror_transcript)" ] || echo "--- no transcript for the mirror workspace" >&2
+# space r d (azureSandbox.fetchFiles, no arguments) fetches what the run wrote.
+keys Space r d
+for _ in $(seq 1 100); do [ -s "$work/mirror/out.csv" ] && break; sleep 0.1; done
+[ "$(cat "$work/mirror/out.csv" 2>/dev/null)" = "$(printf 'total\n242')" ] ||
+    failures+=("space r d to fetch out.csv into the workspace ($(cat "$work/mirror/out.csv" 2>/dev/null || echo none))")
+wait_for "fetched from the sandbox: out.csv" 10 "the fetch's message"
+# The code action "Fetch out.csv from the sandbox", over a changed local
+# out.csv: both are kept, the fetched one as out (sandbox).csv.
+printf 'changed here\n' >"$work/mirror/out.csv"
+keys ":1" Enter
+keys Space a
+if wait_for "Fetch out.csv from the sandbox" 20 "the Fetch out.csv action"; then
+    choose "Fetch out.csv from the sandbox"
+fi
+for _ in $(seq 1 100); do [ -s "$work/mirror/out (sandbox).csv" ] && break; sleep 0.1; done
+[ "$(cat "$work/mirror/out (sandbox).csv" 2>/dev/null)" = "$(printf 'total\n242')" ] ||
+    failures+=("the Fetch out.csv action to save out (sandbox).csv ($(cat "$work/mirror/out (sandbox).csv" 2>/dev/null || echo none))")
+[ "$(cat "$work/mirror/out.csv")" = "changed here" ] || failures+=("the local out.csv kept")
+# space r l (azureSandbox.listFiles) writes the sandbox's files into the
+# transcript, and shows it.
+keys Space r l
+for _ in $(seq 1 100); do grep -q '^=== sandbox files' "$(mirror_transcript)" 2>/dev/null && break; sleep 0.1; done
+awk '/^=== sandbox files/ { on = 1; next } /^=== / { on = 0 } on' "$(mirror_transcript)" >"$work/files" 2>/dev/null
+for path in helpers.py data/sales.csv analysis.py; do
+    grep -qE "^$path  \(" "$work/files" || failures+=("space r l to list $path ($(tr '\n' '|' <"$work/files"))")
+done
+grep -qF ".env" "$work/files" && failures+=("no .env in the sandbox's files")
+wait_for "Azure sandbox output for" 20 "space r l to show the transcript"
+keys ":reload" Enter
+keys g e
+wait_for "=== sandbox files" 20 "the file list on the transcript's screen"
+wait_for "data/sales.csv  (41 B)" 5 "data/sales.csv on the transcript's screen"
+keys ":qa!" Enter
+
 if [ ${#failures[@]} -eq 0 ]; then
     echo "helix: 1 passed, 0 failed"
 else
