@@ -802,8 +802,9 @@ async fn remote_mirror(sandbox: &ServeLocal, proxy: &LatencyProxy, latency: Dura
         let seen = proxy.mark();
         let started = Instant::now();
         let arguments = json!([{"uri": uri, "position": {"line": 1, "character": 0}}]);
-        let accepted =
-            client.result("workspace/executeCommand", json!({"command": "azureSandbox.runCell", "arguments": arguments})).await;
+        let accepted = client
+            .result("workspace/executeCommand", json!({"command": "azureSandbox.runCell", "arguments": arguments}))
+            .await;
         let finished = client
             .wait_after(mark, "runFinished", |m| {
                 m["method"] == "azureSandbox/runFinished" && m["params"]["runId"] == accepted["runId"]
