@@ -25,13 +25,16 @@ for nvim in $NVIMS; do
     # The mirror test's workspace: a script that imports helpers.py, reads
     # data/sales.csv and writes out.csv; a secret (.env), a file git ignores
     # (extra/notes.txt) and one the test's mirror_exclude leaves out
-    # (scratch.py), none of which a run sends.
+    # (scratch.py), none of which a run sends; report.py reads the ignored
+    # extra/rates.csv.
     mkdir -p "$work/mirror/.git" "$work/mirror/extra"
     cp -r "$here/mirror/." "$work/mirror/"
     printf 'API_TOKEN=not-for-the-sandbox\n' >"$work/mirror/.env"
     printf 'extra/\n' >"$work/mirror/.gitignore"
     printf 'notes, kept out of runs by .gitignore\n' >"$work/mirror/extra/notes.txt"
     printf 'print("scratch")\n' >"$work/mirror/scratch.py"
+    printf '1.1\n' >"$work/mirror/extra/rates.csv"
+    printf 'with open("extra/rates.csv") as f:\n    print("rates:", f.read().strip())\n' >"$work/mirror/report.py"
     # init, test[, file to open (main.py)[, directory (project)]]
     tests=("minimal_init.lua test_run.lua" "figures_init.lua test_figures.lua plot.py" "variables_init.lua test_variables.lua vars.py"
         "mirror_init.lua test_mirror.lua analysis.py mirror")

@@ -5,14 +5,17 @@
 -- Path(__file__).parent, and writes out.csv) works and prints its total;
 -- out.csv is named in the output buffer, the inline output and a message,
 -- and is not written here; :AzureSandboxFetchFiles brings it into the
--- workspace (and into a buffer open on it), and a second fetch over a changed local out.csv keeps both
--- (out (sandbox).csv); :AzureSandboxListFiles lists what was sent (not
+-- workspace (and into a buffer open on it), and a second fetch over a
+-- changed local out.csv keeps both (out (sandbox).csv);
+-- :AzureSandboxListFiles lists what was sent (not
 -- .env, not the file .gitignore leaves out, not the one setup()'s
 -- mirror_exclude leaves out); :AzureSandboxSendFiles sends an ignored file
 -- by a path relative to the current directory, and by default the current
--- file; <CR> in the list fetches a file; the "List the sandbox's files" and
--- "Fetch out.csv from the sandbox" code actions; a split when the float does
--- not fit. Same script on Neovim 0.7 and 0.11.
+-- file, and refuses .env; <CR> in the list fetches a file; the "List the
+-- sandbox's files" and "Fetch out.csv from the sandbox" code actions; a
+-- split when the float does not fit; the quick fix for a FileNotFoundError
+-- of a file .gitignore kept out sends it and runs again. Same script on
+-- Neovim 0.7 and 0.11.
 local sandbox = require("azure_sandbox")
 local files = require("azure_sandbox.files")
 local inline = require("azure_sandbox.inline")
@@ -217,6 +220,24 @@ local function test()
   press("q")
   assert(files.view() == nil and not vim.api.nvim_win_is_valid(split), "q closed the split")
   vim.o.columns = columns_before
+
+  -- The quick fix: report.py reads extra/rates.csv, which .gitignore keeps
+  -- out of runs; its FileNotFoundError offers to send it and run again.
+  -- (Last: this run sends the changed local out.csv to the sandbox too.)
+  vim.cmd("edit report.py")
+  local report = vim.api.nvim_get_current_buf()
+  wait("report.py to attach", 15000, function() return sandbox.client(report) ~= nil end)
+  vim.cmd("AzureSandboxRunFile")
+  wait("the FileNotFoundError", 30000, function() return #vim.diagnostic.get(report) > 0 end)
+  local diagnostic = vim.diagnostic.get(report)[1]
+  assert(diagnostic.lnum == 0 and diagnostic.message:find("FileNotFoundError", 1, true), "the diagnostic: " .. vim.inspect(diagnostic))
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  local fixes = code_action("Send extra/rates.csv to the sandbox and run again")
+  wait("the quick fix to send extra/rates.csv and run report.py again", 30000, function()
+    return output():find("\nrates: 1.1\n", 1, true) ~= nil
+  end)
+  assert(vim.tbl_contains(fixes, "Send extra/rates.csv to the sandbox and run again"), "offered: " .. vim.inspect(fixes))
+  wait("the diagnostic to clear", 10000, function() return #vim.diagnostic.get(report) == 0 end)
 end
 
 local ok, err = pcall(test)
