@@ -677,6 +677,25 @@ async fn remote(sizes: &Sizes, latency: Duration, rows: &mut Vec<Row>) {
     proxy_cost(sizes, &sandbox, &proxy, latency, rows).await;
 }
 
+/// Runs the cell at `line` through the language server: milliseconds from
+/// executeCommand to its `azureSandbox/runFinished`, what the proxy saw
+/// meanwhile, and that notification's params.
+async fn run_cell_at(client: &LspClient, proxy: &LatencyProxy, uri: &str, line: u32) -> (f64, Window, Value) {
+    let mark = client.mark();
+    let seen = proxy.mark();
+    let started = Instant::now();
+    let arguments = json!([{"uri": uri, "position": {"line": line, "character": 0}}]);
+    let accepted = client
+        .result("workspace/executeCommand", json!({"command": "azureSandbox.runCell", "arguments": arguments}))
+        .await;
+    let finished = client
+        .wait_after(mark, "runFinished", |m| {
+            m["method"] == "azureSandbox/runFinished" && m["params"]["runId"] == accepted["runId"]
+        })
+        .await;
+    (ms(started.elapsed()), proxy.since(seen), finished["params"].clone())
+}
+
 /// Live state's cost: a cell that changes one name, in a workspace whose
 /// namespace holds 1,000 names, against the same cell in a namespace of
 /// one: the bytes the run's request and reply add (the snapshot's change),
@@ -705,27 +724,10 @@ async fn remote_variables(
         ]);
         client.initialize(&root, json!({}), json!({})).await;
         client.open(&uri, &text).await;
-        let run_cell = |line: u32| {
-            let client = &client;
-            let uri = uri.clone();
-            async move {
-                let mark = client.mark();
-                let seen = proxy.mark();
-                let started = Instant::now();
-                let arguments = json!([{"uri": uri, "position": {"line": line, "character": 0}}]);
-                let accepted = client
-                    .result(
-                        "workspace/executeCommand",
-                        json!({"command": "azureSandbox.runCell", "arguments": arguments}),
-                    )
-                    .await;
-                client
-                    .wait_after(mark, "runFinished", |m| {
-                        m["method"] == "azureSandbox/runFinished" && m["params"]["runId"] == accepted["runId"]
-                    })
-                    .await;
-                (ms(started.elapsed()), proxy.since(seen))
-            }
+        let (client_ref, uri_ref) = (&client, uri.as_str());
+        let run_cell = |line: u32| async move {
+            let (time, window, _) = run_cell_at(client_ref, proxy, uri_ref, line).await;
+            (time, window)
         };
         run_cell(1).await;
         let mut samples = Vec::new();
@@ -798,19 +800,8 @@ async fn remote_mirror(sandbox: &ServeLocal, proxy: &LatencyProxy, latency: Dura
     client.open(&uri, text).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let run_cell = || async {
-        let mark = client.mark();
-        let seen = proxy.mark();
-        let started = Instant::now();
-        let arguments = json!([{"uri": uri, "position": {"line": 1, "character": 0}}]);
-        let accepted = client
-            .result("workspace/executeCommand", json!({"command": "azureSandbox.runCell", "arguments": arguments}))
-            .await;
-        let finished = client
-            .wait_after(mark, "runFinished", |m| {
-                m["method"] == "azureSandbox/runFinished" && m["params"]["runId"] == accepted["runId"]
-            })
-            .await;
-        (ms(started.elapsed()), proxy.since(seen), finished["params"]["status"].as_str().unwrap_or("?").to_owned())
+        let (time, window, finished) = run_cell_at(&client, proxy, &uri, 1).await;
+        (time, window, finished["status"].as_str().unwrap_or("?").to_owned())
     };
     let (first_ms, first, first_status) = run_cell().await;
     let (unchanged_ms, unchanged, _) = run_cell().await;
@@ -898,29 +889,7 @@ async fn remote_figure(sizes: &Sizes, latency: Duration, rows: &mut Vec<Row>) {
         ]);
         client.initialize(&root, json!({}), json!({})).await;
         client.open(&uri, text).await;
-        let through = &proxy;
-        let run_cell = |line: u32| {
-            let client = &client;
-            let uri = uri.clone();
-            async move {
-                let mark = client.mark();
-                let seen = through.mark();
-                let started = Instant::now();
-                let arguments = json!([{"uri": uri, "position": {"line": line, "character": 0}}]);
-                let accepted = client
-                    .result(
-                        "workspace/executeCommand",
-                        json!({"command": "azureSandbox.runCell", "arguments": arguments}),
-                    )
-                    .await;
-                let finished = client
-                    .wait_after(mark, "runFinished", |m| {
-                        m["method"] == "azureSandbox/runFinished" && m["params"]["runId"] == accepted["runId"]
-                    })
-                    .await;
-                (ms(started.elapsed()), through.since(seen), finished["params"].clone())
-            }
-        };
+        let run_cell = |line: u32| run_cell_at(&client, &proxy, &uri, line);
         run_cell(1).await; // the imports, once
         for _ in 0..sizes.remote_warm_runs {
             let (time, window, finished) = run_cell(4).await;
