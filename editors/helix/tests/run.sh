@@ -11,8 +11,9 @@
 # names after `space r R`. Last, in a second workspace, a script that needs
 # the workspace's files (helpers.py, data/sales.csv) run from the code-action
 # menu, `space r d` fetching the out.csv it wrote, the "Fetch out.csv from the
-# sandbox" action keeping both files, and `space r l` listing the sandbox's
-# files (no .env) in the transcript. The plots and the DataFrame run in
+# sandbox" action keeping both files, `space r l` listing the sandbox's
+# files (no .env) in the transcript, and the quick fix that sends a file
+# .gitignore kept out of runs and runs again. The plots and the DataFrame run in
 # AZURE_SANDBOX_FIGURES_PYTHON (an interpreter with matplotlib and pandas),
 # or else the one scripts/figures-python.sh makes.
 set -uo pipefail
@@ -214,10 +215,15 @@ keys ":qa!" Enter
 # relatively and through Path(__file__).parent, and writes out.csv, so it
 # runs only if the server sent the workspace's files into the sandbox (the
 # local sandbox's environment sees them through that mirror alone). A .env
-# beside them is never sent.
+# beside them is never sent, nor what .gitignore leaves out.
 mkdir -p "$work/mirror/.git" "$work/mirror-cache" "$work/mirror-xdg-cache"
 cp -r "$here/mirror/." "$work/mirror/"
 printf 'API_TOKEN=not-for-the-sandbox\n' >"$work/mirror/.env"
+# report.py reads extra/rates.csv, which .gitignore keeps out of runs.
+mkdir -p "$work/mirror/extra"
+printf 'extra/\n' >"$work/mirror/.gitignore"
+printf '1.1\n' >"$work/mirror/extra/rates.csv"
+printf 'with open("extra/rates.csv") as f:\n    print("rates:", f.read().strip())\n' >"$work/mirror/report.py"
 for _ in $(seq 1 50); do tmux -L "$socket" has-session -t t 2>/dev/null || break; sleep 0.1; done
 session=m
 tmux -L "$socket" -f /dev/null new-session -d -s m -x 150 -y 40 \
@@ -228,7 +234,7 @@ mirror_transcript() { grep -rlF "# Azure sandbox output for" "$work/mirror-cache
 # first item (the first line that names an action).
 choose() {
     local first target
-    first="$(screen | grep -nE "in local sandbox|Restart sandbox environment|Show sandbox|Fetch |List the sandbox" | head -1 | cut -d: -f1)"
+    first="$(screen | grep -nE "in local sandbox|Restart sandbox environment|Show sandbox|Fetch |List the sandbox|Send .* to the sandbox" | head -1 | cut -d: -f1)"
     target="$(screen | grep -nF "$1" | head -1 | cut -d: -f1)"
     for _ in $(seq 1 $((target - first))); do keys Down; done
     keys Enter
@@ -277,6 +283,26 @@ keys ":reload" Enter
 keys g e
 wait_for "=== sandbox files" 20 "the file list on the transcript's screen"
 wait_for "data/sales.csv  (41 B)" 5 "data/sales.csv on the transcript's screen"
+grep -qF "extra/rates.csv" "$work/files" && failures+=("no file .gitignore leaves out in the sandbox's files")
+# The quick fix: report.py's FileNotFoundError for extra/rates.csv offers
+# "Send extra/rates.csv to the sandbox and run again", which does so.
+keys ":open report.py" Enter
+wait_for 'print("rates:"' 20 "report.py to open"
+keys Space a
+if wait_for "Run file in local sandbox" 20 "report.py's Run file action"; then
+    choose "Run file in local sandbox"
+fi
+wait_for "FileNotFoundError" 30 "report.py's FileNotFoundError"
+# Helix asks for the actions of the diagnostics under the selection: the
+# error underlines open("extra/rates.csv"), so select up to its "(".
+keys ":1" Enter
+keys f "("
+keys Space a
+if wait_for "Send extra/rates.csv to the sandbox and run again" 20 "the quick fix"; then
+    choose "Send extra/rates.csv to the sandbox and run again"
+fi
+for _ in $(seq 1 300); do grep -qxF "rates: 1.1" "$(mirror_transcript)" 2>/dev/null && break; sleep 0.1; done
+grep -qxF "rates: 1.1" "$(mirror_transcript)" 2>/dev/null || failures+=("the quick fix to send extra/rates.csv and run report.py again")
 keys ":qa!" Enter
 
 if [ ${#failures[@]} -eq 0 ]; then
