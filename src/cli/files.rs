@@ -131,7 +131,12 @@ async fn pull(backend: &Backend, key: &WorkspaceKey, paths: &[String]) -> i32 {
     let mut status = exit::OK;
     for rel in paths {
         let saved = match mirror::fetch(&backend.engine, key, rel).await {
-            Ok(fetched) => mirror::save_download(&key.root, &fetched),
+            Ok(fetched) => mirror::save_download(&key.root, &fetched).inspect(|saved| {
+                if !saved.kept_both {
+                    // Here as there: not sent back by the next sync.
+                    mirror::note_fetched(&backend.engine, key, &backend.mirror, &fetched);
+                }
+            }),
             Err(e) => Err(e),
         };
         match saved {

@@ -21,5 +21,6 @@ pub use record::MirrorRecord;
 pub use rules::{DEFAULT_BUDGET, MirrorRules, looks_secret};
 pub use scan::{LocalFile, Scan, ScanError, scan, scan_paths};
 pub use transfer::{
-    Fetched, Listing, MirrorError, RemoteFile, Saved, SyncReport, Synced, fetch, list, save_download, send, sync,
+    Fetched, Listing, MirrorError, RemoteFile, Saved, SyncReport, Synced, fetch, list, note_fetched, save_download,
+    send, sync,
 };

@@ -40,6 +40,8 @@ pub struct SyncReport {
     pub secrets: Vec<String>,
     /// Requests made.
     pub requests: usize,
+    /// The workspace-relative paths of the files sent.
+    pub sent: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -132,6 +134,7 @@ pub async fn sync(
             inline.push((file.rel.clone(), sha256_hex(&bytes), data));
         }
         let report = SyncReport {
+            sent: inline.iter().map(|(rel, _, _)| rel.clone()).collect(),
             files: inline.len(),
             bytes: todo.iter().map(|f| f.size).sum(),
             unchanged: scan.files.len() - todo.len(),
@@ -193,6 +196,7 @@ async fn deliver(
     report.files = sent.files.len();
     report.bytes = sent.bytes;
     report.requests = sent.requests;
+    report.sent = sent.files.iter().map(|(rel, _)| rel.clone()).collect();
     record.add(&record_key(key, &environment), sent.files);
     Ok(report)
 }
@@ -431,6 +435,14 @@ pub async fn fetch(engine: &Engine, key: &WorkspaceKey, rel: &str) -> Result<Fet
         return Err(MirrorError::Transfer(format!("{rel} came back with another hash than the sandbox's; not saved")));
     }
     Ok(Fetched { rel, bytes })
+}
+
+/// A fetched file is in the environment as it is now here: the next sync
+/// need not send it back.
+pub fn note_fetched(engine: &Engine, key: &WorkspaceKey, record: &MirrorRecord, fetched: &Fetched) {
+    if let Some(environment) = engine.registry().current(key) {
+        record.add(&record_key(key, &environment), [(fetched.rel.clone(), sha256_hex(&fetched.bytes))]);
+    }
 }
 
 /// A workspace-relative path the mirror may name: `/`-separated, no

@@ -442,14 +442,10 @@ async fn send_files(bench: &State, job: &Job, doc: Option<String>, paths: &[Path
         if !report.secrets.is_empty() {
             message.push_str(&format!("; not sent, as they look like secrets: {}", report.secrets.join(", ")));
         }
-        let transferred = paths
+        let transferred = report
+            .sent
             .iter()
-            .map(|p| Transferred {
-                path: p.to_string_lossy().into_owned(),
-                saved_as: None,
-                kept_both: false,
-                unchanged: false,
-            })
+            .map(|rel| Transferred { path: rel.clone(), saved_as: None, kept_both: false, unchanged: false })
             .collect();
         Ok((message, transferred))
     };
@@ -478,10 +474,15 @@ async fn fetch_files(bench: &State, job: &Job, doc: Option<String>, paths: &[Str
             }
             let fetched = crate::mirror::fetch(engine, &key, rel).await.map_err(mirror_error)?;
             let root = job.root.clone();
+            let kept = fetched.clone();
             let saved = tokio::task::spawn_blocking(move || crate::mirror::save_download(&root, &fetched))
                 .await
                 .map_err(|e| BackendError::new(super::backend::ErrorKind::Mirror, e.to_string()))?
                 .map_err(mirror_error)?;
+            if !saved.kept_both {
+                // Here as there: not sent back by the next sync.
+                crate::mirror::note_fetched(engine, &key, lease.mirror(), &kept);
+            }
             said.push(match (saved.unchanged, saved.kept_both) {
                 (true, _) => format!("{rel} (already the same here)"),
                 (_, true) => format!("{rel} as {} (a different local {rel} was kept)", saved.path.display()),

@@ -116,6 +116,9 @@ fn the_script_works_from_the_command_line_against_serve_local() {
     let output = cli(&["files", "pull", "out.csv"]);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(std::fs::read_to_string(root.join("out.csv")).unwrap(), "total\n42\n");
+    // The fetched file is the same here as there: the next run does not send it back.
+    let output = cli(&["run", "analysis.py"]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("sent"), "{}", String::from_utf8_lossy(&output.stderr));
     std::fs::write(root.join("out.csv"), "mine\n").unwrap();
     let output = cli(&["files", "pull", "out.csv"]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("a different local file was kept"));
@@ -364,6 +367,7 @@ async fn the_language_server_mirrors_runs_and_fetches_results() {
     let accepted = command(fix["command"]["command"].as_str().unwrap(), fix["command"]["arguments"].clone()).await;
     let sent = finished_after(&client, mark, &accepted["jobId"]).await;
     assert_eq!(sent["status"], "succeeded", "{sent}");
+    assert_eq!(sent["transferred"], json!([{"path": "scratch/input.txt"}]));
     let rerun = client
         .wait_after(mark, "the run again", |m| {
             m["method"] == "azureSandbox/runFinished" && m["params"]["kind"] == "python"
