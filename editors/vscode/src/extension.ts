@@ -25,6 +25,8 @@ import {
 } from "./server";
 import { RunsPanel } from "./panel";
 import { Figure, RunFinished } from "./runs";
+import { VariablesChanged, VariablesResult } from "./variables";
+import { VariablesView } from "./variablesView";
 
 const OUTPUT_SCHEME = "azure-sandbox-output";
 const SECRET_KEY = "azureSandbox.apiKey";
@@ -34,6 +36,7 @@ let status: vscode.StatusBarItem;
 let running = 0;
 let lastNotice = "";
 let panel: RunsPanel | undefined;
+let variablesView: VariablesView | undefined;
 const outputChanged = new vscode.EventEmitter<vscode.Uri>();
 
 /** The server that runs (or last ran), with its version once known. */
@@ -108,6 +111,8 @@ function serverSettings(): Record<string, unknown> {
   if (python) {
     settings.localPython = python;
   }
+  // Live state (issue #15): completion from the environment's namespace.
+  settings.liveCompletion = config.get("liveCompletion", false);
   return settings;
 }
 
@@ -179,7 +184,12 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     },
   };
   client = new LanguageClient("azureSandbox", "Azure Sandbox", serverOptions, clientOptions);
-  client.onDidChangeState(() => updateStatus());
+  client.onDidChangeState((change) => {
+    updateStatus();
+    if (change.newState === State.Stopped) {
+      variablesView?.refresh();
+    }
+  });
   await client.start();
   client.onNotification("azureSandbox/outputChanged", (params: { uri: string }) => {
     outputChanged.fire(vscode.Uri.parse(params.uri));
@@ -192,6 +202,11 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
       void panel?.append(params);
     }
   });
+  client.onNotification("azureSandbox/variablesChanged", (params: VariablesChanged) => {
+    variablesView?.onChanged(params);
+  });
+  // A new server: its snapshots start empty.
+  variablesView?.refresh();
   // The version the server reports in its initialize result (else --version),
   // for the tooltip, Run Doctor and the mismatch warning.
   started.version = client.initializeResult?.serverInfo?.version ?? (await versionOf(server));
@@ -384,6 +399,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   status.command = "azureSandbox.showOutputBeside";
   context.subscriptions.push(status, outputChanged);
   panel = new RunsPanel(context, latestFigure, (message) => client?.outputChannel.appendLine(message));
+  variablesView = new VariablesView(context, () => {
+    const current = client;
+    if (!current || current.state !== State.Running) {
+      return undefined;
+    }
+    return (params) => current.sendRequest<VariablesResult>("azureSandbox/variables", params);
+  });
+  // The Sandbox variables view shows once the extension runs (a Python file was opened).
+  void vscode.commands.executeCommand("setContext", "azureSandbox.active", true);
 
   context.subscriptions.push(
     vscode.workspace.registerTextDocumentContentProvider(OUTPUT_SCHEME, {
