@@ -205,13 +205,37 @@ export class RunsPanel {
     this.queue = this.queue.then(async () => {
       const notebook = await this.document();
       if (notebook.cellCount > 0) {
+        const hadTab = this.tabs(notebook).length > 0;
         const edit = new vscode.WorkspaceEdit();
         edit.set(notebook.uri, [vscode.NotebookEdit.deleteCells(new vscode.NotebookRange(0, notebook.cellCount))]);
         await vscode.workspace.applyEdit(edit);
-        await notebook.save();
+        await this.save(notebook, hadTab);
       }
     });
     return this.queue;
+  }
+
+  /** The panel's tabs, in any group, shown or not. */
+  private tabs(notebook: vscode.NotebookDocument): vscode.Tab[] {
+    return vscode.window.tabGroups.all
+      .flatMap((group) => group.tabs)
+      .filter((t) => t.input instanceof vscode.TabInputNotebook && t.input.uri.toString() === notebook.uri.toString());
+  }
+
+  /** Saves the panel after an edit. VS Code opens a background tab, in the
+   *  active group, for a notebook that has been unsaved for 100 ms and is in
+   *  no editor; when the save is slower than that, such a tab appears in the
+   *  code's group, and the panel would later open there, over the code. A
+   *  tab that was not there before the edit and is not shown is that one:
+   *  it is closed once saved. */
+  private async save(notebook: vscode.NotebookDocument, hadTab: boolean): Promise<void> {
+    await notebook.save();
+    if (!hadTab) {
+      const stray = this.tabs(notebook).filter((t) => !t.isActive);
+      if (stray.length > 0) {
+        await vscode.window.tabGroups.close(stray, true);
+      }
+    }
   }
 
   private async document(): Promise<vscode.NotebookDocument> {
@@ -234,6 +258,7 @@ export class RunsPanel {
     // again when the server restarts).
     const previous = notebook.cellCount > 0 ? notebook.cellAt(notebook.cellCount - 1).executionSummary?.executionOrder : 0;
     const cell = await this.cellOf(run, (previous ?? 0) + 1);
+    const hadTab = this.tabs(notebook).length > 0;
     const insert = new vscode.WorkspaceEdit();
     insert.set(notebook.uri, [vscode.NotebookEdit.insertCells(notebook.cellCount, [cell])]);
     if (!(await vscode.workspace.applyEdit(insert))) {
@@ -248,7 +273,7 @@ export class RunsPanel {
       await vscode.workspace.applyEdit(trim);
     }
     // Saved after each change: the panel is never dirty, so closing it asks nothing.
-    await notebook.save();
+    await this.save(notebook, hadTab);
 
     const when = vscode.workspace.getConfiguration("azureSandbox").get<string>("showRunsPanel", "onRichOutput");
     const wanted = when === "always" || (when === "onRichOutput" && hasRichOutput(run));
@@ -277,10 +302,16 @@ export class RunsPanel {
     const notebook = await this.document();
     if (this.editors(notebook).length === 0) {
       // In its tab group if it has a tab there, else beside the code; the
-      // newest run selected, so in view.
-      const tab = vscode.window.tabGroups.all
-        .flatMap((group) => group.tabs)
-        .find((t) => t.input instanceof vscode.TabInputNotebook && t.input.uri.toString() === notebook.uri.toString());
+      // newest run selected, so in view. Never over the code: a tab hidden
+      // behind it in its group (such as the one VS Code opens for an unsaved
+      // notebook, see save()) is closed, and the panel goes beside.
+      const tabs = this.tabs(notebook);
+      const code = vscode.window.activeTextEditor?.viewColumn;
+      const hidden = tabs.filter((t) => !t.isActive && code !== undefined && t.group.viewColumn === code);
+      if (hidden.length > 0) {
+        await vscode.window.tabGroups.close(hidden, true);
+      }
+      const tab = tabs.find((t) => !hidden.includes(t));
       const last = notebook.cellCount - 1;
       await vscode.window.showNotebookDocument(notebook, {
         viewColumn: tab ? tab.group.viewColumn : vscode.ViewColumn.Beside,
