@@ -127,9 +127,7 @@ pub async fn sync(
         let mut inline = Vec::new();
         for file in &todo {
             // The hash of the bytes sent (the file may change meanwhile).
-            let bytes = tokio::fs::read(&file.path)
-                .await
-                .map_err(|e| MirrorError::Transfer(format!("cannot read {}: {e}", file.rel)))?;
+            let Some(bytes) = read_now(file).await? else { continue };
             let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
             inline.push((file.rel.clone(), sha256_hex(&bytes), data));
         }
@@ -212,6 +210,16 @@ struct Sent {
     requests: usize,
 }
 
+/// A file's bytes as they are now; `None` if it went away since the scan
+/// (a temporary file renamed away): it is simply not sent.
+async fn read_now(file: &LocalFile) -> Result<Option<Vec<u8>>, MirrorError> {
+    match tokio::fs::read(&file.path).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(MirrorError::Transfer(format!("cannot read {}: {e}", file.rel))),
+    }
+}
+
 /// One entry of a request: a whole file (`w`), a part of a big one (`p`),
 /// or the check-and-move of a big one whose parts all arrived (`c`).
 fn item(kind: &str, rel: &str, sha: &str, data: Value, offset: usize) -> Value {
@@ -237,9 +245,7 @@ async fn put(
         Value::String(base64::engine::general_purpose::STANDARD.encode(packed))
     };
     for file in files {
-        let bytes = tokio::fs::read(&file.path)
-            .await
-            .map_err(|e| MirrorError::Transfer(format!("cannot read {}: {e}", file.rel)))?;
+        let Some(bytes) = read_now(file).await? else { continue };
         let sha = sha256_hex(&bytes);
         sent.bytes += bytes.len() as u64;
         sent.files.push((file.rel.clone(), sha.clone()));
