@@ -67,6 +67,69 @@ async function inFrames(page, selector, timeout, hasText) {
   }
 }
 
+// The Sandbox variables view: its section of the Explorer, opened if it is folded.
+const VARIABLES_HEADER = '.pane-header[aria-label="Sandbox variables Section"]';
+const variablesPane = (page) => page.locator(`.pane:has(> ${VARIABLES_HEADER})`);
+async function openVariables(page) {
+  const header = page.locator(VARIABLES_HEADER).first();
+  await header.waitFor({ timeout: 30000 });
+  if ((await header.getAttribute("aria-expanded")) !== "true") {
+    await header.click();
+  }
+}
+// The view's rows as drawn: level, name (the label), description, expanded.
+async function variableRows(page) {
+  return variablesPane(page).locator(".monaco-list-row").evaluateAll((rows) => rows.map((row) => ({
+    level: Number(row.getAttribute("aria-level")),
+    name: row.querySelector(".label-name")?.innerText.trim() ?? "",
+    description: row.querySelector(".label-description")?.innerText.trim() ?? "",
+    expanded: row.getAttribute("aria-expanded"),
+  }))).catch(() => []);
+}
+// Waits until the rows satisfy `predicate`; returns the last rows seen.
+async function waitForRows(page, predicate, timeout) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const rows = await variableRows(page);
+    if (predicate(rows) || Date.now() > end) {
+      return rows;
+    }
+    await page.waitForTimeout(300);
+  }
+}
+// The view's message line (TreeView.message), or "" when it has none.
+async function variablesMessage(page) {
+  const message = variablesPane(page).locator(".tree-explorer-viewlet-tree-view > .message:not(.hide)");
+  return (await message.count()) > 0 ? (await message.first().innerText()).trim() : "";
+}
+const rowsText = (rows) => JSON.stringify(rows.map((r) => `${"  ".repeat(Math.max(0, r.level - 1))}${r.name} ${r.description}`));
+const NOTHING_RAN = "Nothing has run in this workspace yet";
+// Moves the mouse onto `word` in the editor line that shows `lineText`
+// (Monaco draws tokens of one color as one span, so a word has no element).
+async function hoverWord(page, lineText, word) {
+  const line = page.locator(".monaco-editor .view-line", { hasText: lineText }).first();
+  await line.waitFor({ timeout: 10000 });
+  const box = await line.evaluate((element, word) => {
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.textContent.replace(/\u00a0/g, " ");
+      const match = new RegExp(`\\b${word}\\b`).exec(text);
+      if (match) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + word.length);
+        const rect = range.getBoundingClientRect();
+        return { x: rect.x + rect.width / 2, y: rect.y + rect.height / 2 };
+      }
+    }
+    return null;
+  }, word);
+  if (!box) {
+    throw new Error(`no ${word} in the line ${lineText}`);
+  }
+  await page.mouse.move(box.x, box.y);
+}
+
 // The runs panel's notebook file in the extension's workspace storage.
 function panelFile(settingsFile) {
   const storage = path.join(path.dirname(settingsFile), "workspaceStorage");
@@ -87,7 +150,8 @@ function panelFile(settingsFile) {
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
-  const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+  // Clipboard access, for Copy Value in the Sandbox variables view.
+  const page = await browser.newPage({ viewport: { width: 1500, height: 950 }, permissions: ["clipboard-read", "clipboard-write"] });
   const shot = (name) => page.screenshot({ path: `${artefacts}/${name}.png` }).catch(() => {});
   try {
     await page.goto(url);
@@ -103,6 +167,12 @@ function panelFile(settingsFile) {
     check("the Run lens is shown on each cell", await visible(runLens, 60000) && (await runLens.count()) === 2, `${await runLens.count()} lenses`);
     await shot("1-lenses");
 
+    // The Sandbox variables view is in the Explorer once a Python file is
+    // open; nothing has run yet.
+    await openVariables(page);
+    let rows = await waitForRows(page, (r) => r.some((row) => row.name === NOTHING_RAN), 30000);
+    check("the Sandbox variables view says nothing has run yet", rows.length === 1 && rows[0].name === NOTHING_RAN, rowsText(rows));
+
     // Cell 1 defines the function; its lens then shows the outcome.
     await runLens.nth(0).click();
     const done = page.locator(".monaco-editor .codelens-decoration", { hasText: "✓" });
@@ -111,7 +181,14 @@ function panelFile(settingsFile) {
     // Cell 2 calls it and raises: the squiggle is on the line that raised.
     await runLens.nth(1).click();
     const squiggle = page.locator(".monaco-editor .squiggly-error");
-    const squiggled = await visible(squiggle, 60000);
+    // The lenses are drawn again as runs end and as they resolve; a click
+    // that lands while its link is replaced runs nothing: click once more.
+    let squiggled = await visible(squiggle, 10000);
+    if (!squiggled) {
+      log("cell 2 did not run: clicking its lens again");
+      await runLens.nth(1).click();
+      squiggled = await visible(squiggle, 50000);
+    }
     check("an error squiggle appears", squiggled);
     if (squiggled) {
       const raising = await page.locator(".monaco-editor .view-line", { hasText: "return a / b" }).first().boundingBox();
@@ -121,6 +198,11 @@ function panelFile(settingsFile) {
     }
     const failedLens = page.locator(".monaco-editor .codelens-decoration", { hasText: "✗ ZeroDivisionError" });
     check("the cell's lens shows ✗ ZeroDivisionError", await visible(failedLens, 20000));
+    // The open view followed the runs (azureSandbox/variablesChanged): the function cell 1
+    // defined (cell 2 raised before defining anything).
+    rows = await waitForRows(page, (r) => r.some((row) => row.name === "ratio"), 30000);
+    check("the Sandbox variables view lists what the runs defined (ratio, a function; no module)",
+      rows.length === 1 && rows[0].name === "ratio" && rows[0].description === "function", rowsText(rows));
     await shot("2-error");
 
     // Hover over the call shows the run's output.
@@ -196,6 +278,9 @@ function panelFile(settingsFile) {
     check("Set API Key saves and restarts the server", await visible(saved, 30000));
     const settings = fs.existsSync(settingsFile) ? fs.readFileSync(settingsFile, "utf8") : "";
     check("the key is not in settings.json", settings.length > 0 && !settings.includes(sentinel));
+    // A new server, a new local sandbox: the view starts over.
+    rows = await waitForRows(page, (r) => r.some((row) => row.name === NOTHING_RAN), 30000);
+    check("after the server restarts, the Sandbox variables view starts over", rows.length === 1 && rows[0].name === NOTHING_RAN, rowsText(rows));
     // The restarted server still runs code.
     await page.locator(".monaco-editor .view-line", { hasText: "ratio(1, 0)" }).first().click();
     await runLens.nth(0).click().catch(() => {});
@@ -315,6 +400,145 @@ function panelFile(settingsFile) {
     const tableAgain = await inFrames(page, "table", 30000, "Oslo");
     check("it shows the runs again", !!tableAgain);
     await shot("11-runs-panel-reopened");
+
+    // Live state: a cell defining an int, a list, a dict and a DataFrame; the
+    // Sandbox variables view lists them, expands values one level at a time,
+    // copies a value; hover shows a value; a restart empties the view.
+    await palette(page, "View: Close All Editor Groups");
+    await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "vars.py" }).first().dblclick();
+    const varsLens = page.locator(".monaco-editor .codelens-decoration a", { hasText: "▶ Run in local sandbox" });
+    check("vars.py shows its Run lenses", await visible(varsLens, 60000));
+    // Room for the view: fold the folder's section of the Explorer.
+    const folderHeader = page.locator('.pane-header[aria-label^="Explorer Section"]').first();
+    if ((await folderHeader.getAttribute("aria-expanded").catch(() => null)) === "true") {
+      await folderHeader.click();
+    }
+    await openVariables(page);
+    await varsLens.first().click();
+    const wanted = { n: "int", items: "list len 3", d: "dict len 2", df: "pandas.DataFrame (3, 2)" };
+    rows = await waitForRows(page, (r) => r.some((row) => row.name === "df"), 60000);
+    const top = rows.filter((r) => r.level === 1);
+    check("after the run, the view lists the int, the list, the dict and the DataFrame with their types and shapes",
+      Object.entries(wanted).every(([name, description]) => top.some((r) => r.name === name && r.description === description)) &&
+      !top.some((r) => r.name === "pd"), rowsText(rows));
+    check("the DataFrame, the dict and the list can be expanded; the int cannot",
+      ["df", "d", "items"].every((name) => top.find((r) => r.name === name)?.expanded === "false") &&
+      top.find((r) => r.name === "n")?.expanded === null, rowsText(rows));
+
+    // Each row's tooltip: its size, its repr and the run that set it.
+    const rowOf = (name) => variablesPane(page).locator(".monaco-list-row", { has: page.locator(".label-name", { hasText: new RegExp(`^${name}$`) }) }).first();
+    await rowOf("df").locator(".label-name").hover();
+    const rowTip = page.locator(".workbench-hover:visible", { hasText: "Oslo" });
+    const tipShown = await visible(rowTip, 10000);
+    const tipText = tipShown ? (await rowTip.first().innerText()).replace(/\u00a0/g, " ") : "no tooltip";
+    check("a row's tooltip has the type, shape, size, repr and the run that set it",
+      tipShown && /pandas\.DataFrame, \(3, 2\), \d+ (B|KB)/.test(tipText) && tipText.includes("Oslo") && /Set by run \d+/.test(tipText), tipText);
+    await shot("12-variables-tooltip");
+    await page.mouse.move(1400, 900);
+    await page.keyboard.press("Escape");
+
+    // Expanding the DataFrame lists its columns (one request, with path ["df"]).
+    await rowOf("df").locator(".monaco-tl-twistie").click();
+    rows = await waitForRows(page, (r) => r.some((row) => row.level === 2 && row.name === "temp"), 15000);
+    const below = (name, level) => {
+      const at = rows.findIndex((r) => r.name === name && r.level === level - 1);
+      const result = [];
+      for (let i = at + 1; at >= 0 && i < rows.length && rows[i].level >= level; i++) {
+        if (rows[i].level === level) {
+          result.push(`${rows[i].name} ${rows[i].description}`);
+        }
+      }
+      return result;
+    };
+    check("expanding the DataFrame lists its columns",
+      JSON.stringify(below("df", 2)) === JSON.stringify(["city pandas.Series (3,)", "temp pandas.Series (3,)"]), rowsText(rows));
+    // Nested: the dict's keys, then a key's list.
+    await rowOf("d").locator(".monaco-tl-twistie").click();
+    rows = await waitForRows(page, (r) => r.some((row) => row.level === 2 && row.name === "beta"), 15000);
+    check("expanding the dict lists its keys", JSON.stringify(below("d", 2)) === JSON.stringify(["alpha int", "beta list len 2"]), rowsText(rows));
+    await rowOf("beta").locator(".monaco-tl-twistie").click();
+    rows = await waitForRows(page, (r) => r.some((row) => row.level === 3), 15000);
+    check("expanding a key's list lists its items (a nested path)", JSON.stringify(below("beta", 3)) === JSON.stringify(["0 int", "1 int"]), rowsText(rows));
+    await shot("13-variables");
+
+    // Copy Value, from the row's context menu, copies the repr.
+    await rowOf("d").click({ button: "right" });
+    const copyEntry = page.locator(".monaco-menu .action-label", { hasText: "Copy Value" });
+    const menuShown = await visible(copyEntry, 10000);
+    check("a row's context menu has Copy Value", menuShown);
+    if (menuShown) {
+      // A click that comes as the menu opens is lost: point at the entry first.
+      await copyEntry.first().hover();
+      await page.waitForTimeout(300);
+      await copyEntry.first().click();
+      const copiedNote = page.locator(".statusbar-item", { hasText: "copied the value of d" });
+      check("Copy Value says in the status bar what it copied", await visible(copiedNote, 5000));
+      const repr = "{'alpha': 1, 'beta': [2, 3]}";
+      let copied = "";
+      for (let i = 0; i < 20 && copied !== repr; i++) {
+        await page.waitForTimeout(250);
+        copied = await page.evaluate(() => navigator.clipboard.readText()).catch((e) => `clipboard: ${e}`);
+      }
+      check("Copy Value copies the value's repr", copied === repr, JSON.stringify(copied));
+    } else {
+      await page.keyboard.press("Escape");
+    }
+
+    // Hover over a name in a line that never ran shows its value, from the snapshot.
+    await page.mouse.move(1400, 900);
+    await page.keyboard.press("Escape");
+    await page.locator(".tabs-container .tab", { hasText: "vars.py" }).first().click();
+    await hoverWord(page, "print(n, items, d)", "d");
+    const valueHover = page.locator(".monaco-editor .monaco-hover:visible", { hasText: "in the local sandbox" });
+    const hovered = await visible(valueHover, 20000);
+    const hoverText = hovered ? (await valueHover.first().innerText()).replace(/\u00a0/g, " ") : "no hover";
+    check("hover over a name shows its value (the repr)", hovered && hoverText.includes("{'alpha': 1, 'beta': [2, 3]}") &&
+      hoverText.includes("dict"), hoverText);
+    await shot("14-variables-hover");
+    await page.mouse.move(1400, 900);
+    await page.keyboard.press("Escape");
+
+    // azureSandbox.liveCompletion (on in this profile): in df[" the DataFrame's columns.
+    await page.locator(".monaco-editor .view-line", { hasText: "total =" }).first().click();
+    await page.keyboard.press("End");
+    await page.keyboard.press("Enter");
+    await page.keyboard.type('df["', { delay: 50 });
+    // A column as the server sends it: a field (the editor's own word
+    // suggestions, which also offer "city" from the text, are not).
+    const column = page.locator(".suggest-widget .monaco-list-row", { has: page.locator(".codicon-symbol-field"), hasText: "city" });
+    // The trigger character's request can race the ones before it: ask
+    // again (Ctrl+Space) if the list has not come.
+    let completed = await visible(column, 5000);
+    if (!completed) {
+      await page.keyboard.press("Control+Space");
+      completed = await visible(column, 10000);
+    }
+    const offered = await page.locator(".suggest-widget .monaco-list-row").allInnerTexts().catch(() => []);
+    check("with azureSandbox.liveCompletion, df[\" completes the DataFrame's columns",
+      completed, JSON.stringify(offered));
+    if (!completed) {
+      await shot("error-completion");
+    }
+    await page.keyboard.press("Escape");
+    // Undo the typing, back to the file as saved.
+    const unsaved = page.locator(".tabs-container .tab.dirty", { hasText: "vars.py" });
+    for (let i = 0; i < 10 && (await unsaved.count()) > 0; i++) {
+      await page.keyboard.press("Control+z");
+      await page.waitForTimeout(200);
+    }
+
+    // Restart the environment: the view shows why it is empty, and no names.
+    await palette(page, "Azure Sandbox: Restart Environment");
+    const restarted = "The environment was restarted: it holds nothing yet.";
+    const lostEnd = Date.now() + 30000;
+    let message = "";
+    while (Date.now() < lostEnd && !(message = await variablesMessage(page)).includes("restarted")) {
+      await page.waitForTimeout(300);
+    }
+    rows = await variableRows(page);
+    check("after Restart Environment the view says the environment was restarted", message === restarted, JSON.stringify(message));
+    check("and lists no variables", rows.length === 0, rowsText(rows));
+    await shot("15-variables-restarted");
   } catch (error) {
     check("no unexpected error", false, error.stack);
     await shot("error");

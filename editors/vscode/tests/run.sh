@@ -6,7 +6,8 @@
 # Debian's chromium. Screenshots go to $ARTEFACTS (default test-artifacts/vscode).
 # The local sandbox runs a Python with matplotlib and pandas for the runs
 # panel: AZURE_SANDBOX_FIGURES_PYTHON, else scripts/figures-python.sh's,
-# passed in the azureSandbox.localPython setting.
+# passed in the azureSandbox.localPython setting; it also has the DataFrame
+# the Sandbox variables view expands (vars.py, with azureSandbox.liveCompletion on).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
@@ -25,6 +26,8 @@ fi
 node "$here/server.test.js"
 # What the runs panel makes of a run, outside the editor.
 node "$here/runs.test.js"
+# What the Sandbox variables view makes of the server's answers, outside the editor.
+node "$here/variables.test.js"
 # The package carries an executable server and says which platform it is for.
 python3 - "$vsix" <<'PY'
 import sys, zipfile
@@ -52,6 +55,7 @@ profile="$(mktemp -d)"
 mkdir -p "$profile/data/User" "$profile/workspace/.git" "$profile/cache"
 cp "$here/../../neovim/tests/fixture.py" "$profile/workspace/main.py"
 cp "$here/plot.py" "$profile/workspace/plot.py"
+cp "$here/vars.py" "$profile/workspace/vars.py"
 cat >"$profile/data/User/settings.json" <<JSON
 {
   "workbench.startupEditor": "none",
@@ -61,6 +65,7 @@ cat >"$profile/data/User/settings.json" <<JSON
   "extensions.autoUpdate": false,
   "editor.hover.delay": 100,
   "azureSandbox.backend": "local",
+  "azureSandbox.liveCompletion": true,
   "azureSandbox.localPython": $(python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$figures_python")
 }
 JSON
