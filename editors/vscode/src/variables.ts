@@ -100,14 +100,30 @@ function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!<>|~]/g, (c) => `\\${c}`);
 }
 
+/** Reasons that come between runs (a restart, settings naming another
+ *  sandbox), not from one. With `ready`, such a reason is left over from
+ *  before the last run, which did not lose anything: the server keeps the
+ *  reason of a restart until the second run after it. */
+const BETWEEN_RUNS = new Set(["restarted", "sandboxChanged"]);
+
+/** Why the last run found the state gone (`expired`, `interpreterReplaced`),
+ *  or why it is gone now; undefined when nothing was lost. */
+function lostReason(result: VariablesResult): string | undefined {
+  if (!result.reason || result.state === "empty") {
+    return undefined;
+  }
+  return result.state === "ready" && BETWEEN_RUNS.has(result.reason) ? undefined : result.reason;
+}
+
 /** The line the view shows above the names, if any: why the state was lost
  *  (with what the last run left, when it is `ready`). */
 export function stateLine(result: VariablesResult): string | undefined {
   if (result.state === "empty") {
     return undefined;
   }
-  if (result.state === "lost" || result.reason) {
-    return result.message ?? (result.reason ? `The environment's state was lost (${result.reason}).` : undefined);
+  const reason = lostReason(result);
+  if (result.state === "lost" || reason) {
+    return result.message ?? (reason ? `The environment's state was lost (${reason}).` : undefined);
   }
   return undefined;
 }
@@ -122,7 +138,8 @@ export function stateWords(result: VariablesResult): string {
     case "ready": {
       const count = result.variables.length;
       const names = `${count} name${count === 1 ? "" : "s"}`;
-      return result.reason ? `${names}, after ${words(result.reason)}` : names;
+      const reason = lostReason(result);
+      return reason ? `${names}, after ${words(reason)}` : names;
     }
   }
 }

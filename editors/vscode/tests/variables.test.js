@@ -94,6 +94,15 @@ check("ready with a reason: what the last run left, under why the rest went", ()
   assert.strictEqual(variables.stateWords(after), "1 name, after expired");
   assert.strictEqual(variables.stateWords({ ...after, reason: "interpreterReplaced", variables: [n, df] }), "2 names, after interpreter replaced");
 });
+check("ready after a restart or another sandbox: the names, without the stale reason", () => {
+  // The server keeps a restart's reason until the second run after it.
+  for (const reason of ["restarted", "sandboxChanged"]) {
+    const after = { state: "ready", reason, message: restarted, variables: [n] };
+    assert.strictEqual(variables.stateLine(after), undefined, reason);
+    assert.deepStrictEqual(variables.snapshotRows(after, true).map((r) => r.label), ["n"], reason);
+    assert.strictEqual(variables.stateWords(after), "1 name", reason);
+  }
+});
 check("a ready snapshot with no names says so", () => {
   const none = { state: "ready", reason: null, message: null, variables: [] };
   assert.deepStrictEqual(variables.snapshotRows(none, false), [{ kind: "message", label: "The environment holds no variables", severity: "info" }]);
