@@ -543,6 +543,15 @@ function panelFile(settingsFile) {
     check("after Restart Environment the view says the environment was restarted", message === restarted, JSON.stringify(message));
     check("and lists no variables", rows.length === 0, rowsText(rows));
     await shot("15-variables-restarted");
+
+    // The next run fills the view again, without the restart's message.
+    await varsLens.first().click();
+    rows = await waitForRows(page, (r) => r.some((row) => row.name === "df"), 60000);
+    await page.waitForTimeout(500);
+    message = await variablesMessage(page);
+    check("a run after the restart lists its names again, and the restart's message is gone",
+      ["d", "df", "items", "n"].every((name) => rows.some((r) => r.name === name)) && !rows.some((r) => r.name === "ratio") && message === "",
+      JSON.stringify({ message, rows: rows.map((r) => r.name) }));
   } catch (error) {
     check("no unexpected error", false, error.stack);
     await shot("error");
