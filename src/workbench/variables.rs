@@ -97,7 +97,8 @@ impl Variables {
                 snapshot.entries.clear();
                 snapshot.lost = Some(loss.into());
                 snapshot.state = SnapshotState::Lost;
-            } else if snapshot.state == SnapshotState::Ready {
+            } else if report.variables.is_some() {
+                // Lost before this run (a restart): what it left is current now.
                 snapshot.lost = None;
             }
             if let Some(delta) = &report.variables {
@@ -225,6 +226,10 @@ mod tests {
         assert_eq!((snapshot.state, snapshot.entries.len()), (SnapshotState::Lost, 0));
         vars.lose(root, LostReason::Restarted);
         assert_eq!(vars.snapshot(root).lost, Some(LostReason::Restarted));
+        // The first run after a restart: ready, and no longer said to be lost.
+        vars.apply(root, 4, &report(delta(true, &[("y", "1")], &[]), Vec::new()));
+        let snapshot = vars.snapshot(root);
+        assert_eq!((snapshot.state, snapshot.lost), (SnapshotState::Ready, None));
         assert!(LostReason::Restarted.message().contains("restarted"));
     }
 }
