@@ -25,34 +25,9 @@ local view = nil
 local SEP = "  "
 local WRITTEN = "← the last run wrote it"
 
-local function has(version)
-  return vim.fn.has("nvim-" .. version) == 1
-end
-
-local function notify(message, level)
-  vim.schedule(function()
-    vim.notify("azure-sandbox: " .. message, level or vim.log.levels.INFO)
-  end)
-end
-
-local function request(client, method, params, handler)
-  if has("0.11") then
-    return client:request(method, params, handler)
-  end
-  return client.request(method, params, handler)
-end
-
-local function width(text)
-  return vim.fn.strdisplaywidth(text)
-end
-
-local function pad(text, cells)
-  return text .. string.rep(" ", math.max(0, cells - width(text)))
-end
-
-local function pad_left(text, cells)
-  return string.rep(" ", math.max(0, cells - width(text))) .. text
-end
+local util = require("azure_sandbox.util")
+local has, notify, request = util.has, util.notify, util.request
+local width, pad, pad_left = util.width, util.pad, util.pad_left
 
 --- Sizes as the server's transcript writes them (decimal units).
 function M.size_text(bytes)
