@@ -68,6 +68,13 @@ async fn report(session: &Arc<Session>, event: Event) {
             let params = serde_json::to_value(params).unwrap_or(Value::Null);
             session.client.send_notification::<VariablesChanged>(params).await;
         }
+        Event::SharedEntry { root, source, label } => {
+            // An agent ran something in this workspace's environment: the
+            // output document has it, marked as the agent's.
+            announce_transcript(session, &root);
+            let message = format!("[azure-sandbox] the {} ran {label}", source.label());
+            session.client.log_message(MessageType::INFO, message).await;
+        }
     }
 }
 

@@ -267,7 +267,10 @@ impl LanguageServer for SandboxServer {
         self.session.touch(&doc.uri);
         // Session, launcher and environment ahead of the first run (no code runs).
         if convert::file_path(&doc.uri).is_some() {
-            self.session.workbench.prepare(self.session.workspace_of(&doc.uri));
+            let root = self.session.workspace_of(&doc.uri);
+            // What an agent runs in this workspace shows in its transcript.
+            self.session.workbench.follow_shared(root.clone());
+            self.session.workbench.prepare(root);
         }
         let size = doc.text.len();
         drop(doc);

@@ -22,7 +22,7 @@ pub use engine::{Engine, RunOptions, RunReport, RunResult};
 pub use outcome::{ChangedFile, Frame, PyException, marker_reply};
 pub use output::{Notice, Output, StateLoss, Stream, human_bytes};
 pub use registry::{Registry, WorkspaceKey, workspace_root};
-pub use selection::{Cut, Selection, SelectionError, Source};
+pub use selection::{Cut, Selection, SelectionError, Source, cut_code};
 pub use snippet::Snippet;
 pub use variables::{Attribute, AttributeKind, Child, InspectKind, Inspection, Variable, VariablesDelta};
 pub use wrapper::{DEFAULT_OUTPUT_LIMIT, MirrorSpec};

@@ -1057,11 +1057,12 @@ def _attributes(value):
 
 
 def inspect(nonce, path, kind, user_globals):
-    """Prints the children of the value at `path` ("children") or its
-    attributes ("attributes") on a marker line; a reply too long for the
+    """Prints the children of the value at `path` ("children"; an empty path:
+    the user's names) or its attributes ("attributes") on a marker line; a reply too long for the
     service's cap is kept as a record for the bulk channel."""
     try:
-        value = _resolve(user_globals, path)
+        # No path: the namespace itself, the names a snapshot lists.
+        value = _resolve(user_globals, path) if path else dict(_user_names(user_globals))
     except Exception:
         reply = {"missing": True}
     else:

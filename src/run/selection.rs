@@ -125,6 +125,19 @@ pub fn cut(source: &Source, selection: &Selection) -> Result<Cut, SelectionError
     Ok(Cut { snippet, first, last })
 }
 
+/// Code that comes without a document (an agent's tool call), cut as the
+/// lines of `filename` starting at 1-based `first_line`: tracebacks and the
+/// result's lines then name that file's lines. `filename` need not exist.
+pub fn cut_code(filename: &str, code: &str, first_line: u32) -> Cut {
+    let doc = Document::new(code, 0);
+    let last = last_non_blank(&doc, 0, doc.line_count()).unwrap_or(0);
+    let offset = first_line.max(1) - 1;
+    let lines: Vec<String> = (0..=last).map(|l| doc.line(l)).collect();
+    let borrowed: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let snippet = Snippet::build(filename, &borrowed, offset as usize + 1);
+    Cut { snippet, first: offset, last: offset.saturating_add(last) }
+}
+
 /// The document lines a selection covers, without cutting them.
 pub fn lines_of(source: &Source, selection: &Selection) -> Result<(u32, u32), SelectionError> {
     let doc = source.doc;

@@ -257,6 +257,9 @@ pub enum Event {
     /// Workspace `root`'s live state changed (a run set names, or the state
     /// was lost).
     VariablesChanged { root: PathBuf },
+    /// Another process working in workspace `root`'s environment (an agent)
+    /// added an entry to the workspace's transcript: `label` says what.
+    SharedEntry { root: PathBuf, source: super::shared::Source, label: String },
 }
 
 /// A job's end, with what a front end needs to show it.

@@ -90,7 +90,7 @@ pub(super) async fn workspace_task(
 
 /// The backend for the current settings, and whether the user should be
 /// told it is the local sandbox they did not ask for.
-async fn lease(bench: &State) -> Result<Arc<Lease>, BackendError> {
+pub(super) async fn lease(bench: &State) -> Result<Arc<Lease>, BackendError> {
     let settings = bench.settings();
     let lease = bench.backend.lease(&settings.target()).await?;
     let implicit = settings.backend == BackendChoice::Auto;
@@ -264,7 +264,8 @@ fn finish_run(bench: &State, job: &Job, asked: &Asked, state: RunState, figures:
         closed
     });
     let limit = bench.settings().transcript_limit();
-    bench.transcripts.append(&job.root, transcript::entry(&record, record.sandbox), limit);
+    let entry = transcript::entry(&record, record.sandbox, bench.transcripts.publishes());
+    bench.transcripts.append(&job.root, entry, limit);
     Finished {
         summary: JobSummary::of_run(&record),
         root: job.root.clone(),

@@ -16,8 +16,10 @@ mod control;
 mod events;
 mod figures;
 mod jobs;
+mod naming;
 mod records;
 mod settings;
+mod shared;
 mod state;
 mod transcript;
 mod variables;
@@ -39,6 +41,7 @@ pub use events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary, ShownO
 pub use figures::{Figure, FigureStore, open_in_viewer};
 pub use records::{DiagnosticSpec, RunRecord, RunState, diagnostics_for, duration_text, one_line};
 pub use settings::{BackendChoice, DEFAULT_HOVER_LIMIT, DEFAULT_TRANSCRIPT_LIMIT, Settings, Target};
+pub use shared::{SharedLogs, Source};
 pub use transcript::{Transcripts, files_entry};
 pub use variables::{Entry, LostReason, Snapshot, SnapshotState};
 
@@ -69,6 +72,8 @@ pub struct Workbench {
     next_id: AtomicU64,
     /// Workspaces made ready for the current sandbox ([`Workbench::prepare`]).
     prepared: Mutex<std::collections::HashSet<PathBuf>>,
+    /// Workspaces whose shared log is followed ([`Workbench::follow_shared`]).
+    followed: Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl Workbench {
@@ -94,6 +99,7 @@ impl Workbench {
             queues: Mutex::default(),
             next_id: AtomicU64::new(1),
             prepared: Mutex::default(),
+            followed: Mutex::default(),
         };
         (Arc::new(bench), receiver)
     }
@@ -156,6 +162,22 @@ impl Workbench {
         Ok(engine.inspect(&key, path, kind, timeout).await?)
     }
 
+    /// Like [`Workbench::inspect`], but starts the sandbox when none is in
+    /// use (a tool call asked for it). An empty `path`: the user's names,
+    /// as the environment has them now (another process's runs included).
+    pub async fn inspect_now(
+        &self,
+        root: &Path,
+        path: &[String],
+        kind: InspectKind,
+        timeout: Duration,
+    ) -> Result<Option<Inspection>, BackendError> {
+        let lease = jobs::lease(&self.state).await?;
+        let engine = lease.engine();
+        let key = engine.workspace_key(root.to_owned());
+        Ok(engine.inspect(&key, path, kind, timeout).await?)
+    }
+
     /// Appends an entry (a listing, a message) to workspace `root`'s transcript.
     pub fn append_transcript(&self, root: &Path, entry: String) {
         self.state.transcripts.append(root, entry, self.settings().transcript_limit());
@@ -192,6 +214,34 @@ impl Workbench {
             if let Err(e) = ready.await {
                 tracing::debug!("could not prepare {}: {e}", root.display());
             }
+        });
+    }
+
+    /// Shares every transcript entry of this workbench with the other
+    /// processes on this machine, as `source`'s (an agent's server does).
+    pub fn publish_as(&self, source: Source) {
+        self.state.transcripts.publish_as(SharedLogs::in_cache(), source);
+    }
+
+    /// Adds the entries other processes share for workspace `root` (an
+    /// agent's runs) to its transcript as they come, each with
+    /// [`Event::SharedEntry`]. Once per workspace; runs no code.
+    pub fn follow_shared(&self, root: PathBuf) {
+        if !self.followed.lock().unwrap_or_else(|e| e.into_inner()).insert(root.clone()) {
+            return;
+        }
+        let state = Arc::downgrade(&self.state);
+        tokio::spawn(async move {
+            let logs = SharedLogs::in_cache();
+            let root_for_entries = root.clone();
+            logs.follow(root, move |source, entry| {
+                let Some(state) = state.upgrade() else { return false };
+                let label = entry.lines().next().unwrap_or_default().trim_matches(|c| c == '=' || c == ' ').to_owned();
+                state.transcripts.append_shared(&root_for_entries, entry, state.settings().transcript_limit());
+                state.emit(Event::SharedEntry { root: root_for_entries.clone(), source, label });
+                true
+            })
+            .await;
         });
     }
 
@@ -270,6 +320,17 @@ impl Workbench {
     /// sandbox has started).
     pub async fn list_files(&self, root: &Path) -> Result<crate::mirror::Listing, BackendError> {
         let Some(lease) = self.state.backend.current().await else { return Ok(Default::default()) };
+        Self::list_files_with(&lease, root).await
+    }
+
+    /// Like [`Workbench::list_files`], but starts the sandbox when none is
+    /// in use (a tool call asked for it).
+    pub async fn list_files_now(&self, root: &Path) -> Result<crate::mirror::Listing, BackendError> {
+        let lease = jobs::lease(&self.state).await?;
+        Self::list_files_with(&lease, root).await
+    }
+
+    async fn list_files_with(lease: &backend::Lease, root: &Path) -> Result<crate::mirror::Listing, BackendError> {
         let key = lease.engine().workspace_key(root.to_owned());
         crate::mirror::list(lease.engine(), &key).await.map_err(|e| match e {
             crate::mirror::MirrorError::Sandbox(e) => e.into(),

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::clock::timestamp;
+use super::naming::workspace_names;
 use super::records::{RunRecord, RunState, duration_text};
+use super::shared::{SharedLogs, Source};
 use crate::run::RunResult;
 
 struct Transcript {
@@ -26,6 +28,9 @@ pub struct Transcripts {
     mirror_dir: Option<PathBuf>,
     /// Transcripts whose file copy is due to be rewritten.
     mirror_due: Arc<Mutex<HashSet<PathBuf>>>,
+    /// Where this process's entries are shared with other processes (an
+    /// agent's server shares them with the editor's).
+    publisher: std::sync::OnceLock<(SharedLogs, Source)>,
 }
 
 /// How long the file copy may lag behind the transcript: writes are
@@ -35,23 +40,13 @@ const MIRROR_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 impl Transcripts {
     /// `mirror_dir`: where the file copies go (`None`: no files).
     pub fn new(mirror_dir: Option<PathBuf>) -> Self {
-        Self { by_root: Arc::default(), mirror_dir, mirror_due: Arc::default() }
+        Self { by_root: Arc::default(), mirror_dir, mirror_due: Arc::default(), publisher: Default::default() }
     }
 
-    /// A short, stable name for a workspace's transcript: a hash of the
-    /// root, and the root's own name made safe for file names and URIs.
+    /// A short, stable name for a workspace's transcript (see
+    /// [`workspace_names`]).
     pub fn parts(root: &Path) -> (String, String) {
-        let name: String = root
-            .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
-                    .collect()
-            })
-            .filter(|n: &String| !n.is_empty())
-            .unwrap_or_else(|| "workspace".into());
-        (format!("{:012x}", fnv1a(root.as_os_str().as_encoded_bytes()) & 0xffff_ffff_ffff), name)
+        workspace_names(root)
     }
 
     /// The file copy of a workspace's transcript.
@@ -65,9 +60,28 @@ impl Transcripts {
         self.by_root.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
     }
 
+    /// From now on, every entry is also published in `logs` as `source`'s.
+    pub fn publish_as(&self, logs: SharedLogs, source: Source) {
+        let _ = self.publisher.set((logs, source));
+    }
+
     /// Adds an entry; keeps at most `limit` bytes (oldest entries go first).
-    /// The file copy follows shortly after, in the background.
+    /// The file copy follows shortly after, in the background; so does the
+    /// shared log's copy, for a process that publishes.
     pub fn append(&self, root: &Path, entry: String, limit: usize) {
+        if let Some((logs, source)) = self.publisher.get() {
+            logs.publish(root, *source, &entry);
+        }
+        self.append_shared(root, entry, limit);
+    }
+
+    /// Whether this process's entries are shared ([`Transcripts::publish_as`]).
+    pub fn publishes(&self) -> bool {
+        self.publisher.get().is_some()
+    }
+
+    /// Adds an entry another process published (not published again).
+    pub fn append_shared(&self, root: &Path, entry: String, limit: usize) {
         {
             let mut all = self.by_root.lock().unwrap_or_else(|e| e.into_inner());
             let transcript = all.entry(root.to_path_buf()).or_insert_with(|| Transcript {
@@ -146,8 +160,13 @@ fn render(transcript: &Transcript) -> String {
     text
 }
 
-/// One run's entry: header, then stdout, stderr, value or reason.
-pub fn entry(record: &RunRecord, sandbox: &str) -> String {
+/// Characters of a run's code an entry shows.
+const CODE_LIMIT: usize = 20_000;
+
+/// One run's entry: header, then (`with_code`: for runs another process
+/// shows, whose code is in no editor) the code, then stdout, stderr, value
+/// or reason.
+pub fn entry(record: &RunRecord, sandbox: &str, with_code: bool) -> String {
     let mut text =
         format!("=== {} | {} | {} | {}", record.label, timestamp(record.requested_at), sandbox, record.status());
     if let RunState::Finished(f) = &record.state {
@@ -157,6 +176,14 @@ pub fn entry(record: &RunRecord, sandbox: &str) -> String {
         }
     }
     text.push_str(" ===\n");
+    if let Some(snippet) = record.snippet.as_ref().filter(|_| with_code) {
+        text.push_str("--- code ---\n");
+        match snippet.code.char_indices().nth(CODE_LIMIT) {
+            Some((at, _)) => text.push_str(&format!("{}\n… (cut)\n", &snippet.code[..at])),
+            None => text.push_str(snippet.code.trim_end()),
+        }
+        text.push('\n');
+    }
     match &record.state {
         RunState::Finished(f) => {
             for notice in &f.notices {
@@ -257,10 +284,6 @@ fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
     out.write_all(text.as_bytes())?;
     drop(out);
     std::fs::rename(temporary, file)
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
