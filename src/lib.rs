@@ -15,6 +15,7 @@ pub(crate) mod config;
 pub mod fuzzing;
 pub mod lsp;
 pub mod mcp;
+pub mod mcp_server;
 pub mod mirror;
 pub mod run;
 pub mod sandbox;

@@ -27,12 +27,15 @@ const LAYERS: &[&[&str]] = &[
 /// Support for fuzz targets: may import layers 0–5; nothing may import it.
 const TEST_SUPPORT: (&str, usize) = ("fuzzing", 5);
 /// Front ends reach the sandbox only through the workbench.
-const BYPASSES: &[(&str, &[&str])] = &[("lsp", &["mcp", "sandbox", "azure", "config"])];
+const BYPASSES: &[(&str, &[&str])] =
+    &[("lsp", &["mcp", "sandbox", "azure", "config"]), ("mcp_server", &["mcp", "sandbox", "azure", "config"])];
 /// Crates named only in some modules: LSP types stay in the LSP adapter, the
 /// HTTP client and server stay at the edges.
 const CONFINED: &[(&str, &[&str])] = &[
     ("tower_lsp_server", &["lsp"]),
     ("lsp_types", &["lsp"]),
+    // The MCP server's SDK stays in the agents' front end.
+    ("rmcp", &["mcp_server"]),
     ("reqwest", &["mcp", "azure"]),
     ("axum", &["sandbox"]),
     // The key is read only to send it (mcp, azure) or print serve-local's

@@ -2,6 +2,7 @@
 
 mod doctor;
 mod files;
+mod mcp;
 mod options;
 mod run;
 mod serve_local;
@@ -43,6 +44,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Send workspace files to the sandbox environment, fetch files from it, or list them
     Files(files::FilesArgs),
+    /// Serve MCP over stdio for agents, in the same environment as the editor and `run`
+    Mcp(mcp::McpArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +104,13 @@ pub fn main() -> i32 {
         Some(Command::Files(args)) => {
             init_logging("warn");
             runtime.block_on(files::files(args))
+        }
+        Some(Command::Mcp(args)) => {
+            init_logging("warn");
+            let status = runtime.block_on(mcp::mcp(args));
+            // As for `lsp`: a read of stdin may still sit in the blocking pool.
+            runtime.shutdown_background();
+            status
         }
         Some(Command::ServeLocal(args)) => {
             init_logging("info");

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod agents;
 mod azure_setup;
 mod cli;
 mod cpython;
