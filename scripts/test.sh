@@ -10,6 +10,9 @@ source scripts/bootstrap.sh
 # environment from the package registry (made once, under target/).
 AZURE_SANDBOX_FIGURES_PYTHON="$(./scripts/figures-python.sh)"
 export AZURE_SANDBOX_FIGURES_PYTHON
+# The agents' tests' MCP client: the official MCP Python SDK from PyPI, in a
+# virtual environment of its own (tests/integration/agents.rs uses it).
+./scripts/mcp-client-python.sh >/dev/null
 # Lints first: clippy.toml makes a dashmap guard held across an .await an
 # error (an invariant in ARCHITECTURE.md).
 cargo clippy --locked --all-targets --features fuzzing -- -D warnings

@@ -623,6 +623,21 @@ fn the_lsp_front_end_does_not_bypass_the_workbench() {
 }
 
 #[test]
+fn the_agents_front_end_does_not_bypass_the_workbench() {
+    let lib = ("lib.rs", "pub mod text; pub mod run; pub mod lsp; pub mod mcp; pub mod mcp_server; pub mod fuzzing;");
+    let x = ("mcp_server/x.rs", "use crate::run::Engine;\nuse crate::mcp::Client;\npub struct T(Engine, Client);");
+    assert_only(
+        &[lib, ("mcp_server/mod.rs", "pub mod x;"), x],
+        &["src/mcp_server/x.rs:2: imports crate::mcp::Client from src/mcp/mod.rs", "through the workbench"],
+    );
+}
+
+#[test]
+fn the_mcp_sdk_stays_in_the_agents_front_end() {
+    assert_only(&[("run/x.rs", "pub fn x(_: rmcp::model::Tool) {}")], &["src/run/x.rs:1: mentions `rmcp`"]);
+}
+
+#[test]
 fn comments_and_literals_are_not_imports() {
     let text = r##"//! Called from crate::lsp::x::Thing.
 /// See [`crate::lsp::x`] and super::super::lsp.
