@@ -27,6 +27,7 @@ import { RunsPanel } from "./panel";
 import { Figure, RunFinished } from "./runs";
 import { VariablesChanged, VariablesResult } from "./variables";
 import { VariablesView } from "./variablesView";
+import { FilesCommands } from "./filesCommands";
 
 const OUTPUT_SCHEME = "azure-sandbox-output";
 const SECRET_KEY = "azureSandbox.apiKey";
@@ -37,6 +38,7 @@ let running = 0;
 let lastNotice = "";
 let panel: RunsPanel | undefined;
 let variablesView: VariablesView | undefined;
+let filesCommands: FilesCommands | undefined;
 const outputChanged = new vscode.EventEmitter<vscode.Uri>();
 
 /** The server that runs (or last ran), with its version once known. */
@@ -113,6 +115,13 @@ function serverSettings(): Record<string, unknown> {
   }
   // Live state (issue #15): completion from the environment's namespace.
   settings.liveCompletion = config.get("liveCompletion", false);
+  // The workspace mirror (issue #14).
+  settings.mirror = config.get("mirror", true);
+  settings.mirrorInclude = config.get("mirrorInclude", []);
+  settings.mirrorExclude = config.get("mirrorExclude", []);
+  // The server takes whole bytes.
+  const budget = Number(config.get("mirrorBudget", 50000000));
+  settings.mirrorBudget = Number.isFinite(budget) ? Math.max(0, Math.floor(budget)) : 50000000;
   return settings;
 }
 
@@ -188,6 +197,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     updateStatus();
     if (change.newState === State.Stopped) {
       variablesView?.refresh();
+      filesCommands?.onStopped();
     }
   });
   await client.start();
@@ -201,6 +211,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     if (params.kind === "python") {
       void panel?.append(params);
     }
+    filesCommands?.onRunFinished(params);
   });
   client.onNotification("azureSandbox/variablesChanged", (params: VariablesChanged) => {
     variablesView?.onChanged(params);
@@ -406,6 +417,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }
     return (params) => current.sendRequest<VariablesResult>("azureSandbox/variables", params);
   });
+  // Send to Sandbox, List Sandbox Files, Fetch Files from Sandbox…
+  filesCommands = new FilesCommands(context, () => client, jobStarted);
   // The Sandbox variables view shows once the extension runs (a Python file was opened).
   void vscode.commands.executeCommand("setContext", "azureSandbox.active", true);
 

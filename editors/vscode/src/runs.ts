@@ -31,7 +31,7 @@ export interface Notice {
 /** `azureSandbox/runFinished`: how a job ended, typed (see docs/protocol.md). */
 export interface RunFinished {
   runId: number;
-  kind: "python" | "install" | "restart";
+  kind: "python" | "install" | "restart" | "files";
   label?: string;
   status: "succeeded" | "raised" | "stopped" | "failed" | "cancelled";
   durationMs?: number | null;
@@ -43,6 +43,12 @@ export interface RunFinished {
   code?: string | null;
   outputs?: RunOutput[] | null;
   figures?: Figure[] | null;
+  /** A Python run in the workspace mirror: the files it created or changed
+   *  there (workspace-relative, the first 100), and how many more. */
+  files?: { path: string; size: number }[] | null;
+  filesMore?: number | null;
+  /** A files job: what it sent or fetched. */
+  transferred?: { path: string; savedAs?: string; keptBoth?: boolean; unchanged?: boolean }[] | null;
 }
 
 /** One representation of a rich output: text, or the bytes of a figure file. */
