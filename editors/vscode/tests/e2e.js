@@ -130,6 +130,24 @@ async function hoverWord(page, lineText, word) {
   await page.mouse.move(box.x, box.y);
 }
 
+// The rows of the QuickPick whose title has `title`, once one has `wanted`:
+// each row's text (label, description and detail), codicons left out.
+async function quickPickRows(page, title, wanted) {
+  const widget = page.locator(".quick-input-widget", { has: page.locator(".quick-input-title", { hasText: title }) });
+  await widget.locator(".monaco-list-row", { hasText: wanted }).first().waitFor({ timeout: 30000 }).catch(() => {});
+  await page.waitForTimeout(300);
+  // The label, description and detail are highlighted labels side by side:
+  // join the shown ones with spaces (rows are reused, and a hidden part, such
+  // as a separator's label or an old detail, is not shown).
+  return widget.locator(".monaco-list-row").evaluateAll((rows) => rows.map((row) =>
+    Array.from(row.querySelectorAll(".monaco-highlighted-label"))
+      .filter((label) => label.getClientRects().length > 0)
+      .map((label) => label.innerText.replace(/\u00a0/g, " ").trim())
+      .filter(Boolean).join(" ").replace(/\s+/g, " "))).catch(() => []);
+}
+// Is there a row for exactly this path?
+const hasRow = (rows, name) => rows.some((row) => row.split(" ").includes(name));
+
 // The runs panel's notebook file in the extension's workspace storage.
 function panelFile(settingsFile) {
   const storage = path.join(path.dirname(settingsFile), "workspaceStorage");
@@ -552,6 +570,164 @@ function panelFile(settingsFile) {
     check("a run after the restart lists its names again, and the restart's message is gone",
       ["d", "df", "items", "n"].every((name) => rows.some((r) => r.name === name)) && !rows.some((r) => r.name === "ratio") && message === "",
       JSON.stringify({ message, rows: rows.map((r) => r.name) }));
+
+    // The workspace mirror's own commands. extra/ and local-notes.txt are
+    // ignored (.gitignore), so the sync before a run never sends them: only
+    // Send to Sandbox can, and mirror.py needs both to write report.csv.
+    await palette(page, "View: Close All Editor Groups");
+    if ((await page.locator(VARIABLES_HEADER).first().getAttribute("aria-expanded")) === "true") {
+      await page.locator(VARIABLES_HEADER).first().click();
+    }
+    if ((await folderHeader.getAttribute("aria-expanded").catch(() => null)) !== "true") {
+      await folderHeader.click();
+    }
+    const notification = (text) => page.locator(".notifications-toasts .notification-toast", { hasText: text });
+    const explorerRow = (name) => page.locator(".explorer-folders-view .monaco-list-row", {
+      has: page.locator(".label-name", { hasText: new RegExp(`^${name.replace(/\./g, "\\.")}$`) }) }).first();
+    // List Sandbox Files, no file open (one folder): the environment's files.
+    await palette(page, "Azure Sandbox: List Sandbox Files");
+    const listed = await quickPickRows(page, "Sandbox files of", "main.py");
+    check("List Sandbox Files lists the environment's files (main.py, mirror.py), not the ignored, excluded or secret ones",
+      ["main.py", "mirror.py", "vars.py"].every((name) => hasRow(listed, name)) && !hasRow(listed, "extra/rates.csv") &&
+      !hasRow(listed, "local-notes.txt") && !hasRow(listed, ".env") && !hasRow(listed, "scratch.txt"), JSON.stringify(listed));
+    await page.keyboard.press("Escape");
+
+    // Send to Sandbox from the Explorer, on a folder and a file selected together.
+    await explorerRow("extra").click();
+    await explorerRow("local-notes.txt").click({ modifiers: ["Control"] });
+    await explorerRow("local-notes.txt").click({ button: "right" });
+    const sendEntry = page.locator(".monaco-menu .action-label", { hasText: "Send to Sandbox" });
+    const sendShown = await visible(sendEntry, 10000);
+    check("the Explorer's context menu has Send to Sandbox", sendShown);
+    if (sendShown) {
+      await sendEntry.first().hover();
+      await page.waitForTimeout(300);
+      await sendEntry.first().click();
+    } else {
+      await page.keyboard.press("Escape");
+    }
+    const sent = notification(/sent 2 files \(\d+ B\) to the sandbox/);
+    check("Send to Sandbox on extra/ and local-notes.txt sends both files, and says so", await visible(sent, 30000),
+      await page.locator(".notifications-toasts").innerText().catch(() => ""));
+    await shot("16-sent");
+    // A file that looks like a secret: the server refuses it, and says why.
+    await explorerRow(".env").click();
+    await explorerRow(".env").click({ button: "right" });
+    if (await visible(sendEntry, 10000)) {
+      await sendEntry.first().hover();
+      await page.waitForTimeout(300);
+      await sendEntry.first().click();
+    }
+    const refused = page.locator(".notifications-toasts .notification-toast", { has: page.locator(".codicon-error") }).filter({ hasText: "looks like a secret" });
+    check("Send to Sandbox on .env is refused with a clear error (it looks like a secret)", await visible(refused, 30000),
+      await page.locator(".notifications-toasts").innerText().catch(() => ""));
+
+    // mirror.py reads what was sent and writes report.csv in the sandbox's copy.
+    await explorerRow("mirror.py").dblclick();
+    await page.locator(".tabs-container .tab.active", { hasText: "mirror.py" }).first().waitFor({ timeout: 20000 }).catch(() => {});
+    await palette(page, "Azure Sandbox: Run File");
+    const workspaceDir = new URL(url).searchParams.get("folder");
+    const report = path.join(workspaceDir, "report.csv");
+    const expected = "currency,rate,note\nEUR,3.0,doubled\nNOK,0.5,doubled\n";
+    let mirrorRun;
+    for (let end = Date.now() + 60000; !mirrorRun && Date.now() < end; ) {
+      await page.waitForTimeout(500);
+      const file = panelFile(settingsFile);
+      const cells = file ? JSON.parse(fs.readFileSync(file, "utf8")).cells : [];
+      mirrorRun = cells.find((c) => (c.metadata?.azureSandbox?.label ?? "").includes("mirror.py"));
+    }
+    check("mirror.py runs in the sandbox with the files sent (it reads them and writes report.csv there)",
+      !!mirrorRun && JSON.stringify(mirrorRun.outputs).includes("report written: 2 rows"), JSON.stringify(mirrorRun?.outputs));
+    check("report.csv is only in the sandbox until it is fetched", !fs.existsSync(report));
+
+    // List Sandbox Files: report.csv written by the last run and not here; choosing it fetches it.
+    await palette(page, "Azure Sandbox: List Sandbox Files");
+    let rowsListed = await quickPickRows(page, "Sandbox files of", "report.csv");
+    const reportRow = rowsListed.find((r) => r.startsWith("report.csv "));
+    check("the list has report.csv, written by the last run and only in the sandbox, and the files sent",
+      !!reportRow && reportRow.includes("written by the last run") && reportRow.includes("Only in the sandbox") &&
+      hasRow(rowsListed, "extra/rates.csv") && hasRow(rowsListed, "local-notes.txt") && !hasRow(rowsListed, ".env"), JSON.stringify(rowsListed));
+    await shot("17-sandbox-files");
+    await page.keyboard.type("report.csv");
+    await page.waitForTimeout(500);
+    await page.keyboard.press("Enter");
+    let content = "";
+    for (let end = Date.now() + 30000; content !== expected && Date.now() < end; ) {
+      await page.waitForTimeout(300);
+      content = fs.existsSync(report) ? fs.readFileSync(report, "utf8") : "";
+    }
+    check("choosing report.csv in the list fetches it into the workspace with the sandbox's content", content === expected, JSON.stringify(content));
+    check("the server says it fetched it", await visible(notification("fetched from the sandbox: report.csv"), 15000));
+    check("the fetched file opens in an editor",
+      await visible(page.locator(".tabs-container .tab.active", { hasText: "report.csv" }), 15000));
+
+    // Changed here, fetched again: both are kept, the sandbox's beside it.
+    fs.writeFileSync(report, "changed here\n");
+    await palette(page, "View: Close All Editor Groups");
+    await palette(page, "Azure Sandbox: Fetch Files from Sandbox");
+    rowsListed = await quickPickRows(page, "Fetch Files from Sandbox", "All files the last run wrote");
+    const reportAgain = rowsListed.find((r) => r.startsWith("report.csv "));
+    check("Fetch Files offers all the files the last run wrote, and report.csv as differing from the file here",
+      rowsListed.some((r) => r.includes("All files the last run wrote") && r.includes("1 file")) &&
+      !!reportAgain && reportAgain.includes("Differs from the file here"), JSON.stringify(rowsListed));
+    const lastRunRow = page.locator(".quick-input-widget .monaco-list-row", { hasText: "All files the last run wrote" }).first();
+    const toggle = lastRunRow.locator(".quick-input-list-checkbox, input[type=checkbox], .monaco-custom-toggle").first();
+    await ((await toggle.count()) > 0 ? toggle.click() : lastRunRow.click());
+    await page.waitForTimeout(300);
+    await shot("18-fetch-files");
+    await page.keyboard.press("Enter");
+    const copy = path.join(workspaceDir, "report (sandbox).csv");
+    for (let end = Date.now() + 30000; !fs.existsSync(copy) && Date.now() < end; ) {
+      await page.waitForTimeout(300);
+    }
+    check("fetching over a changed local file keeps it and saves the sandbox's as report (sandbox).csv",
+      fs.existsSync(copy) && fs.readFileSync(copy, "utf8") === expected && fs.readFileSync(report, "utf8") === "changed here\n",
+      fs.existsSync(copy) ? JSON.stringify(fs.readFileSync(copy, "utf8")) : "no copy");
+    const conflict = notification("here differs from the sandbox's, so both are kept");
+    const conflictShown = await visible(conflict, 15000);
+    check("the conflict is reported, with a way to compare", conflictShown &&
+      (await conflict.first().locator(".monaco-button", { hasText: "Compare" }).count()) > 0,
+      await page.locator(".notifications-toasts").innerText().catch(() => ""));
+    await shot("19-fetch-conflict");
+    if (conflictShown) {
+      await conflict.first().locator(".monaco-button", { hasText: "Compare" }).first().click();
+      check("Compare opens the local file and the sandbox's side by side",
+        await visible(page.locator(".tabs-container .tab", { hasText: "(the sandbox's)" }), 15000) &&
+        await visible(page.locator(".monaco-diff-editor"), 15000));
+    }
+
+    // From the palette, Send to Sandbox sends the active editor's file.
+    await palette(page, "View: Close All Editor Groups");
+    await explorerRow("local-notes.txt").dblclick();
+    await page.locator(".tabs-container .tab.active", { hasText: "local-notes.txt" }).first().waitFor({ timeout: 20000 }).catch(() => {});
+    await palette(page, "Azure Sandbox: Send to Sandbox");
+    check("Send to Sandbox from the palette sends the active editor's file",
+      await visible(notification(/sent 1 file \(\d+ B\) to the sandbox/), 30000),
+      await page.locator(".notifications-toasts").innerText().catch(() => ""));
+
+    // With no file open, it offers the workspace's folders and files, the
+    // ones the mirror leaves out too (scratch.txt, by azureSandbox.mirrorExclude).
+    await palette(page, "View: Close All Editor Groups");
+    await palette(page, "Azure Sandbox: Send to Sandbox");
+    const pickable = await quickPickRows(page, "Send to Sandbox", "scratch.txt");
+    check("with no file open, Send to Sandbox offers the workspace's folders and files",
+      hasRow(pickable, "extra/") && hasRow(pickable, "scratch.txt") && hasRow(pickable, "main.py"), JSON.stringify(pickable));
+    await page.keyboard.type("scratch.txt");
+    await page.waitForTimeout(500);
+    const scratchRow = page.locator(".quick-input-widget .monaco-list-row", { hasText: "scratch.txt" }).first();
+    const scratchToggle = scratchRow.locator(".quick-input-list-checkbox, input[type=checkbox], .monaco-custom-toggle").first();
+    await ((await scratchToggle.count()) > 0 ? scratchToggle.click() : scratchRow.click());
+    await page.waitForTimeout(300);
+    await page.keyboard.press("Enter");
+    await visible(page.locator(".notifications-toasts", { hasText: "sending scratch.txt" }), 5000);
+    let scratchListed = [];
+    for (let end = Date.now() + 30000; !hasRow(scratchListed, "scratch.txt") && Date.now() < end; ) {
+      await page.waitForTimeout(1000);
+      await palette(page, "Azure Sandbox: List Sandbox Files");
+      scratchListed = await quickPickRows(page, "Sandbox files of", "main.py");
+      await page.keyboard.press("Escape");
+    }
+    check("a file chosen there is sent, though the mirror's settings leave it out", hasRow(scratchListed, "scratch.txt"), JSON.stringify(scratchListed));
   } catch (error) {
     check("no unexpected error", false, error.stack);
     await shot("error");

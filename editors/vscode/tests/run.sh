@@ -8,6 +8,8 @@
 # panel: AZURE_SANDBOX_FIGURES_PYTHON, else scripts/figures-python.sh's,
 # passed in the azureSandbox.localPython setting; it also has the DataFrame
 # the Sandbox variables view expands (vars.py, with azureSandbox.liveCompletion on).
+# The workspace mirror's commands (Send to Sandbox, List Sandbox Files, Fetch
+# Files from Sandbox) move files between the test workspace and the sandbox.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
@@ -28,6 +30,8 @@ node "$here/server.test.js"
 node "$here/runs.test.js"
 # What the Sandbox variables view makes of the server's answers, outside the editor.
 node "$here/variables.test.js"
+# What the workspace mirror's commands make of the server's answers, outside the editor.
+node "$here/files.test.js"
 # The package carries an executable server and says which platform it is for.
 python3 - "$vsix" <<'PY'
 import sys, zipfile
@@ -56,6 +60,17 @@ mkdir -p "$profile/data/User" "$profile/workspace/.git" "$profile/cache"
 cp "$here/../../neovim/tests/fixture.py" "$profile/workspace/main.py"
 cp "$here/plot.py" "$profile/workspace/plot.py"
 cp "$here/vars.py" "$profile/workspace/vars.py"
+# The workspace mirror: extra/ and local-notes.txt are ignored, so only Send
+# to Sandbox takes them to the sandbox, where mirror.py reads them; .env looks
+# like a secret, which the server never sends; scratch.txt is excluded by a setting.
+cp "$here/mirror.py" "$profile/workspace/mirror.py"
+printf 'extra/\nlocal-notes.txt\n' >"$profile/workspace/.gitignore"
+mkdir -p "$profile/workspace/extra"
+printf 'currency,rate\nEUR,1.5\nNOK,0.25\n' >"$profile/workspace/extra/rates.csv"
+printf 'doubled\n' >"$profile/workspace/local-notes.txt"
+printf 'TOKEN=not-a-real-secret\n' >"$profile/workspace/.env"
+# Left out by the azureSandbox.mirrorExclude setting below.
+printf 'scratch\n' >"$profile/workspace/scratch.txt"
 cat >"$profile/data/User/settings.json" <<JSON
 {
   "workbench.startupEditor": "none",
@@ -66,6 +81,7 @@ cat >"$profile/data/User/settings.json" <<JSON
   "editor.hover.delay": 100,
   "azureSandbox.backend": "local",
   "azureSandbox.liveCompletion": true,
+  "azureSandbox.mirrorExclude": ["scratch.txt"],
   "azureSandbox.localPython": $(python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$figures_python")
 }
 JSON
