@@ -165,8 +165,7 @@ impl SandboxTools {
             Ok(request) => request,
             Err(why) => return results::refused(why),
         };
-        let id = self.bench.submit_run(request);
-        let Some(finished) = self.finish(id, &context).await else { return stopped() };
+        let Some(finished) = self.run(request, &context).await else { return stopped() };
         let (outcome, images) = results::run_outcome(&finished);
         results::run_result(&outcome, images)
     }
@@ -185,8 +184,7 @@ impl SandboxTools {
             return results::refused("give a command to run");
         }
         let root = self.workspace.root(&context.peer).await;
-        let id = self.bench.submit_run(shell_request(&root, &args.command));
-        let Some(finished) = self.finish(id, &context).await else { return stopped() };
+        let Some(finished) = self.run(shell_request(&root, &args.command), &context).await else { return stopped() };
         let (mut outcome, images) = results::run_outcome(&finished);
         // The wrapper's value is the command's exit status.
         outcome.exit_code = outcome.value.take().and_then(|v| v.trim().parse().ok());
@@ -356,6 +354,17 @@ impl SandboxTools {
 }
 
 impl SandboxTools {
+    /// Queues a run and waits for it. Each run is a document of its own in
+    /// the run book, forgotten once it ended: an agent's runs are never
+    /// looked up by line, and a long session must not pile them up.
+    async fn run(&self, request: RunRequest, context: &RequestContext<RoleServer>) -> Option<Box<Finished>> {
+        let doc = request.doc.clone();
+        let id = self.bench.submit_run(request);
+        let finished = self.finish(id, context).await;
+        self.bench.book().forget(&doc);
+        finished
+    }
+
     /// Waits for job `id`; a cancelled call cancels the job and still waits
     /// for its end (quick), so nothing is left behind.
     async fn finish(&self, id: u64, context: &RequestContext<RoleServer>) -> Option<Box<Finished>> {
@@ -400,7 +409,7 @@ fn python_request(root: &Path, args: &RunPythonArgs) -> Result<RunRequest, Strin
         (None, None) => return Err("give `code` to run, or a `file` of the workspace".into()),
     };
     let name = file.as_deref().map_or("agent".into(), short_name);
-    Ok(RunRequest { doc: format!("agent:{name}"), name, root: root.to_owned(), cut, edits_seen: 0 })
+    Ok(RunRequest { doc: agent_doc(), name, root: root.to_owned(), cut, edits_seen: 0 })
 }
 
 /// The lines of a workspace file to run.
@@ -437,7 +446,13 @@ fn shell_request(root: &Path, command: &str) -> RunRequest {
     let name =
         if name.chars().count() > 60 { format!("{}…", name.chars().take(59).collect::<String>()) } else { name };
     let cut = cut_code(&agent_file(root).to_string_lossy(), &code, 1);
-    RunRequest { doc: "agent:shell".into(), name, root: root.to_owned(), cut, edits_seen: 0 }
+    RunRequest { doc: agent_doc(), name, root: root.to_owned(), cut, edits_seen: 0 }
+}
+
+/// A run book document name for one agent run.
+fn agent_doc() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!("agent:{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// The name code without a file carries: in the workspace (so it runs in
