@@ -233,6 +233,11 @@ impl SandboxTools {
             }
             Err(e) => return results::refused(e.to_string()),
         };
+        if inspection.missing && args.path.is_empty() {
+            // The environment exists but no run has set it up yet.
+            let text = "nothing has run in this workspace's environment yet: it has no variables";
+            return results::answer(text.into(), &VariablesOutcome::default());
+        }
         if inspection.missing {
             return results::refused(format!("{:?} is not in the environment (any more)", args.path));
         }
