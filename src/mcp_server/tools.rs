@@ -9,7 +9,7 @@ use std::time::Duration;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{CallToolResult, Implementation, ProgressNotificationParam, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
@@ -372,12 +372,29 @@ impl SandboxTools {
 
     /// Waits for job `id`; a cancelled call cancels the job and still waits
     /// for its end (quick), so nothing is left behind.
+    /// While it runs, a client that asked for progress (a `progressToken`)
+    /// hears about it every second: agents show it, and know it is alive.
     async fn finish(&self, id: u64, context: &RequestContext<RoleServer>) -> Option<Box<Finished>> {
-        tokio::select! {
-            finished = self.waiters.wait(id) => finished,
-            _ = context.ct.cancelled() => {
-                self.bench.cancel_run(id);
-                self.waiters.wait(id).await
+        let token = context.meta.get_progress_token();
+        let mut progress = self.waiters.listen(id);
+        let wait = self.waiters.wait(id);
+        tokio::pin!(wait);
+        let mut step = 0.0;
+        loop {
+            tokio::select! {
+                finished = &mut wait => return finished,
+                _ = context.ct.cancelled() => {
+                    self.bench.cancel_run(id);
+                    return wait.await;
+                }
+                Some(message) = progress.recv() => {
+                    if let Some(token) = &token {
+                        step += 1.0;
+                        let note = ProgressNotificationParam::new(token.clone(), step).with_message(message);
+                        // A client gone is seen by the wait; nothing to do here.
+                        let _ = context.peer.notify_progress(note).await;
+                    }
+                }
             }
         }
     }

@@ -1,5 +1,7 @@
 //! Tool calls waiting for their jobs: the workbench reports every job's end
-//! as an event on one stream; this hands each end to the call that asked.
+//! as an event on one stream; this hands each end to the call that asked,
+//! and each progress event (still running, bytes sent) to a call that
+//! listens for it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,8 @@ enum Slot {
 #[derive(Default)]
 pub struct Waiters {
     slots: Mutex<HashMap<u64, Slot>>,
+    /// Calls that report progress, by job.
+    progress: Mutex<HashMap<u64, mpsc::UnboundedSender<String>>>,
 }
 
 impl Waiters {
@@ -37,7 +41,21 @@ impl Waiters {
         receiver.await.ok()
     }
 
+    /// Progress messages for job `id` until it ends.
+    pub fn listen(&self, id: u64) -> mpsc::UnboundedReceiver<String> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.progress.lock().unwrap_or_else(|e| e.into_inner()).insert(id, sender);
+        receiver
+    }
+
+    fn progressed(&self, id: u64, message: String) {
+        if let Some(sender) = self.progress.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            let _ = sender.send(message);
+        }
+    }
+
     fn ended(&self, finished: Box<Finished>) {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner()).remove(&finished.summary.run_id);
         let id = finished.summary.run_id;
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         match slots.remove(&id) {
@@ -56,10 +74,17 @@ pub async fn dispatch(mut events: mpsc::UnboundedReceiver<Event>, waiters: Arc<W
     while let Some(event) = events.recv().await {
         match event {
             Event::Finished(finished) => waiters.ended(finished),
+            Event::Running { run_id, elapsed } if !elapsed.is_zero() => {
+                waiters.progressed(run_id, format!("running, {} s", elapsed.as_secs()));
+            }
+            Event::Sending { run_id, sent, total } => {
+                let (sent, total) = (crate::run::human_bytes(sent), crate::run::human_bytes(total));
+                waiters.progressed(run_id, format!("sending the workspace's files: {sent} of {total}"));
+            }
             Event::LocalSandboxChosen => {
                 tracing::info!("no Azure endpoint or pool is configured: code runs in the local sandbox");
             }
-            // Progress and live-state changes: the tool result carries them.
+            // The start, queueing and live-state changes: the result says enough.
             _ => {}
         }
     }

@@ -145,6 +145,15 @@ async def shared(session):
     figure = result.structured_content["figures"][0]
     check(os.path.getsize(figure["path"]) == figure["bytes"], "the figure's file is on this machine, whole", result)
 
+    # A long run reports progress to a client that asks for it.
+    heard = []
+
+    async def on_progress(progress, total, message):
+        heard.append(message)
+
+    result = await session.call_tool("run_python", {"code": "import time\ntime.sleep(2.5)\nprint('slept')"}, progress_callback=on_progress)
+    check(not result.is_error and any((m or "").startswith("running, ") for m in heard), "a long run reports progress (heard %s)" % heard, result)
+
     # Shell: output and exit status.
     result = await session.call_tool("run_shell", {"command": "ls data.csv; echo oops >&2; exit 3"})
     check(result.is_error and result.structured_content.get("exitCode") == 3, "a shell command's exit status comes back", result)
