@@ -177,6 +177,15 @@ async def shared(session):
         check(f.read() == "x,y\n1,2\n3,4\n", "with the bytes the run wrote")
     valid_output(tools, "fetch_files", result)
 
+    # Files in: one .gitignore leaves out is not mirrored until sent.
+    result = await session.call_tool("run_python", {"code": "open('ignored.csv').read()"})
+    check(result.is_error and result.structured_content["error"]["type"] == "FileNotFoundError", "an ignored file is not in the environment", result)
+    result = await session.call_tool("send_files", {"paths": ["ignored.csv"]})
+    check(not result.is_error and result.structured_content["ok"], "send_files sends it", result)
+    valid_output(tools, "send_files", result)
+    result = await session.call_tool("run_python", {"code": "print(open('ignored.csv').read(), end='')"})
+    check(not result.is_error and result.structured_content["stdout"] == "kept out\n", "and the next run reads it", result)
+
     # Paths outside the workspace are refused, whichever way they are named.
     for name, arguments in [
         ("fetch_files", {"paths": ["../escaped.txt"]}),

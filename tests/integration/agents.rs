@@ -33,6 +33,8 @@ fn workspace(dir: &Path) -> PathBuf {
     std::fs::write(root.join("analysis.py"), "# analysis\nimport os\ntotal = 1\nratio = total / 0\nprint(ratio)\n")
         .unwrap();
     std::fs::write(root.join("uses_agent.py"), "print('agent rows:', len(agent_df))\nfrom_cli = 42\n").unwrap();
+    std::fs::write(root.join(".gitignore"), "ignored.csv\n").unwrap();
+    std::fs::write(root.join("ignored.csv"), "kept out\n").unwrap();
     root.canonicalize().unwrap()
 }
 
