@@ -1354,7 +1354,8 @@ async fn agents(sizes: &Sizes, rows: &mut Vec<Row>) {
         }
         output.next_line().await.unwrap().unwrap()
     };
-    let init = json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}});
+    let init =
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}});
     call(1, "initialize", init).await;
     let mut latencies = Vec::new();
     for n in 0..sizes.edit_samples.max(3) {
