@@ -18,6 +18,15 @@ pub const ENDPOINT_VAR: &str = "AZURE_SANDBOX_MCP_ENDPOINT";
 pub const KEY_VAR: &str = "AZURE_SANDBOX_API_KEY";
 pub const INSECURE_VAR: &str = "AZURE_SANDBOX_ALLOW_INSECURE_HTTP";
 pub const RUN_TIMEOUT_VAR: &str = "AZURE_SANDBOX_RUN_TIMEOUT";
+/// The local sandbox's own key (`serve-local`, and the embedded sandbox when
+/// set: an editor that starts the server chooses it, so it can hand the
+/// embedded sandbox to an agent's server without the key crossing a message).
+pub const LOCAL_KEY_VAR: &str = "AZURE_SANDBOX_LOCAL_API_KEY";
+
+/// The local sandbox's key from [`LOCAL_KEY_VAR`], if set and not blank.
+pub fn local_sandbox_key() -> Option<ApiKey> {
+    std::env::var(LOCAL_KEY_VAR).ok().and_then(ApiKey::new)
+}
 
 /// This tool's cache directory: `$AZURE_SANDBOX_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/azure-sandbox-lsp`, else `~/.cache/azure-sandbox-lsp`.

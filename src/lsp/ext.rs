@@ -88,6 +88,10 @@ pub const VARIABLES_REQUEST: &str = "azureSandbox/variables";
 /// Request `azureSandbox/files`: `{uri}` → the files in the workspace's
 /// mirror in the environment, `{root, files: [{path, size, mtime}], more}`.
 pub const FILES_REQUEST: &str = "azureSandbox/files";
+/// Request `azureSandbox/localSandbox`: `{}` → `{endpoint}`: the embedded
+/// local sandbox's endpoint (started if the settings choose it; no code
+/// runs), or `null` for a remote sandbox. No key: the client chose it.
+pub const LOCAL_SANDBOX_REQUEST: &str = "azureSandbox/localSandbox";
 /// Notification `azureSandbox/variablesChanged` (server → client):
 /// `{uri, state, reason}` when a workspace's live state changed.
 pub const VARIABLES_CHANGED: &str = "azureSandbox/variablesChanged";

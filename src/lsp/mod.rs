@@ -56,6 +56,7 @@ pub(crate) fn service() -> (CapturingService<SandboxServer>, ClientSocket) {
     .custom_method(ext::OUTPUT_REQUEST, SandboxServer::output)
     .custom_method(ext::VARIABLES_REQUEST, SandboxServer::variables)
     .custom_method(ext::FILES_REQUEST, SandboxServer::files)
+    .custom_method(ext::LOCAL_SANDBOX_REQUEST, SandboxServer::local_sandbox)
     .custom_method(ext::TEXT_DOCUMENT_CONTENT, SandboxServer::text_document_content)
     .custom_method(ext::PROGRESS_CANCEL, SandboxServer::progress_cancel)
     .finish();

@@ -122,6 +122,17 @@ impl SandboxServer {
         variables::request(&self.session, params).await
     }
 
+    /// `azureSandbox/localSandbox`: the embedded sandbox's endpoint, for an
+    /// editor that hands it to an agent's server (with the key it chose).
+    pub async fn local_sandbox(&self, _params: Value) -> Result<Value> {
+        let endpoint = self.session.workbench.local_endpoint().await.map_err(|e| Error {
+            code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+            message: e.message.into(),
+            data: None,
+        })?;
+        Ok(serde_json::json!({ "endpoint": endpoint }))
+    }
+
     /// `azureSandbox/files`: the mirror's files, from the environment.
     pub async fn files(&self, params: UriParams) -> Result<Value> {
         let root = self.root_for(&params.uri)?;

@@ -145,6 +145,17 @@ impl Registry {
         old
     }
 
+    /// Forgets every environment recorded for `endpoint`: a sandbox that
+    /// just started there (the embedded one, on a port an earlier one may
+    /// have had) holds none of them, and a run must not be told it lost a
+    /// state it never had.
+    pub fn forget_endpoint(&self, endpoint: &str) {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).retain(|key, _| key.endpoint != endpoint);
+        if let Err(e) = self.update(|file| file.environments.retain(|e| e.endpoint != endpoint)) {
+            tracing::debug!("could not update the environment registry: {e}");
+        }
+    }
+
     /// The current environment of a workspace, without launching.
     pub fn current(&self, key: &WorkspaceKey) -> Option<EnvironmentId> {
         let slot = self.slot(key);
@@ -347,6 +358,22 @@ mod tests {
         assert_eq!(Registry::persistent(path.clone()).current(&key("/w")), Some(EnvironmentId("e2".into())));
         assert_eq!(second.forget(&key("/w")).await, Some(EnvironmentId("e2".into())));
         assert_eq!(Registry::persistent(path).current(&key("/w")), None);
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_new_on_an_endpoint_forgets_its_environments_there_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("environments.json");
+        let other = WorkspaceKey { endpoint: "http://127.0.0.1:2/mcp".into(), root: "/w".into() };
+        let registry = Registry::persistent(path.clone());
+        registry.environment(&key("/w"), || async { Ok(EnvironmentId("old".into())) }).await.unwrap();
+        registry.environment(&other, || async { Ok(EnvironmentId("kept".into())) }).await.unwrap();
+        Registry::persistent(path.clone()).forget_endpoint("http://127.0.0.1:1/mcp");
+        assert_eq!(Registry::persistent(path.clone()).current(&key("/w")), None);
+        assert_eq!(Registry::persistent(path).current(&other), Some(EnvironmentId("kept".into())));
+        registry.forget_endpoint("http://127.0.0.1:1/mcp");
+        let got = registry.environment(&key("/w"), || async { Ok(EnvironmentId("new".into())) }).await.unwrap();
+        assert_eq!((got.id.0.as_str(), got.fresh), ("new", true), "this process forgot its own too");
     }
 
     #[tokio::test]

@@ -129,8 +129,9 @@ pub struct Backend {
 impl Backend {
     /// Connects to the configured endpoint (or pool), or starts the embedded
     /// local sandbox when none is configured or `force_local` is set.
-    /// `registry_file` keeps workspace environments between processes
-    /// (remote endpoints only: the embedded sandbox's die with it);
+    /// `registry_file` keeps workspace environments between processes (for
+    /// the embedded sandbox too: an agent's server handed its endpoint by
+    /// the editor finds the editor's environments there);
     /// `local_python` is the embedded sandbox's interpreter.
     pub async fn start(
         config: &RemoteConfig,
@@ -143,33 +144,34 @@ impl Backend {
             (Some(endpoint), _, false) => Some(McpClient::new(endpoint, config.key.clone(), config.client_options())?),
             (None, Some(pool), false) => Some(crate::azure::connect(pool, config.client_options()).await?),
         };
-        match remote {
-            Some(client) => {
-                let (registry, mirror) = match registry_file {
-                    Some(file) => {
-                        let record = file.with_file_name("mirrors.json");
-                        (Registry::persistent(file), MirrorRecord::persistent(record))
-                    }
-                    None => (Registry::in_memory(), MirrorRecord::in_memory()),
-                };
-                Ok(Self { engine: Engine::new(client, Arc::new(registry)), local: None, mirror })
+        let (registry, mirror) = match registry_file {
+            Some(file) => {
+                let record = file.with_file_name("mirrors.json");
+                (Registry::persistent(file), MirrorRecord::persistent(record))
             }
+            None => (Registry::in_memory(), MirrorRecord::in_memory()),
+        };
+        match remote {
+            Some(client) => Ok(Self { engine: Engine::new(client, Arc::new(registry)), local: None, mirror }),
             None => {
                 // One user's workspaces, each with its environment: Azure's
                 // tutorial pool size (5) would turn a sixth folder away.
                 let sandbox = SandboxConfig { max_environments: 16, python: local_python, ..SandboxConfig::default() };
-                let local = LocalSandbox::start(sandbox, None).await?;
+                let local = LocalSandbox::start(sandbox, crate::config::local_sandbox_key()).await?;
                 let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options())?;
-                // The embedded sandbox's environments die with this process,
-                // so there is nothing worth persisting.
-                let engine = Engine::new(client, Arc::new(Registry::in_memory()));
-                Ok(Self { engine, local: Some(local), mirror: MirrorRecord::in_memory() })
+                registry.forget_endpoint(&client.endpoint().display());
+                Ok(Self { engine: Engine::new(client, Arc::new(registry)), local: Some(local), mirror })
             }
         }
     }
 
     pub fn is_local(&self) -> bool {
         self.local.is_some()
+    }
+
+    /// The embedded local sandbox's endpoint, when it is one.
+    pub fn local_endpoint(&self) -> Option<&str> {
+        self.local.as_ref().map(|local| local.endpoint())
     }
 
     pub async fn shutdown(self) {
@@ -205,6 +207,11 @@ impl Lease {
     pub fn is_local(&self) -> bool {
         self.backend.as_ref().is_some_and(Backend::is_local)
     }
+
+    /// The embedded local sandbox's endpoint, when the backend is one.
+    pub fn local_endpoint(&self) -> Option<String> {
+        self.backend.as_ref().and_then(Backend::local_endpoint).map(str::to_owned)
+    }
 }
 
 impl Drop for Lease {
@@ -238,7 +245,9 @@ impl BackendSlot {
         // The old backend ends when its last run lets go of it.
         slot.take();
         let backend = match target {
-            Target::Local { python } => Backend::start(&RemoteConfig::default(), true, None, python.clone()).await?,
+            Target::Local { python } => {
+                Backend::start(&RemoteConfig::default(), true, registry_file(), python.clone()).await?
+            }
             Target::Azure(config) if config.endpoint.is_none() && config.pool.is_none() => {
                 return Err(BackendError::no_endpoint());
             }

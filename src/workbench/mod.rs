@@ -245,6 +245,18 @@ impl Workbench {
         });
     }
 
+    /// The embedded local sandbox's endpoint, started if the settings
+    /// choose it and it is not running yet (no code runs); `None` for a
+    /// remote sandbox. An editor hands it, with the key it chose for the
+    /// sandbox ([`crate::config::LOCAL_KEY_VAR`]), to an agent's server, so
+    /// both work in the same environments.
+    pub async fn local_endpoint(&self) -> Result<Option<String>, BackendError> {
+        if !matches!(self.settings().target(), Target::Local { .. }) {
+            return Ok(None);
+        }
+        Ok(jobs::lease(&self.state).await?.local_endpoint())
+    }
+
     /// "Azure sandbox" or "local sandbox", for titles and messages.
     pub fn sandbox_name(&self) -> &'static str {
         self.state.sandbox_name()

@@ -6,8 +6,8 @@ sentinel key and checks afterwards that the key is nowhere.
 
 Environment: AZSB_BIN (the binary), AZSB_WORKSPACE (a workspace with
 data.csv and analysis.py), AZSB_SERVER_LOG (the server's stderr goes there),
-AZSB_SCENARIO (`shared`: the main scenario; `no-az`: a pool without the
-Azure CLI signed in), and what the server needs (AZURE_SANDBOX_MCP_ENDPOINT,
+AZSB_SCENARIO (`shared`: the main scenario; `local`: handed the editor's
+embedded local sandbox; `no-az`: a pool without the Azure CLI signed in), and what the server needs (AZURE_SANDBOX_MCP_ENDPOINT,
 AZURE_SANDBOX_API_KEY or AZURE_SANDBOX_POOL, AZURE_SANDBOX_CACHE_DIR,
 PATH), passed on explicitly: the SDK gives a server only a few variables.
 """
@@ -221,6 +221,12 @@ async def shared(session):
     check(done.returncode == 1 and "NameError" in done.stderr, "and the command line's run sees the new environment too:\n%s" % done.stderr)
 
 
+async def local(session):
+    # Handed the editor's embedded local sandbox: the editor's names are here.
+    result = await session.call_tool("run_python", {"code": "print(editor_value)\nagent_value = editor_value - 2"})
+    check(not result.is_error and result.structured_content["stdout"] == "7\n", "the agent sees what the editor's run defined", result)
+
+
 async def no_az(session):
     result = await session.call_tool("run_python", {"code": "print(1)"})
     check(result.is_error and "az login" in text_of(result), "a pool without `az login` is a tool error that says to sign in", result)
@@ -238,7 +244,7 @@ async def main():
                 check(initialized.server_info.name == "azure-sandbox-lsp", "the server names itself")
                 check(initialized.capabilities.tools is not None, "the server offers tools")
                 check("environment" in (initialized.instructions or ""), "the server gives instructions")
-                await {"shared": shared, "no-az": no_az}[scenario](session)
+                await {"shared": shared, "local": local, "no-az": no_az}[scenario](session)
     print("all checks passed", file=sys.stderr)
 
 

@@ -173,6 +173,60 @@ async fn an_agent_shares_the_workspace_environment_and_the_editor_shows_its_runs
     assert_eq!(std::fs::metadata(&shared[0]).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
+/// With no Azure sandbox configured the editor's language server runs the
+/// embedded local sandbox. The editor chose that sandbox's key (VS Code
+/// does) and asks for its endpoint; an agent's server given both works in
+/// the editor's environment: each sees what the other defined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_handed_the_editors_local_sandbox_shares_its_environment() {
+    const LOCAL_KEY: &str = "local-key-chosen-by-the-editor-0f3e";
+    let dir = tempfile::tempdir().unwrap();
+    let root = workspace(dir.path());
+    std::fs::write(root.join("editor.py"), "editor_value = 7\n").unwrap();
+    std::fs::write(root.join("check.py"), "print('from the agent:', agent_value * 10)\n").unwrap();
+    let cache = dir.path().join("cache").to_string_lossy().into_owned();
+    let lsp_log = dir.path().join("lsp.log");
+    let editor = LspClient::binary_logging(
+        &[("AZURE_SANDBOX_LOCAL_API_KEY", LOCAL_KEY), ("AZURE_SANDBOX_CACHE_DIR", cache.as_str())],
+        Some(&lsp_log),
+    );
+    editor.initialize(&root, json!({"backend": "local"}), crate::common::lsp::rich_capabilities()).await;
+    let uri = file_uri(&root.join("editor.py"));
+    editor.open(&uri, "editor_value = 7\n").await;
+    let (_, diagnostics) = editor.run_and_wait("azureSandbox.runFile", json!([{"uri": uri}]), &uri).await;
+    assert_eq!(diagnostics, json!([]));
+    let answer = editor.result("azureSandbox/localSandbox", json!({})).await;
+    let endpoint = answer["endpoint"].as_str().expect("the embedded sandbox's endpoint").to_owned();
+    assert!(endpoint.starts_with("http://127.0.0.1:") && !answer.to_string().contains(LOCAL_KEY), "{answer}");
+
+    let root_arg = root.to_string_lossy().into_owned();
+    let server_log = dir.path().join("mcp-server.log");
+    let env = [
+        ("AZURE_SANDBOX_MCP_ENDPOINT", endpoint.as_str()),
+        ("AZURE_SANDBOX_API_KEY", LOCAL_KEY),
+        ("AZURE_SANDBOX_CACHE_DIR", cache.as_str()),
+        ("AZSB_WORKSPACE", root_arg.as_str()),
+    ];
+    let python = client_python();
+    let env_owned: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_client(&python, "local", &env, &server_log)
+    })
+    .await
+    .unwrap();
+
+    // And the editor's next run sees what the agent defined.
+    let check = file_uri(&root.join("check.py"));
+    editor.open(&check, "print('from the agent:', agent_value * 10)\n").await;
+    let (_, diagnostics) = editor.run_and_wait("azureSandbox.runFile", json!([{"uri": check}]), &check).await;
+    assert_eq!(diagnostics, json!([]), "agent_value is defined for the editor");
+    let output = editor.result("azureSandbox/output", json!({"uri": check})).await;
+    assert!(output["text"].as_str().unwrap().contains("from the agent: 50"), "{output}");
+    editor.shutdown().await;
+    assert!(!std::fs::read_to_string(&lsp_log).unwrap().contains(LOCAL_KEY));
+}
+
 /// A pool named, but the Azure CLI is not signed in: every tool call is an
 /// error result that says to run `az login`; the server does not crash.
 #[test]
