@@ -4,6 +4,7 @@
 // document, and keeps a status bar item in step with the runs.
 
 import * as childProcess from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as vscode from "vscode";
 // Commands in the server's executeCommandProvider (azureSandbox.run, ...) are
@@ -28,6 +29,7 @@ import { Figure, RunFinished } from "./runs";
 import { VariablesChanged, VariablesResult } from "./variables";
 import { VariablesView } from "./variablesView";
 import { FilesCommands } from "./filesCommands";
+import { agentServersChanged, registerAgentServers } from "./agents";
 
 const OUTPUT_SCHEME = "azure-sandbox-output";
 const SECRET_KEY = "azureSandbox.apiKey";
@@ -40,6 +42,14 @@ let panel: RunsPanel | undefined;
 let variablesView: VariablesView | undefined;
 let filesCommands: FilesCommands | undefined;
 const outputChanged = new vscode.EventEmitter<vscode.Uri>();
+
+/** The key of the language server's embedded local sandbox, chosen here (a
+ *  fresh one per window) so that the agents' MCP server can be handed that
+ *  sandbox through its process environment, never through a message. */
+const localSandboxKey = crypto.randomBytes(32).toString("hex");
+/** Language servers started in this window: part of the agents' server
+ *  version, so a new embedded sandbox restarts them. */
+let serverGeneration = 0;
 
 /** The server that runs (or last ran), with its version once known. */
 let serverInUse: (Server & { version?: string }) | undefined;
@@ -201,6 +211,8 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     }
   });
   await client.start();
+  serverGeneration += 1;
+  agentServersChanged();
   client.onNotification("azureSandbox/outputChanged", (params: { uri: string }) => {
     outputChanged.fire(vscode.Uri.parse(params.uri));
   });
@@ -245,6 +257,7 @@ async function serverEnvironment(context: vscode.ExtensionContext): Promise<Reco
   if (key) {
     env.AZURE_SANDBOX_API_KEY = key;
   }
+  env.AZURE_SANDBOX_LOCAL_API_KEY = localSandboxKey;
   return env;
 }
 
@@ -419,6 +432,39 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   });
   // Send to Sandbox, List Sandbox Files, Fetch Files from Sandbox…
   filesCommands = new FilesCommands(context, () => client, jobStarted);
+  // Copilot's agent mode (and any VS Code agent) gets `azure-sandbox-lsp mcp`
+  // for each folder, in the folder's environment (VS Code 1.101+).
+  registerAgentServers(context, {
+    inputs: () => {
+      const found = findServer(context);
+      if ("problem" in found) {
+        return undefined;
+      }
+      const config = vscode.workspace.getConfiguration("azureSandbox");
+      return {
+        serverPath: found.server.path,
+        folders: (vscode.workspace.workspaceFolders ?? [])
+          .filter((folder) => folder.uri.scheme === "file")
+          .map((folder) => ({ name: folder.name, path: folder.uri.fsPath })),
+        endpoint: config.get<string>("endpoint", "").trim(),
+        pool: config.get<string>("pool", "").trim(),
+        backend: config.get<string>("backend", "auto"),
+        localPython: config.get<string>("localPython", "").trim(),
+        allowInsecureHttp: config.get<boolean>("allowInsecureHttp", false),
+        version: `${extensionVersion(context)}+${serverGeneration}`,
+      };
+    },
+    apiKey: async () => context.secrets.get(SECRET_KEY),
+    localEndpoint: async () => {
+      const current = client;
+      if (!current || current.state !== State.Running) {
+        return null;
+      }
+      const answer: { endpoint: string | null } = await current.sendRequest("azureSandbox/localSandbox", {});
+      return answer.endpoint;
+    },
+    localKey: localSandboxKey,
+  });
   // The Sandbox variables view shows once the extension runs (a Python file was opened).
   void vscode.commands.executeCommand("setContext", "azureSandbox.active", true);
 
