@@ -33,6 +33,18 @@ async function visible(locator, timeout) {
   return (await locator.count()) > 0;
 }
 
+// Waits until `locator` matches `count` elements (lenses are drawn again
+// when the server refreshes them, so one seen is not yet all of them).
+async function countReaches(page, locator, count, timeout) {
+  for (const end = Date.now() + timeout; Date.now() < end; ) {
+    if ((await locator.count()) === count) {
+      return true;
+    }
+    await page.waitForTimeout(250);
+  }
+  return (await locator.count()) === count;
+}
+
 // The first element matching `selector` in any frame of the page: notebook
 // outputs are drawn in a webview, an iframe inside an iframe.
 // Answers VS Code's save dialog (in code-server, its own quick-input one) with `file`.
@@ -145,6 +157,12 @@ async function quickPickRows(page, title, wanted) {
       .map((label) => label.innerText.replace(/\u00a0/g, " ").trim())
       .filter(Boolean).join(" ").replace(/\s+/g, " "))).catch(() => []);
 }
+// Accepts what is checked in a multi-select QuickPick with its OK button (a
+// checkbox that was clicked has the focus, and Enter there would uncheck it).
+async function acceptPicks(page) {
+  const ok = page.locator(".quick-input-widget .monaco-button", { hasText: /^OK$/ }).first();
+  await ((await ok.count()) > 0 ? ok.click() : page.keyboard.press("Enter"));
+}
 // Is there a row for exactly this path?
 const hasRow = (rows, name) => rows.some((row) => row.split(" ").includes(name));
 
@@ -182,7 +200,7 @@ function panelFile(settingsFile) {
 
     // The lenses, rendered by the workbench from our server.
     const runLens = page.locator(".monaco-editor .codelens-decoration a", { hasText: "▶ Run in local sandbox" });
-    check("the Run lens is shown on each cell", await visible(runLens, 60000) && (await runLens.count()) === 2, `${await runLens.count()} lenses`);
+    check("the Run lens is shown on each cell", await countReaches(page, runLens, 2, 60000), `${await runLens.count()} lenses`);
     await shot("1-lenses");
 
     // The Sandbox variables view is in the Explorer once a Python file is
@@ -258,7 +276,8 @@ function panelFile(settingsFile) {
     await shot("4-status-tooltip");
     // The bundled server is the extension's own version: no mismatch warning.
     const mismatch = page.locator(".notifications-toasts, .notifications-center", { hasText: /older than|is older/ });
-    check("no version mismatch warning", (await mismatch.count()) === 0, await mismatch.first().innerText().catch(() => ""));
+    const mismatches = await mismatch.count();
+    check("no version mismatch warning", mismatches === 0, mismatches ? await mismatch.first().innerText().catch(() => "") : "");
     await page.mouse.move(1400, 900);
 
     // The output document, beside the code, with the transcript.
@@ -297,8 +316,10 @@ function panelFile(settingsFile) {
     await page.keyboard.press("Enter");
     const saved = page.locator(".notifications-toasts", { hasText: "API key saved" });
     check("Set API Key saves and restarts the server", await visible(saved, 30000));
-    const settings = fs.existsSync(settingsFile) ? fs.readFileSync(settingsFile, "utf8") : "";
-    check("the key is not in settings.json", settings.length > 0 && !settings.includes(sentinel));
+    // Neither in the user settings nor in the machine's (code-server's Remote settings).
+    const machineSettings = path.join(path.dirname(path.dirname(settingsFile)), "Machine", "settings.json");
+    const settings = [settingsFile, machineSettings].map((file) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""));
+    check("the key is not in settings.json", settings.every((text) => text.length > 0 && !text.includes(sentinel)));
     // A new server, a new local sandbox: the view starts over.
     rows = await waitForRows(page, (r) => r.some((row) => row.name === NOTHING_RAN), 30000);
     check("after the server restarts, the Sandbox variables view starts over", rows.length === 1 && rows[0].name === NOTHING_RAN, rowsText(rows));
@@ -316,12 +337,13 @@ function panelFile(settingsFile) {
     const plotRow = page.locator(".explorer-folders-view .monaco-list-row", { hasText: "plot.py" });
     await plotRow.first().dblclick();
     const plotLens = page.locator(".monaco-editor .codelens-decoration a", { hasText: "▶ Run in local sandbox" });
-    check("plot.py shows its two Run lenses", await visible(plotLens, 60000) && (await plotLens.count()) === 2, `${await plotLens.count()} lenses`);
+    check("plot.py shows its two Run lenses", await countReaches(page, plotLens, 2, 60000), `${await plotLens.count()} lenses`);
     const panelTab = page.locator(".tabs-container .tab", { hasText: "Sandbox runs.sandbox-runs" });
     check("the runs panel is not open before a figure", (await panelTab.count()) === 0);
     await plotLens.nth(0).click();
     check("a run that makes a figure opens the runs panel", await visible(panelTab, 90000));
-    const image = await inFrames(page, "img", 60000);
+    // The renderer's image (a blob: URL), not another image of the workbench (such as the accounts avatar).
+    const image = await inFrames(page, 'img[src^="blob:"]', 60000);
     check("the figure is an image in the panel's notebook output", !!image);
     if (image) {
       await image.scrollIntoViewIfNeeded().catch(() => {});
@@ -408,7 +430,7 @@ function panelFile(settingsFile) {
 
     // Closing the panel asks nothing; Show Runs Panel brings it back, from its file.
     await panelTab.first().hover();
-    await panelTab.first().locator(".codicon-close, .tab-close .action-label").first().click().catch(() => {});
+    await panelTab.first().locator(".tab-actions .action-label, .tab-close .action-label").first().click().catch(() => {});
     await page.waitForTimeout(1500);
     const prompt = page.locator(".monaco-dialog-box");
     check("closing the panel asks nothing (no save prompt)", (await prompt.count()) === 0 && (await panelTab.count()) === 0,
@@ -671,11 +693,11 @@ function panelFile(settingsFile) {
       rowsListed.some((r) => r.includes("All files the last run wrote") && r.includes("1 file")) &&
       !!reportAgain && reportAgain.includes("Differs from the file here"), JSON.stringify(rowsListed));
     const lastRunRow = page.locator(".quick-input-widget .monaco-list-row", { hasText: "All files the last run wrote" }).first();
-    const toggle = lastRunRow.locator(".quick-input-list-checkbox, input[type=checkbox], .monaco-custom-toggle").first();
+    const toggle = lastRunRow.locator("input.quick-input-list-checkbox, .monaco-checkbox").first();
     await ((await toggle.count()) > 0 ? toggle.click() : lastRunRow.click());
     await page.waitForTimeout(300);
     await shot("18-fetch-files");
-    await page.keyboard.press("Enter");
+    await acceptPicks(page);
     const copy = path.join(workspaceDir, "report (sandbox).csv");
     for (let end = Date.now() + 30000; !fs.existsSync(copy) && Date.now() < end; ) {
       await page.waitForTimeout(300);
@@ -715,10 +737,10 @@ function panelFile(settingsFile) {
     await page.keyboard.type("scratch.txt");
     await page.waitForTimeout(500);
     const scratchRow = page.locator(".quick-input-widget .monaco-list-row", { hasText: "scratch.txt" }).first();
-    const scratchToggle = scratchRow.locator(".quick-input-list-checkbox, input[type=checkbox], .monaco-custom-toggle").first();
+    const scratchToggle = scratchRow.locator("input.quick-input-list-checkbox, .monaco-checkbox").first();
     await ((await scratchToggle.count()) > 0 ? scratchToggle.click() : scratchRow.click());
     await page.waitForTimeout(300);
-    await page.keyboard.press("Enter");
+    await acceptPicks(page);
     await visible(page.locator(".notifications-toasts", { hasText: "sending scratch.txt" }), 5000);
     let scratchListed = [];
     for (let end = Date.now() + 30000; !hasRow(scratchListed, "scratch.txt") && Date.now() < end; ) {

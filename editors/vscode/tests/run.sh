@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Real VS Code (code-server 4.100.3) with the extension's platform package
-# (azure-sandbox-linux-x64.vsix, `npm run package:linux-x64`), which carries
-# its own server: no azure-sandbox-lsp on PATH and no azureSandbox.server.path,
+# Real VS Code (code-server 4.139.1, VS Code 1.139, from get-code-server.sh)
+# with the extension's platform package (azure-sandbox-linux-x64.vsix,
+# `npm run package:linux-x64`), which carries its own server: no azure-sandbox-lsp on PATH and no azureSandbox.server.path,
 # so the bundled server is the one that runs. Driven by playwright-core in
 # Debian's chromium. Screenshots go to $ARTEFACTS (default test-artifacts/vscode).
 # The local sandbox runs a Python with matplotlib and pandas for the runs
@@ -18,6 +18,9 @@ artefacts="${ARTEFACTS:-$repo/test-artifacts/vscode}"
 [ -f "$vsix" ] || { echo "vscode: no $vsix: run 'npm run package:linux-x64' in editors/vscode" >&2; exit 1; }
 cache="${AZURE_SANDBOX_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/azure-sandbox-lsp/editor-tools}"
 code_server="$("$here/get-code-server.sh")"
+# The tests run on the node code-server runs on (Node 24, the system's or the
+# one get-code-server.sh installed): playwright-core needs Node 20 or newer.
+node="$(sed -n 's/^node=//p' "$(dirname "$code_server")/.installed")"
 # playwright-core (no browser download: Debian's chromium is used).
 if [ ! -d "$cache/playwright/node_modules/playwright-core" ]; then
     mkdir -p "$cache/playwright"
@@ -25,13 +28,13 @@ if [ ! -d "$cache/playwright/node_modules/playwright-core" ]; then
 fi
 
 # How the server is found, and the mismatch warning, outside the editor.
-node "$here/server.test.js"
+"$node" "$here/server.test.js"
 # What the runs panel makes of a run, outside the editor.
-node "$here/runs.test.js"
+"$node" "$here/runs.test.js"
 # What the Sandbox variables view makes of the server's answers, outside the editor.
-node "$here/variables.test.js"
+"$node" "$here/variables.test.js"
 # What the workspace mirror's commands make of the server's answers, outside the editor.
-node "$here/files.test.js"
+"$node" "$here/files.test.js"
 # The package carries an executable server and says which platform it is for.
 python3 - "$vsix" <<'PY'
 import sys, zipfile
@@ -51,7 +54,7 @@ done
 if PATH="$clean_path" command -v azure-sandbox-lsp >/dev/null; then
     echo "vscode: azure-sandbox-lsp is still on PATH" >&2; exit 1
 fi
-version="$(node -p 'require(process.argv[1]).version' "$here/../package.json")"
+version="$("$node" -p 'require(process.argv[1]).version' "$here/../package.json")"
 figures_python="${AZURE_SANDBOX_FIGURES_PYTHON:-$("$repo/scripts/figures-python.sh")}"
 "$figures_python" -c 'import matplotlib, pandas' || { echo "vscode: $figures_python has no matplotlib or pandas" >&2; exit 1; }
 
@@ -82,6 +85,16 @@ cat >"$profile/data/User/settings.json" <<JSON
   "azureSandbox.backend": "local",
   "azureSandbox.liveCompletion": true,
   "azureSandbox.mirrorExclude": ["scratch.txt"],
+  "chat.disableAIFeatures": true,
+  "workbench.secondarySideBar.defaultVisibility": "hidden"
+}
+JSON
+# Settings of machine scope (azureSandbox.localPython, like server.path and
+# endpoint) apply from the machine's settings, the Remote tab of code-server's
+# Settings editor: VS Code ignores them in the user settings of a remote window.
+mkdir -p "$profile/data/Machine"
+cat >"$profile/data/Machine/settings.json" <<JSON
+{
   "azureSandbox.localPython": $(python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$figures_python")
 }
 JSON
@@ -98,6 +111,6 @@ for _ in $(seq 1 150); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
     sleep 0.2
 done
-NODE_PATH="$cache/playwright/node_modules" timeout 600 node "$here/e2e.js" \
+NODE_PATH="$cache/playwright/node_modules" timeout 600 "$node" "$here/e2e.js" \
     "http://127.0.0.1:$port/?folder=$profile/workspace" "$artefacts" "$profile/data/User/settings.json" \
     "$profile/extensions" "$version"
