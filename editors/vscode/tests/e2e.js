@@ -178,6 +178,73 @@ function panelFile(settingsFile) {
   return undefined;
 }
 
+// The processes whose command line is exactly `argv` (/proc, this machine):
+// their pid and environment (never printed: it holds a key).
+function processesRunning(argv) {
+  const found = [];
+  for (const pid of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
+      if (argv(cmdline)) {
+        const env = {};
+        for (const pair of fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean)) {
+          const at = pair.indexOf("=");
+          env[pair.slice(0, at)] = pair.slice(at + 1);
+        }
+        found.push({ pid, cmdline, env });
+      }
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return found;
+}
+
+// Speaks MCP over stdio (newline-delimited JSON-RPC) to `command args` started
+// with `env`: initialize, notifications/initialized, then each request of
+// `calls`; resolves with the answers (or rejects after `timeout`).
+function mcpSession(command, args, env, cwd, calls, timeout) {
+  const { spawn } = require("child_process");
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const answers = new Map();
+    let buffer = "";
+    let stderr = "";
+    const timer = setTimeout(() => { child.kill(); reject(new Error(`no answer in ${timeout} ms; stderr: ${stderr.slice(-2000)}`)); }, timeout);
+    const send = (message) => child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", ...message })}\n`);
+    const requests = [{ method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "e2e", version: "1" } } }, ...calls];
+    let next = 0;
+    const ask = () => send({ id: next + 1, ...requests[next] });
+    child.stderr.on("data", (chunk) => { stderr += chunk; });
+    child.on("error", (error) => { clearTimeout(timer); reject(error); });
+    child.stdout.on("data", (chunk) => {
+      buffer += chunk;
+      for (let end = buffer.indexOf("\n"); end >= 0; end = buffer.indexOf("\n")) {
+        const line = buffer.slice(0, end).trim();
+        buffer = buffer.slice(end + 1);
+        const message = line ? JSON.parse(line) : {};
+        if (message.id !== next + 1 || !("result" in message || "error" in message)) {
+          continue; // a notification, or a request of the server's
+        }
+        answers.set(requests[next].method === "initialize" ? "initialize" : next, message);
+        if (next === 0) {
+          send({ method: "notifications/initialized" });
+        }
+        next += 1;
+        if (next < requests.length) {
+          ask();
+        } else {
+          clearTimeout(timer);
+          child.stdin.end();
+          child.kill();
+          resolve({ initialize: answers.get("initialize"), answers: calls.map((_, i) => answers.get(i + 1)) });
+        }
+      }
+    });
+    ask();
+  });
+}
+
 (async () => {
   fs.mkdirSync(artefacts, { recursive: true });
   const browser = await chromium.launch({
@@ -750,6 +817,122 @@ function panelFile(settingsFile) {
       await page.keyboard.press("Escape");
     }
     check("a file chosen there is sent, though the mirror's settings leave it out", hasRow(scratchListed, "scratch.txt"), JSON.stringify(scratchListed));
+
+    // The agents' MCP server the extension contributes (mcpServerDefinitionProviders):
+    // VS Code lists it, with no Copilot and no mcp.json.
+    await page.keyboard.press("Escape");
+    await palette(page, "View: Close All Editor Groups");
+    const mcpRow = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Azure Sandbox" });
+    const mcpRows = () => page.locator(".quick-input-widget .monaco-list-row").allInnerTexts()
+      .then((texts) => texts.map((t) => t.replace(/\s+/g, " ").trim())).catch(() => []);
+    await palette(page, "MCP: List Servers");
+    const listedServer = await visible(mcpRow, 30000);
+    let servers = await mcpRows();
+    check("MCP: List Servers lists the extension's server, Azure Sandbox, not started yet",
+      listedServer && servers.some((r) => r.startsWith("Azure Sandbox") && r.includes("Stopped")), JSON.stringify(servers));
+    await shot("20-mcp-servers");
+    // Start Server: VS Code resolves the definition (the language server's
+    // embedded sandbox and its key) and starts the bundled server.
+    if (listedServer) {
+      await mcpRow.first().click();
+      const startEntry = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Start Server" });
+      if (await visible(startEntry, 10000)) {
+        await startEntry.first().click();
+      } else {
+        await page.keyboard.press("Escape");
+      }
+    }
+    let running = false;
+    for (let end = Date.now() + 30000; !running && Date.now() < end; ) {
+      await page.waitForTimeout(1000);
+      await palette(page, "MCP: List Servers");
+      await visible(mcpRow, 10000);
+      servers = await mcpRows();
+      running = servers.some((r) => r.startsWith("Azure Sandbox") && r.includes("Running"));
+      if (!running) {
+        await page.keyboard.press("Escape");
+      }
+    }
+    check("Start Server from that list runs it (the list shows Azure Sandbox running)", running, JSON.stringify(servers));
+    await shot("21-mcp-server-running");
+    // Its log: VS Code initialized it (MCP initialize) and listed its tools.
+    if (running) {
+      await mcpRow.first().click();
+      const outputEntry = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Show Output" });
+      if (await visible(outputEntry, 10000)) {
+        await outputEntry.first().click();
+      }
+    } else {
+      await page.keyboard.press("Escape");
+    }
+    const discovered = page.locator(".panel .view-lines", { hasText: "Discovered 8 tools" });
+    check("its log in the Output panel says it is running and VS Code discovered its 8 tools",
+      await visible(discovered, 20000) &&
+      (await discovered.first().innerText()).replace(/\u00a0/g, " ").includes("Connection state: Running"),
+      await page.locator(".panel .view-lines").first().innerText().catch(() => "no output"));
+    await shot("22-mcp-server-output");
+
+    // The process VS Code started: the bundled server, for the folder, with
+    // the language server's embedded sandbox and the key the extension gave it.
+    const agentProcesses = processesRunning((argv) => argv.length === 4 && argv[1] === "mcp" && argv[2] === "--workspace" &&
+      argv[3] === workspaceDir && namesBundled(argv[0]));
+    const agentServer = agentProcesses[0];
+    const languageServers = processesRunning((argv) => namesBundled(argv[0] ?? "") && argv[1] !== "mcp");
+    const names = (env) => Object.keys(env ?? {}).filter((name) => name.startsWith("AZURE_SANDBOX")).sort();
+    const endpoint = agentServer?.env.AZURE_SANDBOX_MCP_ENDPOINT ?? "";
+    check("VS Code started the bundled server as azure-sandbox-lsp mcp --workspace FOLDER, once",
+      agentProcesses.length === 1, JSON.stringify(agentProcesses.map((p) => p.cmdline)));
+    check("its environment has the language server's embedded sandbox (a loopback endpoint) and that sandbox's key",
+      !!agentServer && /^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+/.test(endpoint) && !!agentServer.env.AZURE_SANDBOX_API_KEY &&
+      languageServers.some((p) => p.env.AZURE_SANDBOX_LOCAL_API_KEY === agentServer.env.AZURE_SANDBOX_API_KEY) &&
+      !("AZURE_SANDBOX_PYTHON" in agentServer.env),
+      JSON.stringify({ agent: names(agentServer?.env), endpoint, languageServers: languageServers.map((p) => names(p.env)) }));
+    // The key is in no file of the profile VS Code wrote (settings, its MCP cache).
+    const agentKey = agentServer?.env.AZURE_SANDBOX_API_KEY;
+    const holders = [];
+    const profileDir = path.dirname(path.dirname(settingsFile));
+    const walk = (dir) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) {
+          walk(full);
+        } else if (entry.isFile() && fs.statSync(full).size < 20 * 2 ** 20 && agentKey && fs.readFileSync(full).includes(agentKey)) {
+          holders.push(path.relative(profileDir, full));
+        }
+      }
+    };
+    if (agentKey) {
+      walk(profileDir);
+    }
+    check("the key is in no file of VS Code's profile", !!agentKey && holders.length === 0, JSON.stringify(holders));
+
+    // The same command line, in the same environment, speaks MCP: its
+    // run_python sees what the editor's run of vars.py defined, and what it
+    // runs shows in the editor's output document, marked [agent].
+    let session;
+    try {
+      session = agentServer && await mcpSession(agentServer.cmdline[0], agentServer.cmdline.slice(1), agentServer.env, workspaceDir, [
+        { method: "tools/list", params: {} },
+        { method: "tools/call", params: { name: "run_python", arguments: { code: "agent_note = 'from the agent'\nprint(n * 2, d['beta'], agent_note)" } } },
+      ], 90000);
+    } catch (error) {
+      session = { error: String(error.message) };
+    }
+    const serverInfo = session?.initialize?.result?.serverInfo;
+    const tools = (session?.answers?.[0]?.result?.tools ?? []).map((t) => t.name);
+    check("the server answers MCP initialize and lists its tools (run_python among them)",
+      !!serverInfo && tools.includes("run_python") && tools.length === 8, JSON.stringify({ serverInfo, tools, error: session?.error }));
+    const ran = session?.answers?.[1]?.result;
+    const agentStdout = ran?.structuredContent?.stdout ?? "";
+    check("its run_python runs in the editor's environment: it sees n and d from the editor's run of vars.py",
+      !!ran && !ran.isError && agentStdout.includes("84 [2, 3] from the agent"), JSON.stringify(ran ?? session?.error));
+    await palette(page, "Azure Sandbox: Show Output");
+    const agentEntry = page.locator(".monaco-editor .view-lines", { hasText: "from the agent" });
+    const agentShown = await visible(agentEntry, 30000);
+    check("the agent's run shows in the editor's output document, marked [agent]",
+      agentShown && (await agentEntry.first().innerText()).includes("[agent]"),
+      agentShown ? await agentEntry.first().innerText() : "no agent entry");
+    await shot("23-agent-run-in-output");
   } catch (error) {
     check("no unexpected error", false, error.stack);
     await shot("error");

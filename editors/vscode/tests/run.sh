@@ -35,6 +35,8 @@ fi
 "$node" "$here/variables.test.js"
 # What the workspace mirror's commands make of the server's answers, outside the editor.
 "$node" "$here/files.test.js"
+# The agents' MCP server definitions and the environment each starts with, outside the editor.
+"$node" "$here/agents.test.js"
 # The package carries an executable server and says which platform it is for.
 python3 - "$vsix" <<'PY'
 import sys, zipfile
@@ -74,6 +76,9 @@ printf 'doubled\n' >"$profile/workspace/local-notes.txt"
 printf 'TOKEN=not-a-real-secret\n' >"$profile/workspace/.env"
 # Left out by the azureSandbox.mirrorExclude setting below.
 printf 'scratch\n' >"$profile/workspace/scratch.txt"
+# AI features stay on (no Copilot is installed): with chat.disableAIFeatures,
+# VS Code hides its MCP commands (MCP: List Servers), which the test uses to
+# start the extension's contributed server; the chat side bar stays hidden.
 cat >"$profile/data/User/settings.json" <<JSON
 {
   "workbench.startupEditor": "none",
@@ -85,7 +90,7 @@ cat >"$profile/data/User/settings.json" <<JSON
   "azureSandbox.backend": "local",
   "azureSandbox.liveCompletion": true,
   "azureSandbox.mirrorExclude": ["scratch.txt"],
-  "chat.disableAIFeatures": true,
+  "chat.disableAIFeatures": false,
   "workbench.secondarySideBar.defaultVisibility": "hidden"
 }
 JSON
