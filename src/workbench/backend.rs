@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::settings::Target;
+use super::settings::{LocalOptions, Target};
 use crate::azure::ConnectError;
 use crate::config::RemoteConfig;
 use crate::mcp::{McpClient, McpError};
@@ -111,6 +111,8 @@ impl From<StartError> for BackendError {
     fn from(error: StartError) -> Self {
         let kind = match error {
             StartError::NoPython(_) => ErrorKind::NoLocalPython,
+            // The settings ask for what this machine cannot give.
+            StartError::NoNamespaces(_) => ErrorKind::NotConfigured,
             StartError::Other(_) => ErrorKind::Service,
         };
         Self::new(kind, error.to_string())
@@ -131,12 +133,12 @@ impl Backend {
     /// local sandbox when none is configured or `force_local` is set.
     /// `registry_file` keeps workspace environments between processes
     /// (remote endpoints only: the embedded sandbox's die with it);
-    /// `local_python` is the embedded sandbox's interpreter.
+    /// `local` says how to make the embedded sandbox.
     pub async fn start(
         config: &RemoteConfig,
         force_local: bool,
         registry_file: Option<std::path::PathBuf>,
-        local_python: Option<std::path::PathBuf>,
+        local: LocalOptions,
     ) -> Result<Self, BackendError> {
         let remote = match (&config.endpoint, &config.pool, force_local) {
             (_, _, true) | (None, None, _) => None,
@@ -157,7 +159,13 @@ impl Backend {
             None => {
                 // One user's workspaces, each with its environment: Azure's
                 // tutorial pool size (5) would turn a sixth folder away.
-                let sandbox = SandboxConfig { max_environments: 16, python: local_python, ..SandboxConfig::default() };
+                let sandbox = SandboxConfig {
+                    max_environments: 16,
+                    python: local.python,
+                    isolation: local.isolation,
+                    network: local.network,
+                    ..SandboxConfig::default()
+                };
                 let local = LocalSandbox::start(sandbox, None).await?;
                 let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options())?;
                 // The embedded sandbox's environments die with this process,
@@ -238,11 +246,11 @@ impl BackendSlot {
         // The old backend ends when its last run lets go of it.
         slot.take();
         let backend = match target {
-            Target::Local { python } => Backend::start(&RemoteConfig::default(), true, None, python.clone()).await?,
+            Target::Local(local) => Backend::start(&RemoteConfig::default(), true, None, local.clone()).await?,
             Target::Azure(config) if config.endpoint.is_none() && config.pool.is_none() => {
                 return Err(BackendError::no_endpoint());
             }
-            Target::Azure(config) => Backend::start(config, false, registry_file(), None).await?,
+            Target::Azure(config) => Backend::start(config, false, registry_file(), LocalOptions::default()).await?,
         };
         let lease = Arc::new(Lease { backend: Some(backend), target: target.clone() });
         *slot = Some(Arc::clone(&lease));
@@ -294,15 +302,15 @@ mod tests {
     #[tokio::test]
     async fn a_let_go_backend_ends_when_its_last_lease_does() {
         let slot = BackendSlot::default();
-        let lease = slot.lease(&Target::Local { python: None }).await.unwrap();
-        let again = slot.lease(&Target::Local { python: None }).await.unwrap();
+        let lease = slot.lease(&Target::Local(LocalOptions::default())).await.unwrap();
+        let again = slot.lease(&Target::Local(LocalOptions::default())).await.unwrap();
         assert!(Arc::ptr_eq(&lease, &again), "the same target keeps its backend");
         drop(again);
         let local = lease.backend.as_ref().and_then(|b| b.local.as_ref()).expect("the embedded sandbox");
         let endpoint = local.endpoint().to_owned();
         slot.release().await;
         assert!(answers(&endpoint).await, "a run still holds it: it keeps serving");
-        let next = slot.lease(&Target::Local { python: None }).await.unwrap();
+        let next = slot.lease(&Target::Local(LocalOptions::default())).await.unwrap();
         assert!(!Arc::ptr_eq(&lease, &next), "the next run gets a new backend");
         drop(lease);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
