@@ -536,7 +536,7 @@ impl Pool {
             *watch = ProcessWatch { scanned: Instant::now(), machine_tasks: machine };
         }
         let watches: Vec<Watch> = watched.iter().map(|(watch, _)| *watch).collect();
-        let counts = count_tasks(&watches);
+        let counts = count_tasks(&watches, limit as usize);
         for (watch, env) in watched {
             let tasks = counts.get(&watch).copied().unwrap_or(0);
             if tasks as u64 > limit {
