@@ -200,13 +200,15 @@ impl Settings {
         }
     }
 
-    /// A problem with the settings worth telling the user about.
+    /// A problem with the local sandbox's isolation setting worth telling
+    /// the user about (it is then read as `namespaces`).
+    pub fn isolation_problem(&self) -> Option<String> {
+        let isolation = self.local_isolation.as_deref().filter(|i| !i.trim().is_empty())?;
+        IsolationMode::parse(isolation).err().map(|why| format!("azureSandbox.localIsolation: {why}"))
+    }
+
+    /// A problem with the cell marker setting worth telling the user about.
     pub fn problem(&self) -> Option<String> {
-        if let Some(isolation) = self.local_isolation.as_deref().filter(|i| !i.trim().is_empty()) {
-            if let Err(why) = IsolationMode::parse(isolation) {
-                return Some(format!("azureSandbox.localIsolation: {why}"));
-            }
-        }
         let pattern = self.cell_marker.as_deref().filter(|p| !p.trim().is_empty())?;
         CellMarkers::custom(pattern).err()
     }
@@ -342,6 +344,14 @@ mod tests {
         assert_eq!(options.limit, 1000);
         assert_eq!(s.local_python(), Some(PathBuf::from("/opt/py/bin/python")));
         assert!(Settings::from_value(&json!({"figureFormat": "gif"})).is_err());
+        let local =
+            Settings::from_value(&json!({"localIsolation": "process", "localNetwork": false})).unwrap().unwrap();
+        let options = local.local_options();
+        assert_eq!((options.isolation, options.network), (IsolationMode::Process, false));
+        assert!(local.isolation_problem().is_none());
+        let typo = Settings::from_value(&json!({"localIsolation": "namespace"})).unwrap().unwrap();
+        assert!(typo.isolation_problem().unwrap().contains("auto, namespaces or process"));
+        assert_eq!(typo.local_options().isolation, IsolationMode::Namespaces, "a typo does not weaken it");
         assert_eq!(Settings::default().display_options(), DisplayOptions::default());
     }
 
