@@ -137,6 +137,27 @@ async fn code_that_forges_answers_on_the_control_channel_loses_only_its_interpre
     assert_eq!(content(&run_python(&sandbox, &other, "2 + 2").await)["executionResult"], "4");
 }
 
+/// A header that promises output which never comes (it claims less than
+/// the cap, so it passes the size check): the reader used to wait for the
+/// run's time limit (120 s by default). It gives up once the promised
+/// bytes stop coming for 5 s, and only the interpreter is lost.
+#[tokio::test]
+async fn an_answer_whose_promised_output_never_comes_is_caught_in_seconds() {
+    let sandbox = sandbox(SandboxConfig { python_timeout: Duration::from_secs(100), ..config() }).await;
+    let env = launch(&sandbox).await;
+    run_python(&sandbox, &env, "kept = 1").await;
+    let forged = r#"{"id": 0, "stdoutLength": 3000}"#.to_owned() + "\n";
+    let started = Instant::now();
+    let reply = run_python(&sandbox, &env, &write_to_control_pipe(&forged)).await;
+    let took = started.elapsed();
+    let stderr = content(&reply)["stderr"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(content(&reply)["errorName"], "ProcessExited", "{reply}");
+    assert!(stderr.contains("control channel") && stderr.contains("did not come"), "{stderr}");
+    assert!(took < Duration::from_secs(15), "caught after {took:?}, not at the 100 s limit");
+    assert_eq!(content(&run_python(&sandbox, &env, "'kept' in globals()").await)["executionResult"], "False");
+    assert_eq!(content(&run_python(&sandbox, &env, "1 + 1").await)["executionResult"], "2");
+}
+
 #[tokio::test]
 async fn cool_down_destroys_idle_environments() {
     let sandbox = sandbox(SandboxConfig { cool_down: Duration::from_millis(600), ..config() }).await;

@@ -267,6 +267,34 @@ async fn a_fork_bomb_is_stopped_and_leaves_nothing_behind() {
     println!("fork-bomb (while True: os.fork()): stopped after {took:?}, at most {most} tasks in its {group:?}");
 }
 
+/// 300 children that each call setsid and sleep: each leaves the
+/// interpreter's session as soon as it is made, which under process
+/// isolation escapes the process watch (it counts that session; this ran
+/// all 300). Bounded by construction, like the 300 sleepers above. Their
+/// PID namespace they never leave: stopped well before the 300th, and gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_that_call_setsid_are_still_counted_and_stopped() {
+    let _beside_each_other = common::beside_each_other().await;
+    if !namespaces_here("processes_that_call_setsid_are_still_counted_and_stopped").await {
+        return;
+    }
+    let config =
+        SandboxConfig { isolation: azure_sandbox_lsp::sandbox::IsolationMode::Namespaces, ..bomb_sandbox_config() };
+    let sandbox = sandbox(config).await;
+    let env = launch(&sandbox).await;
+    let group = group_of(&sandbox, &env).await;
+    let code = "import os, time\nfor i in range(300):\n    if os.fork() == 0:\n        os.setsid()\n        \
+                time.sleep(20)\n        os._exit(0)\n    time.sleep(0.002)\nprint('made all 300')";
+    let started = Instant::now();
+    let reply = run_python(&sandbox, &env, code).await;
+    let took = started.elapsed();
+    assert_eq!(content(&reply)["errorName"], "ProcessLimit", "{reply}");
+    assert!(!content(&reply)["stdout"].as_str().unwrap_or_default().contains("made all 300"));
+    assert!(all_gone(group).await, "every process is gone, in a session of its own or not");
+    assert_eq!(content(&run_python(&sandbox, &env, "2 + 2").await)["executionResult"], "4");
+    println!("300 sleepers that call setsid, in namespaces: stopped after {took:?}");
+}
+
 /// A bomb left running in the background after its run ended: stopped all
 /// the same, and the next run says why its state is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
