@@ -213,6 +213,12 @@ impl Lease {
     pub fn is_local(&self) -> bool {
         self.backend.as_ref().is_some_and(Backend::is_local)
     }
+
+    /// The embedded sandbox's isolation, in a line (see
+    /// `Isolation::describe`); `None` for a remote backend.
+    pub fn local_isolation(&self) -> Option<String> {
+        Some(self.backend.as_ref()?.local.as_ref()?.isolation().describe())
+    }
 }
 
 impl Drop for Lease {
