@@ -97,7 +97,6 @@ impl Worker {
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", confinement.python.display()))?;
         let group = child.id().map(|p| p as i32).ok_or("the interpreter exited at once")?;
-        let pid = group;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         // Big: a run's answer carries its whole (capped) output.
         let mut stdout = BufReader::with_capacity(1 << 20, child.stdout.take().ok_or("no stdout")?);
@@ -110,7 +109,7 @@ impl Worker {
             if let Some(stderr) = stderr.as_mut() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_string(&mut why)).await;
             }
-            kill_group(pid);
+            kill_group(group);
             let _ = child.wait().await;
             let why = why.trim();
             return Err(format!(
@@ -132,7 +131,7 @@ impl Worker {
                 }
             }
         } else {
-            (pid, Watch::Session(pid))
+            (group, Watch::Session(group))
         };
         Ok(Self { child, stdin, stdout, pid, group, watch, namespaced, next_id: 1, broken: None })
     }
