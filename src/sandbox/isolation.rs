@@ -105,7 +105,12 @@ impl Isolation {
                  and /tmp, not your home, not the other environments and not the server's processes; \
                  network {}",
                 ns.bwrap.display(),
-                if ns.network { "on" } else { "off" }
+                // The one thing still open, and how to close it.
+                if ns.network {
+                    "on (--network off or localNetwork false leaves it only its own loopback)"
+                } else {
+                    "off"
+                }
             ),
             Isolation::Process(reason) => format!(
                 "process isolation ({}): code can read what your user can read, and its daemons can outlive \
