@@ -89,6 +89,7 @@ impl LocalSandbox {
             max_processes: config.max_processes,
             max_file_bytes: config.max_file_bytes,
             pip_user: !interpreter.in_virtualenv,
+            user_site: interpreter.user_site.clone().filter(|_| !interpreter.in_virtualenv),
             path_var: sandbox_path_var(),
             namespaces: None,
         };
@@ -236,6 +237,9 @@ pub struct Interpreter {
     /// sandbox starts it: no PYTHONPATH, no user site. Namespaces show these
     /// read-only.
     pub paths: Vec<PathBuf>,
+    /// Where `pip install --user` puts packages, relative to the user base
+    /// (`lib/python3.12/site-packages`).
+    pub user_site: Option<PathBuf>,
 }
 
 /// What the interpreter says about itself: `sys.executable`, its version,
@@ -244,12 +248,14 @@ pub struct Interpreter {
 const PROBE: &str = "import sys, json, os
 paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, getattr(sys, 'base_exec_prefix', sys.exec_prefix)]
 paths += [os.path.dirname(sys.executable)] + [p for p in sys.path if p]
+user = ''
 try:
     import site
     paths += site.getsitepackages()
+    user = os.path.relpath(site.getusersitepackages(), site.getuserbase())
 except Exception:
     pass
-print(json.dumps([sys.executable, sys.version.split()[0], sys.prefix != sys.base_prefix, sys.version_info >= (3, 8), paths]))";
+print(json.dumps([sys.executable, sys.version.split()[0], sys.prefix != sys.base_prefix, sys.version_info >= (3, 8), paths, user]))";
 
 impl Interpreter {
     /// Resolves `python` (or `python3` on PATH) to the real executable, so
@@ -274,10 +280,10 @@ impl Interpreter {
                     program.display()
                 )
             })?;
-        let parsed: Option<(String, String, bool, bool, Vec<PathBuf>)> =
+        let parsed: Option<(String, String, bool, bool, Vec<PathBuf>, PathBuf)> =
             serde_json::from_slice(&output.stdout).ok().and_then(|v: serde_json::Value| serde_json::from_value(v).ok());
         match parsed {
-            Some((executable, version, in_virtualenv, recent, paths)) if output.status.success() => {
+            Some((executable, version, in_virtualenv, recent, paths, user_site)) if output.status.success() => {
                 if !recent {
                     return Err(format!(
                         "{} is Python {version}; the local sandbox needs 3.8 or newer",
@@ -285,7 +291,10 @@ impl Interpreter {
                     ));
                 }
                 let executable = if executable.is_empty() { program } else { PathBuf::from(executable) };
-                Ok(Self { executable, version, in_virtualenv, paths })
+                // Only a plain relative path stays inside the user base.
+                let plain = user_site.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+                let user_site = (plain && !user_site.as_os_str().is_empty()).then_some(user_site);
+                Ok(Self { executable, version, in_virtualenv, paths, user_site })
             }
             _ => Err(format!(
                 "{} did not behave like Python 3: {}",
@@ -331,7 +340,7 @@ async fn choose_isolation(
     let placement = Placement { dir: root.join("probe"), uid };
     let probe = Confinement { namespaces: Some(Arc::clone(&namespaces)), ..confinement.clone() };
     let started = std::time::Instant::now();
-    let outcome = match pool::create_private_dir(&placement.dir, uid, true) {
+    let outcome = match pool::create_private_dir(&placement.dir, uid, &probe) {
         Ok(()) => {
             let mut command = worker::sandboxed_command(&probe, &placement, &interpreter.executable);
             command.args(["-I", "-S", "-c", "pass"]).stdin(std::process::Stdio::null());

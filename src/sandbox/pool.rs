@@ -150,7 +150,7 @@ impl Pool {
         let suffix: u64 = rand::random();
         let dir = self.root.join(format!("env-{suffix:016x}"));
         let uid = self.next_uid.as_ref().map(|n| n.fetch_add(1, Ordering::Relaxed));
-        create_private_dir(&dir, uid, self.confinement.namespaces.is_some())
+        create_private_dir(&dir, uid, &self.confinement)
             .map_err(|e| PoolError::Internal(format!("cannot create the environment directory: {e}")))?;
         Ok(Placement { dir, uid })
     }
@@ -750,12 +750,22 @@ fn new_environment_id() -> String {
     )
 }
 
-/// The environment's directory, its `.tmp` and `.local` (and, for its
-/// namespaces, `.shm`, its `/dev/shm`), owner-only, owned by its uid.
-pub(super) fn create_private_dir(dir: &Path, uid: Option<u32>, namespaces: bool) -> std::io::Result<()> {
+/// The environment's directory, its `.tmp` and `.local` (with the user
+/// site-packages in it), and, for its namespaces, `.shm` (its `/dev/shm`):
+/// owner-only, owned by its uid.
+pub(super) fn create_private_dir(dir: &Path, uid: Option<u32>, confinement: &Confinement) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, chown};
-    let shm = namespaces.then(|| dir.join(".shm"));
-    for path in [dir.to_path_buf(), dir.join(".tmp"), dir.join(".local")].into_iter().chain(shm) {
+    let shm = confinement.namespaces.is_some().then(|| dir.join(".shm"));
+    let local = dir.join(".local");
+    let mut site = Vec::new();
+    if let Some(relative) = &confinement.user_site {
+        let mut at = local.clone();
+        for part in relative.components() {
+            at.push(part);
+            site.push(at.clone());
+        }
+    }
+    for path in [dir.to_path_buf(), dir.join(".tmp"), local].into_iter().chain(shm).chain(site) {
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         if let Some(uid) = uid {
             chown(&path, Some(uid), Some(uid))?;

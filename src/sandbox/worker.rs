@@ -41,6 +41,11 @@ pub struct Confinement {
     /// Set `PIP_USER=1` so `pip install` goes into the environment's own
     /// user base (not when the interpreter is a virtualenv, which forbids it).
     pub pip_user: bool,
+    /// The user site-packages directory, relative to the user base: made
+    /// before the interpreter starts, so that it is on `sys.path` (Python
+    /// adds it only if it exists then) and what `pip install` puts there
+    /// imports without a restart.
+    pub user_site: Option<PathBuf>,
     /// PATH for the sandboxed processes.
     pub path_var: String,
     /// The namespaces every process of an environment runs in (bubblewrap),

@@ -267,7 +267,9 @@ async fn with_the_network_off_the_hosts_loopback_cannot_be_reached() {
 
 /// A wheel built here, served over HTTP on the host's loopback: `pip
 /// install` of its URL in a shell command, as the language server's install
-/// runs it (`python3 -m pip`), then an import of it.
+/// runs it (`python3 -m pip`), then an import of it in the interpreter that
+/// was already running (the user site exists from the start, so it is on
+/// its `sys.path`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_install_works_with_the_network_on() {
     if !namespaces_here("pip_install_works_with_the_network_on").await {
@@ -285,6 +287,9 @@ async fn pip_install_works_with_the_network_on() {
     let server = Server::start(&[]);
     assert!(server.isolation_line().contains("isolation: namespaces"), "{}", server.isolation_line());
     let env = server.launch().await;
+    // The interpreter is running before the install (a spare, or a first
+    // run): what pip puts in the user site must import without a restart.
+    assert_eq!(server.python(&env, "1 + 1").await["executionResult"], "2");
     let installed = server.shell(&env, &format!("python3 -m pip install --no-deps {url}")).await;
     assert_eq!(installed["exitCode"], 0, "{installed}");
     let reply = server.python(&env, "import azsb_probe, sys\n(azsb_probe.VALUE, azsb_probe.__file__)").await;
