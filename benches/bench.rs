@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
 use azure_sandbox_lsp::run::{Engine, Registry, Snippet};
-use azure_sandbox_lsp::sandbox::{LocalSandbox, SandboxConfig};
+use azure_sandbox_lsp::sandbox::{IsolationMode, LocalSandbox, SandboxConfig};
 use latency_proxy::{LatencyProxy, Window};
 use lsp::{LspClient, file_uri};
 use serde_json::{Value, json};
@@ -122,6 +122,130 @@ fn rss_of(pid: u32) -> f64 {
 
 fn sandbox_config() -> SandboxConfig {
     SandboxConfig { output_cap: 16 << 20, max_environments: 64, ..SandboxConfig::default() }
+}
+
+/// Part 1b: the local sandbox in namespaces (bubblewrap) against the same
+/// sandbox with process isolation, side by side in one run: two sandboxes,
+/// each measure taken from both in turn.
+async fn isolation_cost(sizes: &Sizes, rows: &mut Vec<Row>) {
+    let start = |isolation: IsolationMode, spare: bool| {
+        LocalSandbox::start(SandboxConfig { isolation, spare_interpreter: spare, ..sandbox_config() }, None)
+    };
+    let (mut started_ns, mut started_process) = (Vec::new(), Vec::new());
+    for _ in 0..sizes.cold_starts.min(5) {
+        for (isolation, samples) in
+            [(IsolationMode::Namespaces, &mut started_ns), (IsolationMode::Process, &mut started_process)]
+        {
+            let began = Instant::now();
+            let sandbox = start(isolation, false).await.expect("sandbox");
+            samples.push(ms(began.elapsed()));
+            sandbox.shutdown().await;
+        }
+    }
+    let namespaces = match start(IsolationMode::Namespaces, true).await {
+        Ok(sandbox) => sandbox,
+        Err(e) => {
+            eprintln!("bench: no namespaces here ({e}); the isolation rows are left out");
+            return;
+        }
+    };
+    let process = start(IsolationMode::Process, true).await.expect("sandbox");
+    let client =
+        |s: &LocalSandbox| McpClient::new(s.endpoint(), Some(s.api_key().clone()), ClientOptions::default()).unwrap();
+    let pair = [(client(&namespaces), &namespaces), (client(&process), &process)];
+    let mut envs = Vec::new();
+    for (client, _) in &pair {
+        let env = client.launch().await.unwrap();
+        client.run_python(&env, "1").await.unwrap();
+        envs.push(env);
+    }
+    let (mut warm, mut shell, mut cold) =
+        ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    for _ in 0..sizes.warm_runs {
+        for (i, (client, _)) in pair.iter().enumerate() {
+            let began = Instant::now();
+            client.run_python(&envs[i], "1").await.unwrap();
+            warm[i].push(ms(began.elapsed()));
+        }
+    }
+    let echo = azure_sandbox_lsp::mcp::ShellCommand::Line("echo ok".into());
+    for _ in 0..sizes.cold_starts * 2 {
+        for (i, (client, _)) in pair.iter().enumerate() {
+            let began = Instant::now();
+            client.run_shell(&envs[i], &echo).await.unwrap();
+            shell[i].push(ms(began.elapsed()));
+        }
+    }
+    for _ in 0..sizes.cold_starts {
+        for (i, (client, _)) in pair.iter().enumerate() {
+            // Both spares ready: the other sandbox's new spare, starting
+            // after its own launch, must not compete with this one.
+            for _ in 0..200 {
+                if pair.iter().all(|(_, sandbox)| sandbox.pool().spare_ready()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let began = Instant::now();
+            let fresh = client.launch().await.unwrap();
+            client.run_python(&fresh, "1").await.unwrap();
+            cold[i].push(ms(began.elapsed()));
+        }
+    }
+    namespaces.shutdown().await;
+    process.shutdown().await;
+    // Without a spare: what starting an interpreter in its namespaces costs.
+    let bare =
+        [start(IsolationMode::Namespaces, false).await.unwrap(), start(IsolationMode::Process, false).await.unwrap()];
+    let bare_clients = [client(&bare[0]), client(&bare[1])];
+    let mut unspared = [Vec::new(), Vec::new()];
+    for _ in 0..sizes.cold_starts {
+        for (i, client) in bare_clients.iter().enumerate() {
+            let began = Instant::now();
+            let fresh = client.launch().await.unwrap();
+            client.run_python(&fresh, "1").await.unwrap();
+            unspared[i].push(ms(began.elapsed()));
+        }
+    }
+    for sandbox in bare {
+        sandbox.shutdown().await;
+    }
+    let row = |measure: &str, samples: [Vec<f64>; 2], goal: &str, limit: Option<f64>| {
+        let [ours, theirs] = samples.map(median);
+        Row {
+            measure: measure.into(),
+            ours: fmt_ms(ours),
+            reference: fmt_ms(theirs),
+            ratio: Some(ours / theirs),
+            goal: goal.into(),
+            met: limit.map(|l| ours / theirs <= l),
+        }
+    };
+    rows.push(row(
+        "namespaces: warm round trip, trivial statement (vs process isolation)",
+        warm,
+        "≤ 1.2× process isolation",
+        Some(1.2),
+    ));
+    rows.push(row(
+        "namespaces: cold start, spare interpreter ready: new environment + first statement (vs process isolation)",
+        cold,
+        "unchanged (≤ 1.2×)",
+        Some(1.2),
+    ));
+    rows.push(row(
+        "namespaces: cold start without a spare: the interpreter started in its namespaces (vs process isolation)",
+        unspared,
+        "",
+        None,
+    ));
+    rows.push(row("namespaces: a shell command, `echo ok` (vs process isolation)", shell, "", None));
+    rows.push(row(
+        "namespaces: the sandbox's start, bubblewrap's probe included (vs process isolation)",
+        [started_ns, started_process],
+        "",
+        None,
+    ));
 }
 
 /// Part 1: The local sandbox against a Jupyter kernel.
@@ -1415,13 +1539,18 @@ fn main() {
     let latency = Duration::from_millis(latency_ms);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut rows = Vec::new();
-    // --only <name>: one section (sandbox, overhead, files, memory, concurrency, remote, agents).
+    // --only <name>: one section (sandbox, isolation, overhead, files, memory, concurrency, remote,
+    // agents).
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     runtime.block_on(async {
         if wanted("sandbox") {
             eprintln!("bench: local sandbox vs a Jupyter kernel");
             sandbox_vs_kernel(&sizes, kernel_python.as_deref(), &mut rows).await;
+        }
+        if wanted("sandbox") || wanted("isolation") {
+            eprintln!("bench: the local sandbox in namespaces vs process isolation");
+            isolation_cost(&sizes, &mut rows).await;
         }
         if wanted("overhead") {
             eprintln!("bench: language-server overhead");

@@ -12,6 +12,8 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)   # rustls' crypto p
 # Virtualenvs: maturin for the wheel, the wheel's install test, the benchmark's
 # Jupyter kernel and Neovim 0.11 (all from PyPI).
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# The local sandbox's namespaces; the tests that need them fail without it.
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 if [ "${AZURE_SANDBOX_EDITOR_TOOLS:-0}" = 1 ]; then
     # Real editors for the editor-client tests.
     command -v nvim >/dev/null 2>&1 || missing+=(neovim)      # Neovim 0.7.2 (Debian's)

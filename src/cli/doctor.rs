@@ -14,6 +14,7 @@ use crate::config::{ENDPOINT_VAR, KEY_VAR, RemoteConfig};
 use crate::mcp::{McpClient, ShellCommand};
 use crate::sandbox::{LocalSandbox, SandboxConfig};
 use crate::secret::ApiKey;
+use crate::workbench::LocalOptions;
 
 #[derive(Debug, Args)]
 #[command(
@@ -89,7 +90,19 @@ pub async fn doctor(args: DoctorArgs) -> i32 {
             Some(python) => report.line(&format!("  python: {} (--python or AZURE_SANDBOX_PYTHON)", python.display())),
             None => report.line("  python: python3 on PATH (--python or AZURE_SANDBOX_PYTHON to choose another)"),
         }
-        let sandbox = SandboxConfig { python, ..SandboxConfig::default() };
+        let options = match LocalOptions::from_env(python) {
+            Ok(options) => options,
+            Err(why) => {
+                report.step(false, "read the local sandbox's settings", Duration::ZERO, &why);
+                return finish(report);
+            }
+        };
+        let sandbox = SandboxConfig {
+            python: options.python,
+            isolation: options.isolation,
+            network: options.network,
+            ..SandboxConfig::default()
+        };
         let Some(local) = report
             .check("start the local sandbox", LocalSandbox::start(sandbox, None), |s| {
                 format!("listening at {}", s.endpoint())
@@ -98,6 +111,8 @@ pub async fn doctor(args: DoctorArgs) -> i32 {
         else {
             return finish(report);
         };
+        // Which isolation is in force, and how to get the stronger one.
+        report.line(&format!("  isolation: {}", local.isolation().describe()));
         let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options());
         match client {
             Ok(client) => steps(&mut report, &client).await,

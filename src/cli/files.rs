@@ -10,7 +10,7 @@ use super::options::exit;
 use crate::config::RemoteConfig;
 use crate::mirror::{self, MirrorRules};
 use crate::run::{RunReport, WorkspaceKey, workspace_root};
-use crate::workbench::{Backend, registry_file};
+use crate::workbench::{Backend, LocalOptions, registry_file};
 
 #[derive(Debug, Args)]
 #[command(
@@ -74,7 +74,7 @@ pub async fn files(args: FilesArgs) -> i32 {
         );
         return exit::USAGE;
     }
-    let backend = match Backend::start(&config, false, registry_file(), None).await {
+    let backend = match Backend::start(&config, false, registry_file(), LocalOptions::default()).await {
         Ok(backend) => backend,
         Err(e) => {
             eprintln!("azure-sandbox-lsp: {e}");

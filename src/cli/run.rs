@@ -11,7 +11,7 @@ use crate::run::Stream;
 use crate::run::cells::{CellMarkers, cells_with};
 use crate::run::{RunReport, RunResult, Selection, Source, workspace_root};
 use crate::text::Document;
-use crate::workbench::{Backend, Figure, FigureStore, ShownOutput, registry_file};
+use crate::workbench::{Backend, Figure, FigureStore, LocalOptions, ShownOutput, registry_file};
 
 #[derive(Debug, Args)]
 #[command(
@@ -163,7 +163,14 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     }
     let python = args.python.clone().filter(|p| !p.as_os_str().is_empty());
-    let backend = match Backend::start(&config, args.sandbox.local, registry_file(), python).await {
+    let local = match LocalOptions::from_env(python) {
+        Ok(local) => local,
+        Err(why) => {
+            eprintln!("azure-sandbox-lsp: {why}");
+            return exit::USAGE;
+        }
+    };
+    let backend = match Backend::start(&config, args.sandbox.local, registry_file(), local).await {
         Ok(backend) => backend,
         Err(e) => {
             eprintln!("azure-sandbox-lsp: {e}");
@@ -173,8 +180,10 @@ pub async fn run(args: RunArgs) -> i32 {
     if backend.is_local() {
         let why =
             if args.sandbox.local { "--local" } else { "no AZURE_SANDBOX_MCP_ENDPOINT or AZURE_SANDBOX_POOL is set" };
+        let isolation = backend.local.as_ref().map(|l| l.isolation().describe()).unwrap_or_default();
         eprintln!(
-            "azure-sandbox-lsp: running in the embedded local sandbox ({why}): Python on this machine, not Azure"
+            "azure-sandbox-lsp: running in the embedded local sandbox ({why}): Python on this machine, not Azure; \
+             isolation: {isolation}"
         );
     }
     let key = backend.engine.workspace_key(workspace_root(&path));

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::options::exit;
 use crate::config::parse_seconds;
-use crate::sandbox::{Launchers, LocalSandbox, ResponseMode, SandboxConfig};
+use crate::sandbox::{IsolationMode, Launchers, LocalSandbox, ResponseMode, SandboxConfig, parse_network};
 use crate::secret::ApiKey;
 
 #[derive(Debug, Args)]
@@ -19,7 +19,10 @@ use crate::secret::ApiKey;
                   protocol and runs real Python on this machine, one interpreter process per environment.\n\n\
                   Prints MCP_ENDPOINT=<url> and API_KEY=<key> on stdout (the tutorials' variable names) and keeps \
                   serving; export those two in another shell and the tutorials' curl commands work as written.\n\n\
-                  This is process isolation on your own machine, not the Hyper-V boundary of the real service."
+                  With bubblewrap (bwrap) installed, each environment runs in its own Linux namespaces: the system \
+                  read-only, its own /mnt/data and /tmp, not your home, not the other environments. Without it, \
+                  process isolation only; the start line on stderr says which is in force. Either way it runs on \
+                  your own machine, not in the Hyper-V boundary of the real service."
 )]
 pub struct ServeLocalArgs {
     /// Address to listen on. Anything but loopback exposes code execution to the network.
@@ -75,6 +78,17 @@ pub struct ServeLocalArgs {
     /// Run every environment as the server's own user even when root.
     #[arg(long)]
     no_user_isolation: bool,
+    /// How environments are kept apart: auto (namespaces through bubblewrap when it works here, else
+    /// process isolation), namespaces (do not start without them) or process.
+    #[arg(long, env = "AZURE_SANDBOX_LOCAL_ISOLATION", default_value = "auto", value_parser = IsolationMode::NAMES)]
+    isolation: String,
+    /// The environments' network: on (as the service's pools have egress) or off (needs namespaces:
+    /// each environment then has only its own loopback).
+    #[arg(long, env = "AZURE_SANDBOX_LOCAL_NETWORK", default_value = "on", value_parser = ["on", "off"])]
+    network: String,
+    /// Seconds a connection may take to send a request's head (and stay idle between requests).
+    #[arg(long, default_value_t = 30.0)]
+    header_timeout: f64,
 }
 
 fn seconds(value: f64, what: &str) -> Result<Duration, String> {
@@ -104,6 +118,9 @@ impl ServeLocalArgs {
             },
             isolate_users: !self.no_user_isolation,
             spare_interpreter: !self.no_spare,
+            isolation: IsolationMode::parse(&self.isolation).map_err(|why| format!("--isolation: {why}"))?,
+            network: parse_network(&self.network).map_err(|why| format!("--network: {why}"))?,
+            header_timeout: seconds(self.header_timeout, "header-timeout")?,
             ..SandboxConfig::default()
         })
     }
@@ -139,6 +156,7 @@ pub async fn serve(args: ServeLocalArgs) -> i32 {
     let _ = stdout.flush();
     drop(stdout);
     tracing::info!("local sandbox listening at {} (Ctrl-C to stop)", sandbox.endpoint());
+    tracing::info!("isolation: {}", sandbox.isolation().describe());
     sandbox.run_until_signalled().await;
     exit::OK
 }

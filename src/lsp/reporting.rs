@@ -49,11 +49,13 @@ async fn report(session: &Arc<Session>, event: Event) {
             );
             session.progress.report(run_id, message).await;
         }
-        Event::LocalSandboxChosen => {
-            let message = "Azure sandbox: no Azure endpoint is configured, so code runs in a local sandbox on this \
-                           machine (plain processes, not Azure's isolation). To use Azure, set azureSandbox.pool (or \
-                           AZURE_SANDBOX_POOL) to read the endpoint and key from your session pool, or set the \
-                           endpoint and key (AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY).";
+        Event::LocalSandboxChosen { isolation } => {
+            let message = format!(
+                "Azure sandbox: no Azure endpoint is configured, so code runs in a local sandbox on this machine, \
+                 not in Azure's isolation. Its isolation: {isolation}. To use Azure, set azureSandbox.pool (or \
+                 AZURE_SANDBOX_POOL) to read the endpoint and key from your session pool, or set the endpoint and \
+                 key (AZURE_SANDBOX_MCP_ENDPOINT and AZURE_SANDBOX_API_KEY)."
+            );
             session.client.show_message(MessageType::INFO, message).await;
         }
         Event::Finished(finished) => report_finished(session, *finished).await,

@@ -100,6 +100,11 @@ impl SandboxServer {
             let message = format!("Azure sandbox: {problem}; using the standard cell markers");
             self.session.client.show_message(MessageType::WARNING, message).await;
         }
+        let isolation_changed = settings.local_isolation != self.session.settings().local_isolation;
+        if let Some(problem) = settings.isolation_problem().filter(|_| isolation_changed) {
+            let message = format!("Azure sandbox: {problem}; the local sandbox requires namespaces instead");
+            self.session.client.show_message(MessageType::WARNING, message).await;
+        }
         if self.session.workbench.set_settings(settings).await {
             tracing::info!("settings changed the sandbox: {:?}", self.session.settings());
             let message =
@@ -259,6 +264,10 @@ impl LanguageServer for SandboxServer {
     async fn initialized(&self, _: InitializedParams) {
         if let Some(problem) = self.session.settings().problem() {
             let message = format!("Azure sandbox: {problem}; using the standard cell markers");
+            self.session.client.show_message(MessageType::WARNING, message).await;
+        }
+        if let Some(problem) = self.session.settings().isolation_problem() {
+            let message = format!("Azure sandbox: {problem}; the local sandbox requires namespaces instead");
             self.session.client.show_message(MessageType::WARNING, message).await;
         }
         let server = SandboxServer { session: Arc::clone(&self.session) };

@@ -81,8 +81,8 @@ pub async fn dispatch(mut events: mpsc::UnboundedReceiver<Event>, waiters: Arc<W
                 let (sent, total) = (crate::run::human_bytes(sent), crate::run::human_bytes(total));
                 waiters.progressed(run_id, format!("sending the workspace's files: {sent} of {total}"));
             }
-            Event::LocalSandboxChosen => {
-                tracing::info!("no Azure endpoint or pool is configured: code runs in the local sandbox");
+            Event::LocalSandboxChosen { isolation } => {
+                tracing::info!("no Azure endpoint or pool is configured: code runs in the local sandbox ({isolation})");
             }
             // The start, queueing and live-state changes: the result says enough.
             _ => {}

@@ -37,6 +37,7 @@ import json
 import linecache
 import os
 import sys
+import threading
 import time
 import traceback
 import zlib
@@ -387,6 +388,34 @@ def _report(error, exc, tb, stderr):
         stderr.write(_format(failure, _user_tb(failure.__traceback__), False))
         stderr.write("\nOriginal exception was:\n")
         stderr.write(error["traceback"])
+
+
+def _thread_excepthook(args):
+    """What threading's own hook writes for an exception that ends a thread,
+    through the traceback module, which reads source lines from linecache,
+    where this run's code is. The built-in hook reads them from the file on
+    disk, which a sandbox does not have (the service's, or the local one's
+    namespaces), so its tracebacks lost their source lines."""
+    if args.exc_type is SystemExit:
+        return
+    stderr = sys.stderr
+    if stderr is None and args.thread is not None:
+        stderr = getattr(args.thread, "_stderr", None)
+    if stderr is None:
+        return
+    name = args.thread.name if args.thread is not None else threading.get_ident()
+    if args.exc_value is not None:
+        text = _local_text(_format(args.exc_value, args.exc_traceback, False))
+    else:
+        text = "%s\n" % getattr(args.exc_type, "__name__", args.exc_type)
+    stderr.write("Exception in thread %s:\n" % name)
+    stderr.write(text)
+    stderr.flush()
+
+
+# Only in place of the built-in one: a hook the user's code set stays.
+if threading.excepthook is getattr(threading, "__excepthook__", None):
+    threading.excepthook = _thread_excepthook
 
 
 # Python frames below a run's module -> the recursion levels they cost.

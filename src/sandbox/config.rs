@@ -4,6 +4,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::isolation::IsolationMode;
+
 /// The service cuts stdout and stderr at 4,096 characters each (its
 /// `outputStreamsMaxLength` default): so does the local sandbox, so that every
 /// run walks the path a real one walks.
@@ -55,6 +57,14 @@ pub struct SandboxConfig {
     pub first_uid: u32,
     /// Where environment directories live; a fresh temporary one when unset.
     pub root_dir: Option<PathBuf>,
+    /// Namespaces (bubblewrap) when they work here, required, or never.
+    pub isolation: IsolationMode,
+    /// The environments' network (the service's pools have egress). Off
+    /// needs namespaces: each environment then has only its own loopback.
+    pub network: bool,
+    /// A connection that has not sent a whole request head within this time
+    /// is closed (also an idle kept-alive one: clients reconnect).
+    pub header_timeout: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -79,6 +89,9 @@ impl Default for SandboxConfig {
             spare_interpreter: true,
             first_uid: 1_500_000,
             root_dir: None,
+            isolation: IsolationMode::Auto,
+            network: true,
+            header_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The local sandbox's MCP endpoint: JSON-RPC 2.0 over HTTP POST at `/mcp`,
 //! as lenient as the Azure service (tutorial `curl` requests with no params
-//! and no `Accept` header work) and as strict about the key.
+//! and no `Accept` header work) and as strict about the key; and the loop
+//! that serves its connections.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +45,59 @@ impl AppState {
     pub fn new(config: Arc<SandboxConfig>, key: ApiKey, pool: Arc<Pool>) -> Self {
         Self { config, key, pool, sessions: Mutex::default(), stats: Stats::default() }
     }
+}
+
+/// Serves `app` on `listener` until `stop` fires, then lets the open
+/// connections finish what they are doing. A connection that has not sent a
+/// whole request head within `header_timeout` is closed: `axum::serve`
+/// keeps a stalled client's connection (and its descriptor) for ever.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors, say: wait for some to close rather
+                    // than spin (as axum::serve does).
+                    if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
+                        tracing::error!("the local sandbox cannot accept a connection: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut closed = closed.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                // Stopping (or the server gone): finish the request in
+                // progress, take no other.
+                _ = async { closed.wait_for(|closing| *closing).await.map(|_| ()) } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+    let _ = closing.send(true);
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

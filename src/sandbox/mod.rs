@@ -3,16 +3,21 @@
 //! environment. It is the embedded default backend, the backend of every
 //! test, and `azure-sandbox-lsp serve-local`.
 //!
-//! Isolation is process isolation on your own machine (separate processes,
-//! directories, environment variables, resource limits, and a private uid
-//! when run as root), not the Hyper-V boundary of the real service.
+//! Isolation (isolation.rs) is Linux namespaces through bubblewrap where it
+//! works, else process isolation (separate processes, directories,
+//! environment variables, resource limits, and a private uid when run as
+//! root); either way on your own machine, not the Hyper-V boundary of the
+//! real service.
 
 mod config;
 pub(crate) mod http;
+mod isolation;
 pub(crate) mod pool;
+mod procs;
 pub(crate) mod worker;
 
 pub use config::{DEFAULT_OUTPUT_CAP, Launchers, ResponseMode, SandboxConfig};
+pub use isolation::{DATA_DIR, INSTALL_BUBBLEWRAP, Isolation, IsolationMode, ProcessReason, parse_network};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -24,14 +29,18 @@ use tokio::task::JoinHandle;
 
 use crate::secret::ApiKey;
 use http::{AppState, Stats};
+use isolation::Namespaces;
 use pool::Pool;
-use worker::Confinement;
+use worker::{Confinement, Placement};
 
 /// Why the local sandbox could not start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartError {
     /// No usable Python 3.8+ (missing, too old, or not Python).
     NoPython(String),
+    /// Namespaces were required (or the network off, which needs them), and
+    /// there are none here: why, and what to do.
+    NoNamespaces(String),
     /// Anything else: the port, the environments' directory.
     Other(String),
 }
@@ -39,7 +48,7 @@ pub enum StartError {
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::NoPython(why) | StartError::Other(why) => f.write_str(why),
+            StartError::NoPython(why) | StartError::NoNamespaces(why) | StartError::Other(why) => f.write_str(why),
         }
     }
 }
@@ -52,6 +61,7 @@ pub struct LocalSandbox {
     key: ApiKey,
     state: Arc<AppState>,
     root: PathBuf,
+    isolation: Isolation,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     reaper: JoinHandle<()>,
@@ -73,14 +83,32 @@ impl LocalSandbox {
             isolate = false;
         }
         let root = make_root(config.root_dir.as_deref(), isolate).map_err(StartError::Other)?;
-        let confinement = Confinement {
+        let mut confinement = Confinement {
             python: interpreter.executable.clone(),
             memory_bytes: config.memory_limit_bytes,
             max_processes: config.max_processes,
             max_file_bytes: config.max_file_bytes,
             pip_user: !interpreter.in_virtualenv,
+            user_site: interpreter.user_site.clone().filter(|_| !interpreter.in_virtualenv),
             path_var: sandbox_path_var(),
+            namespaces: None,
         };
+        let first_uid = isolate.then_some(config.first_uid);
+        let isolation = match choose_isolation(&config, &interpreter, &root, &confinement, first_uid).await {
+            Ok(isolation) => isolation,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&root);
+                return Err(e);
+            }
+        };
+        if let Some(namespaces) = isolation.namespaces() {
+            // Inside, `python3` and `pip` are the sandbox's interpreter's
+            // (pyenv's shims, say, are not there).
+            if let Some(bin) = interpreter.executable.parent() {
+                confinement.path_var = format!("{}:{}", bin.display(), confinement.path_var);
+            }
+            confinement.namespaces = Some(Arc::clone(namespaces));
+        }
         let config = Arc::new(config);
         let pool = Arc::new(Pool::new(Arc::clone(&config), confinement, root.clone(), isolate));
         pool.replenish();
@@ -95,14 +123,7 @@ impl LocalSandbox {
         }
         let (stop, stopped) = oneshot::channel::<()>();
         let app = http::router(Arc::clone(&state));
-        let server = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-                tracing::error!("local sandbox server stopped: {e}");
-            }
-        });
+        let server = tokio::spawn(http::serve(listener, app, config.header_timeout, stopped));
         let tick = (config.cool_down / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
         let reaper_pool = Arc::clone(&pool);
         let reaper = tokio::spawn(async move {
@@ -132,6 +153,7 @@ impl LocalSandbox {
             key,
             state,
             root,
+            isolation,
             stop: Some(stop),
             server: Some(server),
             reaper,
@@ -154,6 +176,11 @@ impl LocalSandbox {
 
     pub fn pool(&self) -> &Pool {
         &self.state.pool
+    }
+
+    /// The isolation in force (see `Isolation::describe`).
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
     }
 
     /// Stops serving and destroys every environment.
@@ -204,17 +231,46 @@ pub struct Interpreter {
     pub executable: PathBuf,
     pub version: String,
     pub in_virtualenv: bool,
+    /// Every directory it reads its own code from: its prefixes (a virtual
+    /// environment's and its base's), the executable's directory, and
+    /// `sys.path` (which holds the packages, `.pth` additions too) as the
+    /// sandbox starts it: no PYTHONPATH, no user site. Namespaces show these
+    /// read-only.
+    pub paths: Vec<PathBuf>,
+    /// Where `pip install --user` puts packages, relative to the user base
+    /// (`lib/python3.12/site-packages`).
+    pub user_site: Option<PathBuf>,
 }
+
+/// What the interpreter says about itself: `sys.executable`, its version,
+/// whether it is a virtual environment, whether it is recent enough, and its
+/// directories (for `Interpreter::paths`).
+const PROBE: &str = "import sys, json, os
+paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, getattr(sys, 'base_exec_prefix', sys.exec_prefix)]
+paths += [os.path.dirname(sys.executable)] + [p for p in sys.path if p]
+user = ''
+try:
+    import site
+    paths += site.getsitepackages()
+    user = os.path.relpath(site.getusersitepackages(), site.getuserbase())
+except Exception:
+    pass
+print(json.dumps([sys.executable, sys.version.split()[0], sys.prefix != sys.base_prefix, sys.version_info >= (3, 8), paths, user]))";
 
 impl Interpreter {
     /// Resolves `python` (or `python3` on PATH) to the real executable, so
     /// that launcher shims (pyenv) are not in the way of a changed HOME or uid.
     pub async fn resolve(python: Option<&Path>) -> Result<Self, String> {
         let program = python.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("python3"));
-        let probe = "import sys, json; print(json.dumps([sys.executable, sys.version.split()[0], sys.prefix != sys.base_prefix, sys.version_info >= (3, 8)]))";
         let output = tokio::process::Command::new(&program)
             .arg("-c")
-            .arg(probe)
+            .arg(PROBE)
+            // As the sandbox runs it (worker.rs): these would add
+            // directories to sys.path that the sandbox's interpreter never
+            // reads, and namespaces would show them.
+            .env_remove("PYTHONPATH")
+            .env_remove("PYTHONHOME")
+            .env("PYTHONNOUSERSITE", "1")
             .stdin(std::process::Stdio::null())
             .output()
             .await
@@ -224,10 +280,10 @@ impl Interpreter {
                     program.display()
                 )
             })?;
-        let parsed: Option<(String, String, bool, bool)> =
+        let parsed: Option<(String, String, bool, bool, Vec<PathBuf>, PathBuf)> =
             serde_json::from_slice(&output.stdout).ok().and_then(|v: serde_json::Value| serde_json::from_value(v).ok());
         match parsed {
-            Some((executable, version, in_virtualenv, recent)) if output.status.success() => {
+            Some((executable, version, in_virtualenv, recent, paths, user_site)) if output.status.success() => {
                 if !recent {
                     return Err(format!(
                         "{} is Python {version}; the local sandbox needs 3.8 or newer",
@@ -235,7 +291,10 @@ impl Interpreter {
                     ));
                 }
                 let executable = if executable.is_empty() { program } else { PathBuf::from(executable) };
-                Ok(Self { executable, version, in_virtualenv })
+                // Only a plain relative path stays inside the user base.
+                let plain = user_site.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+                let user_site = (plain && !user_site.as_os_str().is_empty()).then_some(user_site);
+                Ok(Self { executable, version, in_virtualenv, paths, user_site })
             }
             _ => Err(format!(
                 "{} did not behave like Python 3: {}",
@@ -243,6 +302,63 @@ impl Interpreter {
                 String::from_utf8_lossy(&output.stderr).trim()
             )),
         }
+    }
+}
+
+/// Namespaces when they are wanted and work here (a real environment's
+/// interpreter starts in them, as the uid environments will have), else
+/// process isolation, or an error when namespaces are required.
+async fn choose_isolation(
+    config: &SandboxConfig,
+    interpreter: &Interpreter,
+    root: &Path,
+    confinement: &Confinement,
+    uid: Option<u32>,
+) -> Result<Isolation, StartError> {
+    let required = match (config.isolation, config.network) {
+        (IsolationMode::Namespaces, _) => Some("namespaces were required (--isolation namespaces, localIsolation)"),
+        (_, false) => Some("the network is off (--network off, localNetwork), which needs namespaces"),
+        _ => None,
+    };
+    let fallback = |reason: ProcessReason| -> Result<Isolation, StartError> {
+        match required {
+            Some(what) => {
+                Err(StartError::NoNamespaces(format!("{what}, but {}: {}", reason.explain(), reason.advice())))
+            }
+            None => Ok(Isolation::Process(reason)),
+        }
+    };
+    if config.isolation == IsolationMode::Process {
+        return fallback(ProcessReason::Asked);
+    }
+    let Some(bwrap) = isolation::find_bubblewrap() else {
+        return fallback(ProcessReason::NoBubblewrap);
+    };
+    let namespaces = Arc::new(Namespaces::plan(bwrap, config.network, &interpreter.paths, &[root.to_path_buf()]));
+    // The probe: the interpreter starts in an environment's namespaces, as
+    // the environments' uid, or this sandbox does not use them.
+    let placement = Placement { dir: root.join("probe"), uid };
+    let probe = Confinement { namespaces: Some(Arc::clone(&namespaces)), ..confinement.clone() };
+    let started = std::time::Instant::now();
+    let outcome = match pool::create_private_dir(&placement.dir, uid, &probe) {
+        Ok(()) => {
+            let mut command = worker::sandboxed_command(&probe, &placement, &interpreter.executable);
+            command.args(["-I", "-S", "-c", "pass"]).stdin(std::process::Stdio::null());
+            tokio::time::timeout(Duration::from_secs(30), command.output()).await
+        }
+        Err(e) => return Err(StartError::Other(format!("cannot create the sandbox directory: {e}"))),
+    };
+    let _ = std::fs::remove_dir_all(&placement.dir);
+    tracing::debug!(took = ?started.elapsed(), "bubblewrap probe");
+    match outcome {
+        Ok(Ok(output)) if output.status.success() => Ok(Isolation::Namespaces(namespaces)),
+        Ok(Ok(output)) => {
+            let said = String::from_utf8_lossy(&output.stderr);
+            let first = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("no reason given");
+            fallback(ProcessReason::Refused(format!("{} ({})", first.trim(), output.status)))
+        }
+        Ok(Err(e)) => fallback(ProcessReason::Refused(format!("cannot run {}: {e}", namespaces.bwrap.display()))),
+        Err(_) => fallback(ProcessReason::Refused("the interpreter did not start in them within 30 s".into())),
     }
 }
 

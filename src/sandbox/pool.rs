@@ -17,10 +17,8 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
 use super::config::SandboxConfig;
-use super::worker::{
-    Confinement, ExecOutcome, Placement, Worker, kill_all_of_uid, kill_group, kill_session, sandboxed_command,
-    session_tasks, system_tasks,
-};
+use super::procs::{Watch, count_tasks, kill_all, kill_all_of_uid, kill_group, system_tasks};
+use super::worker::{Confinement, ExecOutcome, Placement, Worker, sandboxed_command};
 
 /// Why a tool call could not run.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,8 +98,9 @@ pub struct Environment {
     allocated: AtomicBool,
     destroyed: AtomicBool,
     last_used: Mutex<Instant>,
-    /// pid of the worker while a call runs, so a cancel can interrupt it.
-    running_pid: Mutex<Option<i32>>,
+    /// The worker while a call runs, so a cancel can interrupt it and the
+    /// process watch can count its processes.
+    running: Mutex<Option<Running>>,
     /// Set when the process watch stopped this environment's processes for
     /// being too many; the run that finds its interpreter dead says so.
     over_process_limit: AtomicBool,
@@ -113,6 +112,22 @@ pub struct Environment {
 #[derive(Default)]
 struct Slot {
     worker: Option<Worker>,
+}
+
+/// What is known of a worker while it runs a call.
+#[derive(Clone, Copy)]
+struct Running {
+    /// The interpreter, for SIGINT.
+    pid: i32,
+    /// Its process group, to kill it and what stayed with it.
+    group: i32,
+    watch: Watch,
+}
+
+impl Running {
+    fn of(worker: &Worker) -> Self {
+        Self { pid: worker.pid(), group: worker.group(), watch: worker.watch() }
+    }
 }
 
 impl Pool {
@@ -135,7 +150,7 @@ impl Pool {
         let suffix: u64 = rand::random();
         let dir = self.root.join(format!("env-{suffix:016x}"));
         let uid = self.next_uid.as_ref().map(|n| n.fetch_add(1, Ordering::Relaxed));
-        create_private_dir(&dir, uid)
+        create_private_dir(&dir, uid, &self.confinement)
             .map_err(|e| PoolError::Internal(format!("cannot create the environment directory: {e}")))?;
         Ok(Placement { dir, uid })
     }
@@ -195,7 +210,7 @@ impl Pool {
             allocated: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),
             last_used: Mutex::new(Instant::now()),
-            running_pid: Mutex::new(None),
+            running: Mutex::new(None),
             over_process_limit: AtomicBool::new(false),
             unreported_loss: AtomicBool::new(false),
         });
@@ -266,11 +281,11 @@ impl Pool {
             }
             let worker = slot.worker.as_mut().expect("worker present");
             let lost_unseen = env.unreported_loss.swap(false, Ordering::SeqCst);
-            *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker.pid());
+            *env.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running::of(worker));
             // The worker keeps bytes: four per character is enough for any
             // text, and the cut to characters happens below.
             let outcome = worker.exec(&code, pool.config.output_cap.saturating_mul(4), limit).await;
-            *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            *env.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
             env.touch();
             let over_limit = env.over_process_limit.swap(false, Ordering::SeqCst);
             let mut content = match outcome {
@@ -410,6 +425,14 @@ impl Pool {
             Ok((status, (stdout, out_cut), (stderr, err_cut))) => {
                 kill_group(pid); // anything it left running in the background
                 let code = status.ok().and_then(|s| s.code()).unwrap_or(-1);
+                // In namespaces the command is started by bwrap, which
+                // says why it could not start it on stderr and exits 1.
+                if self.confinement.namespaces.is_some() && code == 1 && stderr.starts_with("bwrap: ") {
+                    let why = stderr.trim_start_matches("bwrap: ").trim();
+                    let mut content = failure_content("CommandStartError", format!("cannot start the command: {why}"));
+                    content.insert("exitCode".into(), json!(-1));
+                    return content;
+                }
                 let mut content = Map::new();
                 content.insert("status".into(), json!("Succeeded"));
                 content.insert("exitCode".into(), json!(code));
@@ -464,7 +487,7 @@ impl Pool {
     pub fn interrupt(&self, id: &str) -> bool {
         let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
         let Some(env) = envs.get(id) else { return false };
-        let pid = *env.running_pid.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = env.running.lock().unwrap_or_else(|e| e.into_inner()).map(|r| r.pid);
         if let Some(pid) = pid {
             // SAFETY: plain syscall on our worker's pid.
             unsafe {
@@ -476,22 +499,24 @@ impl Pool {
     }
 
     /// Bounds fork bombs, whatever the uid: stops every process of an
-    /// environment whose interpreter's session (the interpreter called
-    /// setsid, and its children inherit the session) holds more than
-    /// `max_processes` processes and threads. `RLIMIT_NPROC` does this only
-    /// with a private uid: root ignores it, and for any other user it would
-    /// count all of that user's processes. Called every 100 ms; counts only
-    /// when the machine's task count grew by a quarter of the limit, or
-    /// every 2 s. Blocking (it reads /proc): call it off the runtime.
+    /// environment that holds more than `max_processes` processes and
+    /// threads. Its processes are those of its PID namespace (namespaces),
+    /// or of its interpreter's session (process isolation: the interpreter
+    /// called setsid, and its children inherit the session; code that calls
+    /// setsid itself escapes that count). `RLIMIT_NPROC` does this only with
+    /// a private uid: root ignores it, and for any other user it would count
+    /// all of that user's processes. Called every 100 ms; counts only when
+    /// the machine's task count grew by a quarter of the limit, or every
+    /// 2 s. Blocking (it reads /proc): call it off the runtime.
     pub fn police_processes(&self) {
         let Some(limit) = self.config.max_processes else { return };
-        let watched: Vec<(i32, Arc<Environment>)> = {
+        let watched: Vec<(Watch, Arc<Environment>)> = {
             let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
             envs.values()
                 .filter_map(|env| {
-                    let running = *env.running_pid.lock().unwrap_or_else(|e| e.into_inner());
-                    let idle = || env.slot.try_lock().ok().and_then(|slot| slot.worker.as_ref().map(Worker::pid));
-                    running.or_else(idle).map(|pid| (pid, Arc::clone(env)))
+                    let running = env.running.lock().unwrap_or_else(|e| e.into_inner()).map(|r| r.watch);
+                    let idle = || env.slot.try_lock().ok().and_then(|slot| slot.worker.as_ref().map(Worker::watch));
+                    running.or_else(idle).map(|watch| (watch, Arc::clone(env)))
                 })
                 .collect()
         };
@@ -510,14 +535,14 @@ impl Pool {
             }
             *watch = ProcessWatch { scanned: Instant::now(), machine_tasks: machine };
         }
-        let sessions: Vec<i32> = watched.iter().map(|(session, _)| *session).collect();
-        let counts = session_tasks(&sessions);
-        for (session, env) in watched {
-            let tasks = counts.get(&session).map(|(tasks, _)| *tasks).unwrap_or(0);
+        let watches: Vec<Watch> = watched.iter().map(|(watch, _)| *watch).collect();
+        let counts = count_tasks(&watches, limit as usize);
+        for (watch, env) in watched {
+            let tasks = counts.get(&watch).copied().unwrap_or(0);
             if tasks as u64 > limit {
                 tracing::warn!(environment = %env.id, tasks, limit, "too many processes (a fork bomb?): stopping them all");
                 env.over_process_limit.store(true, Ordering::SeqCst);
-                kill_session(session);
+                kill_all(watch);
             }
         }
     }
@@ -556,8 +581,8 @@ impl Pool {
             self.envs.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, e)| e).collect();
         for env in all {
             env.destroyed.store(true, Ordering::Relaxed);
-            if let Some(pid) = *env.running_pid.lock().unwrap_or_else(|e| e.into_inner()) {
-                kill_group(pid);
+            if let Some(running) = *env.running.lock().unwrap_or_else(|e| e.into_inner()) {
+                kill_group(running.group);
             }
             if let Ok(mut slot) = env.slot.try_lock() {
                 if let Some(mut worker) = slot.worker.take() {
@@ -566,6 +591,12 @@ impl Pool {
             }
             destroy_files(&env);
         }
+    }
+
+    /// Where environment `id`'s own directory is on this machine (inside its
+    /// namespaces it is `/mnt/data`).
+    pub fn directory_of(&self, id: &str) -> Option<PathBuf> {
+        self.envs.lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|env| env.placement.dir.clone())
     }
 
     /// Is a spare interpreter waiting for the next environment?
@@ -719,9 +750,22 @@ fn new_environment_id() -> String {
     )
 }
 
-fn create_private_dir(dir: &Path, uid: Option<u32>) -> std::io::Result<()> {
+/// The environment's directory, its `.tmp` and `.local` (with the user
+/// site-packages in it), and, for its namespaces, `.shm` (its `/dev/shm`):
+/// owner-only, owned by its uid.
+pub(super) fn create_private_dir(dir: &Path, uid: Option<u32>, confinement: &Confinement) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, chown};
-    for path in [dir.to_path_buf(), dir.join(".tmp"), dir.join(".local")] {
+    let shm = confinement.namespaces.is_some().then(|| dir.join(".shm"));
+    let local = dir.join(".local");
+    let mut site = Vec::new();
+    if let Some(relative) = &confinement.user_site {
+        let mut at = local.clone();
+        for part in relative.components() {
+            at.push(part);
+            site.push(at.clone());
+        }
+    }
+    for path in [dir.to_path_buf(), dir.join(".tmp"), local].into_iter().chain(shm).chain(site) {
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         if let Some(uid) = uid {
             chown(&path, Some(uid), Some(uid))?;

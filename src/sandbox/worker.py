@@ -249,16 +249,16 @@ def _write_all(data):
 
 
 def _send(message):
-    """One header line; the streams, if any, follow it raw."""
+    """One header line; the streams, if any, follow it raw. All in one write
+    where the pipe takes it: the server gives up on an answer whose promised
+    bytes stop coming for seconds (a forged header), and a user thread that
+    holds the GIL must not open such a gap between the parts."""
     stdout = message.pop("stdout", b"")
     stderr = message.pop("stderr", b"")
     message["stdoutLength"] = len(stdout)
     message["stderrLength"] = len(stderr)
-    _write_all((json.dumps(message, ensure_ascii=True) + "\n").encode("ascii"))
-    if stdout:
-        _write_all(stdout)
-    if stderr:
-        _write_all(stderr)
+    header = (json.dumps(message, ensure_ascii=True) + "\n").encode("ascii")
+    _write_all(b"".join((header, stdout, stderr)))
 
 
 def _end_with_the_server(server):

@@ -1,23 +1,32 @@
 //! One Python interpreter process: the state of one local environment.
 //!
 //! The process runs `worker.py` and answers one JSON line per request on its
-//! original stdout (see that file). This side spawns it with resource limits,
-//! sends code, enforces the time limit (SIGINT first, so state survives when
-//! the code lets itself be interrupted; SIGKILL after a grace period), and
-//! notices when the process dies.
+//! original stdout (see that file). This side spawns it with resource limits
+//! (inside its namespaces, when there are: isolation.rs), sends code,
+//! enforces the time limit (SIGINT first, so state survives when the code
+//! lets itself be interrupted; SIGKILL after a grace period), and notices
+//! when the process dies.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use super::isolation::{DATA_DIR, Namespaces};
+use super::procs::{Watch, children_of, kill_group, pid_namespace};
+
 const WORKER_SOURCE: &str = include_str!("worker.py");
 /// How long an interrupted run gets to unwind before the process is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 const STARTUP_LIMIT: Duration = Duration::from_secs(30);
+/// How long the rest of an answer may keep the reader waiting once its
+/// header has come: the worker writes an answer in one go, so only a forged
+/// header (user code can write to the channel) leaves it waiting longer.
+const ANSWER_STALL: Duration = Duration::from_secs(5);
 
 /// How a worker process is confined. Built once per pool.
 #[derive(Debug, Clone)]
@@ -32,8 +41,16 @@ pub struct Confinement {
     /// Set `PIP_USER=1` so `pip install` goes into the environment's own
     /// user base (not when the interpreter is a virtualenv, which forbids it).
     pub pip_user: bool,
+    /// The user site-packages directory, relative to the user base: made
+    /// before the interpreter starts, so that it is on `sys.path` (Python
+    /// adds it only if it exists then) and what `pip install` puts there
+    /// imports without a restart.
+    pub user_site: Option<PathBuf>,
     /// PATH for the sandboxed processes.
     pub path_var: String,
+    /// The namespaces every process of an environment runs in (bubblewrap),
+    /// or none: process isolation alone.
+    pub namespaces: Option<Arc<Namespaces>>,
 }
 
 /// The environment's identity on this machine.
@@ -60,7 +77,16 @@ pub struct Worker {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// The interpreter's pid on this machine, for signals. In namespaces it
+    /// is the grandchild: bwrap, then the namespace's init, then it.
     pid: i32,
+    /// The process group the child leads (it called setsid).
+    group: i32,
+    /// How to find all of the environment's processes.
+    watch: Watch,
+    /// In namespaces the child is bwrap, which reports a signal's death as
+    /// status 128 + the signal, as a shell does.
+    namespaced: bool,
     next_id: u64,
     /// Set when the interpreter wrote something on its control channel that
     /// breaks the protocol (user code can reach that pipe): why, for the
@@ -75,7 +101,7 @@ impl Worker {
         command.arg("-c").arg(WORKER_SOURCE);
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", confinement.python.display()))?;
-        let pid = child.id().map(|p| p as i32).ok_or("the interpreter exited at once")?;
+        let group = child.id().map(|p| p as i32).ok_or("the interpreter exited at once")?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         // Big: a run's answer carries its whole (capped) output.
         let mut stdout = BufReader::with_capacity(1 << 20, child.stdout.take().ok_or("no stdout")?);
@@ -88,7 +114,7 @@ impl Worker {
             if let Some(stderr) = stderr.as_mut() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_string(&mut why)).await;
             }
-            kill_group(pid);
+            kill_group(group);
             let _ = child.wait().await;
             let why = why.trim();
             return Err(format!(
@@ -99,11 +125,36 @@ impl Worker {
         }
         // After "ready" the worker points its fd 2 at /dev/null; nothing more comes here.
         drop(stderr);
-        Ok(Self { child, stdin, stdout, pid, next_id: 1, broken: None })
+        let namespaced = confinement.namespaces.is_some();
+        let (pid, watch) = if namespaced {
+            match inside_namespaces(group) {
+                Some(found) => found,
+                None => {
+                    kill_group(group);
+                    let _ = child.wait().await;
+                    return Err("the interpreter started, but not where its namespaces should be".into());
+                }
+            }
+        } else {
+            (group, Watch::Session(group))
+        };
+        Ok(Self { child, stdin, stdout, pid, group, watch, namespaced, next_id: 1, broken: None })
     }
 
+    /// The interpreter's pid on this machine (for SIGINT).
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// What the process watch and a kill of everything go by.
+    pub fn watch(&self) -> Watch {
+        self.watch
+    }
+
+    /// The process group to kill for all of the environment's processes
+    /// that stayed in it (in namespaces: bwrap, and with it the namespace).
+    pub fn group(&self) -> i32 {
+        self.group
     }
 
     /// Runs `code` and waits for the answer, up to `limit`.
@@ -146,9 +197,10 @@ impl Worker {
         }
     }
 
-    /// Kills the interpreter and everything it started in its process group.
+    /// Kills the interpreter and everything it started in its process group
+    /// (in namespaces: everything it started at all).
     pub async fn kill(&mut self) {
-        kill_group(self.pid);
+        kill_group(self.group);
         let _ = self.child.wait().await;
     }
 
@@ -183,8 +235,12 @@ impl Worker {
                     "its answer claimed {out_length} + {err_length} bytes of output, over the cap of {cap}"
                 ));
             }
-            let stdout = self.read_exact(out_length as usize).await?;
-            let stderr = self.read_exact(err_length as usize).await?;
+            let Some(stdout) = self.read_promised(out_length as usize).await? else {
+                return self.break_protocol(format!("its answer promised {out_length} bytes that did not come"));
+            };
+            let Some(stderr) = self.read_promised(err_length as usize).await? else {
+                return self.break_protocol(format!("its answer promised {err_length} bytes that did not come"));
+            };
             // A reply to an earlier, abandoned request is skipped (after its
             // streams, so the next header is read from the right place).
             if reply.get("id").and_then(Value::as_u64) != Some(id) {
@@ -198,10 +254,21 @@ impl Worker {
         }
     }
 
-    async fn read_exact(&mut self, length: usize) -> Option<Vec<u8>> {
+    /// `length` bytes that a header promised: `None` when the channel
+    /// closed, `Some(None)` when they stopped coming for `ANSWER_STALL` (a
+    /// forged header: without this, the reader waited for the run's time
+    /// limit, 120 s by default).
+    async fn read_promised(&mut self, length: usize) -> Option<Option<Vec<u8>>> {
         let mut bytes = vec![0; length];
-        self.stdout.read_exact(&mut bytes).await.ok()?;
-        Some(bytes)
+        let mut filled = 0;
+        while filled < length {
+            match tokio::time::timeout(ANSWER_STALL, self.stdout.read(&mut bytes[filled..])).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return None,
+                Ok(Ok(n)) => filled += n,
+                Err(_) => return Some(None),
+            }
+        }
+        Some(Some(bytes))
     }
 
     fn break_protocol(&mut self, what: String) -> Option<Value> {
@@ -212,9 +279,13 @@ impl Worker {
 
     async fn exit_description(&mut self) -> String {
         use std::os::unix::process::ExitStatusExt;
-        kill_group(self.pid); // children it left behind
+        kill_group(self.group); // children it left behind
         match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
             Ok(Ok(status)) => match (status.code(), status.signal()) {
+                (Some(code), _) if self.namespaced && (129..=128 + 64).contains(&code) => {
+                    let signal = code - 128;
+                    format!("was killed by signal {signal} ({})", signal_name(signal))
+                }
                 (Some(code), _) => format!("exited with status {code}"),
                 (None, Some(signal)) => format!("was killed by signal {signal} ({})", signal_name(signal)),
                 _ => "exited".to_owned(),
@@ -226,23 +297,45 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        kill_group(self.pid);
+        kill_group(self.group);
     }
+}
+
+/// In namespaces, the child is bwrap; its child is the namespace's init,
+/// whose child is the interpreter: (the interpreter's pid, the namespace).
+fn inside_namespaces(bwrap: i32) -> Option<(i32, Watch)> {
+    let init = *children_of(bwrap).first()?;
+    let interpreter = *children_of(init).first()?;
+    let inode = pid_namespace(init)?;
+    Some((interpreter, Watch::Namespace { inode, init }))
 }
 
 /// A command that runs inside an environment: its own directory, a clean
 /// environment (no variables of the server's, so no key), its own session
-/// and process group, resource limits, and a private uid when configured.
+/// and process group, resource limits, a private uid when configured, and
+/// its namespaces when there are (then the directory is `/mnt/data`).
 pub fn sandboxed_command(confinement: &Confinement, placement: &Placement, program: &Path) -> Command {
     let dir = &placement.dir;
-    let mut command = Command::new(program);
+    let mut command = match &confinement.namespaces {
+        Some(namespaces) => {
+            let mut command = Command::new(&namespaces.bwrap);
+            command.args(namespaces.args(dir, program));
+            command
+        }
+        None => Command::new(program),
+    };
+    // Inside the namespaces the directory is at the service's path.
+    let (home, tmp) = match confinement.namespaces {
+        Some(_) => (PathBuf::from(DATA_DIR), PathBuf::from("/tmp")),
+        None => (dir.clone(), dir.join(".tmp")),
+    };
     command
         .current_dir(dir)
         .env_clear()
         .env("PATH", &confinement.path_var)
-        .env("HOME", dir)
-        .env("TMPDIR", dir.join(".tmp"))
-        .env("PYTHONUSERBASE", dir.join(".local"))
+        .env("HOME", &home)
+        .env("TMPDIR", tmp)
+        .env("PYTHONUSERBASE", home.join(".local"))
         .env("PYTHONIOENCODING", "utf-8")
         .env("LANG", "C.UTF-8")
         .env("MPLBACKEND", "Agg")
@@ -313,94 +406,6 @@ fn set_limit(resource: libc::c_int, value: Option<u64>) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// SIGKILL to the process group led by `pid` (the worker called setsid).
-pub fn kill_group(pid: i32) {
-    if pid > 0 {
-        // SAFETY: plain syscall.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
-}
-
-/// How many tasks (processes and threads, as `RLIMIT_NPROC` counts them)
-/// each of `sessions` has, and their process groups, from `/proc`; zombies
-/// aside.
-pub fn session_tasks(sessions: &[i32]) -> std::collections::HashMap<i32, (usize, Vec<i32>)> {
-    let mut found: std::collections::HashMap<i32, (usize, Vec<i32>)> = std::collections::HashMap::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
-    for entry in entries.flatten() {
-        if !entry.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // After the command name, which may hold anything: state, ppid,
-        // pgrp, session, …, num_threads (the 18th field after it).
-        let Some(fields) = stat.rfind(')').map(|at| stat[at + 1..].split_whitespace().collect::<Vec<_>>()) else {
-            continue;
-        };
-        // Zombies hold no resources but their pid, and cannot be killed:
-        // they go when reaped.
-        if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
-            continue;
-        }
-        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<i64>().ok());
-        let (Some(group), Some(session), Some(threads)) = (field(2), field(3), field(17)) else { continue };
-        if let Some(seen) = sessions.contains(&(session as i32)).then(|| found.entry(session as i32).or_default()) {
-            seen.0 += threads.max(1) as usize;
-            if !seen.1.contains(&(group as i32)) {
-                seen.1.push(group as i32);
-            }
-        }
-    }
-    found
-}
-
-/// SIGKILL to every process of session `session` (each of its process
-/// groups: a group signal reaches a child forked at the same time too),
-/// until none is left or a second has passed.
-pub fn kill_session(session: i32) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    loop {
-        let groups = session_tasks(&[session]).remove(&session).map(|(_, groups)| groups).unwrap_or_default();
-        if groups.is_empty() || std::time::Instant::now() > deadline {
-            return;
-        }
-        for group in groups {
-            kill_group(group);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// The number of tasks on the whole machine (from `/proc/loadavg`): a cheap
-/// sign that something is forking.
-pub fn system_tasks() -> Option<u64> {
-    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
-    loadavg.split_whitespace().nth(3)?.split('/').nth(1)?.parse().ok()
-}
-
-/// Kills every process owned by `uid`, including any that left the process
-/// group (setsid, daemonized). Runs `kill(-1)` as that uid in a short-lived child.
-pub fn kill_all_of_uid(uid: u32) {
-    let mut command = std::process::Command::new("/bin/sh");
-    command.arg("-c").arg("true").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
-            if libc::setgid(uid) == 0 && libc::setuid(uid) == 0 {
-                // Every process this uid may signal: all of the environment's.
-                // It includes this child, which is the point: it never execs.
-                libc::kill(-1, libc::SIGKILL);
-            }
-            Ok(())
-        });
-    }
-    if let Ok(mut child) = command.spawn() {
-        let _ = child.wait();
-    }
 }
 
 /// Output bytes as text: UTF-8 without a copy when it is valid; a character

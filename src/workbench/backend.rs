@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::settings::Target;
+use super::settings::{LocalOptions, Target};
 use crate::azure::ConnectError;
 use crate::config::RemoteConfig;
 use crate::mcp::{McpClient, McpError};
@@ -111,6 +111,8 @@ impl From<StartError> for BackendError {
     fn from(error: StartError) -> Self {
         let kind = match error {
             StartError::NoPython(_) => ErrorKind::NoLocalPython,
+            // The settings ask for what this machine cannot give.
+            StartError::NoNamespaces(_) => ErrorKind::NotConfigured,
             StartError::Other(_) => ErrorKind::Service,
         };
         Self::new(kind, error.to_string())
@@ -132,12 +134,12 @@ impl Backend {
     /// `registry_file` keeps workspace environments between processes (for
     /// the embedded sandbox too: an agent's server handed its endpoint by
     /// the editor finds the editor's environments there);
-    /// `local_python` is the embedded sandbox's interpreter.
+    /// `local` says how to make the embedded sandbox.
     pub async fn start(
         config: &RemoteConfig,
         force_local: bool,
         registry_file: Option<std::path::PathBuf>,
-        local_python: Option<std::path::PathBuf>,
+        local: LocalOptions,
     ) -> Result<Self, BackendError> {
         let remote = match (&config.endpoint, &config.pool, force_local) {
             (_, _, true) | (None, None, _) => None,
@@ -156,7 +158,13 @@ impl Backend {
             None => {
                 // One user's workspaces, each with its environment: Azure's
                 // tutorial pool size (5) would turn a sixth folder away.
-                let sandbox = SandboxConfig { max_environments: 16, python: local_python, ..SandboxConfig::default() };
+                let sandbox = SandboxConfig {
+                    max_environments: 16,
+                    python: local.python,
+                    isolation: local.isolation,
+                    network: local.network,
+                    ..SandboxConfig::default()
+                };
                 let local = LocalSandbox::start(sandbox, crate::config::local_sandbox_key()).await?;
                 let client = McpClient::new(local.endpoint(), Some(local.api_key().clone()), config.client_options())?;
                 registry.forget_endpoint(&client.endpoint().display());
@@ -212,6 +220,12 @@ impl Lease {
     pub fn local_endpoint(&self) -> Option<String> {
         self.backend.as_ref().and_then(Backend::local_endpoint).map(str::to_owned)
     }
+
+    /// The embedded sandbox's isolation, in a line (see
+    /// `Isolation::describe`); `None` for a remote backend.
+    pub fn local_isolation(&self) -> Option<String> {
+        Some(self.backend.as_ref()?.local.as_ref()?.isolation().describe())
+    }
 }
 
 impl Drop for Lease {
@@ -245,13 +259,13 @@ impl BackendSlot {
         // The old backend ends when its last run lets go of it.
         slot.take();
         let backend = match target {
-            Target::Local { python } => {
-                Backend::start(&RemoteConfig::default(), true, registry_file(), python.clone()).await?
+            Target::Local(local) => {
+                Backend::start(&RemoteConfig::default(), true, registry_file(), local.clone()).await?
             }
             Target::Azure(config) if config.endpoint.is_none() && config.pool.is_none() => {
                 return Err(BackendError::no_endpoint());
             }
-            Target::Azure(config) => Backend::start(config, false, registry_file(), None).await?,
+            Target::Azure(config) => Backend::start(config, false, registry_file(), LocalOptions::default()).await?,
         };
         let lease = Arc::new(Lease { backend: Some(backend), target: target.clone() });
         *slot = Some(Arc::clone(&lease));
@@ -303,15 +317,15 @@ mod tests {
     #[tokio::test]
     async fn a_let_go_backend_ends_when_its_last_lease_does() {
         let slot = BackendSlot::default();
-        let lease = slot.lease(&Target::Local { python: None }).await.unwrap();
-        let again = slot.lease(&Target::Local { python: None }).await.unwrap();
+        let lease = slot.lease(&Target::Local(LocalOptions::default())).await.unwrap();
+        let again = slot.lease(&Target::Local(LocalOptions::default())).await.unwrap();
         assert!(Arc::ptr_eq(&lease, &again), "the same target keeps its backend");
         drop(again);
         let local = lease.backend.as_ref().and_then(|b| b.local.as_ref()).expect("the embedded sandbox");
         let endpoint = local.endpoint().to_owned();
         slot.release().await;
         assert!(answers(&endpoint).await, "a run still holds it: it keeps serving");
-        let next = slot.lease(&Target::Local { python: None }).await.unwrap();
+        let next = slot.lease(&Target::Local(LocalOptions::default())).await.unwrap();
         assert!(!Arc::ptr_eq(&lease, &next), "the next run gets a new backend");
         drop(lease);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

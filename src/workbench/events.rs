@@ -250,8 +250,9 @@ pub enum Event {
     /// (only for a transfer that takes over a second).
     Sending { run_id: u64, sent: u64, total: u64 },
     /// The first run went to the local sandbox although nothing asked for
-    /// it explicitly (no endpoint, no pool): the user should know.
-    LocalSandboxChosen,
+    /// it explicitly (no endpoint, no pool): the user should know, and how
+    /// far its code is kept from theirs (`isolation`, in a line).
+    LocalSandboxChosen { isolation: String },
     /// A job ended. Every job queued ends with exactly one of these.
     Finished(Box<Finished>),
     /// Workspace `root`'s live state changed (a run set names, or the state

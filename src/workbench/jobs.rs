@@ -95,7 +95,7 @@ pub(super) async fn lease(bench: &State) -> Result<Arc<Lease>, BackendError> {
     let lease = bench.backend.lease(&settings.target()).await?;
     let implicit = settings.backend == BackendChoice::Auto;
     if lease.is_local() && implicit && !bench.local_notice_shown.swap(true, Ordering::SeqCst) {
-        bench.emit(Event::LocalSandboxChosen);
+        bench.emit(Event::LocalSandboxChosen { isolation: lease.local_isolation().unwrap_or_default() });
     }
     Ok(lease)
 }

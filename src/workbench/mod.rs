@@ -40,7 +40,7 @@ pub use clock::timestamp;
 pub use events::{Detail, Event, Finished, JobKind, JobStatus, JobSummary, ShownOutput};
 pub use figures::{Figure, FigureStore, open_in_viewer};
 pub use records::{DiagnosticSpec, RunRecord, RunState, diagnostics_for, duration_text, one_line};
-pub use settings::{BackendChoice, DEFAULT_HOVER_LIMIT, DEFAULT_TRANSCRIPT_LIMIT, Settings, Target};
+pub use settings::{BackendChoice, DEFAULT_HOVER_LIMIT, DEFAULT_TRANSCRIPT_LIMIT, LocalOptions, Settings, Target};
 pub use shared::{SharedLogs, Source};
 pub use transcript::{Transcripts, files_entry};
 pub use variables::{Entry, LostReason, Snapshot, SnapshotState};
@@ -198,7 +198,7 @@ impl Workbench {
     /// local sandbox (it is a millisecond away), and nothing twice.
     pub fn prepare(&self, root: PathBuf) {
         let target = self.settings().target();
-        if matches!(target, Target::Local { .. })
+        if matches!(target, Target::Local(_))
             || !self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(root.clone())
         {
             return;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::config::{ENDPOINT_VAR, INSECURE_VAR, KEY_VAR, RemoteConfig, parse_seconds};
 use crate::run::cells::CellMarkers;
 use crate::run::{DisplayOptions, FigureFormat};
+use crate::sandbox::{IsolationMode, parse_network};
 use crate::secret::ApiKey;
 
 /// Which sandbox runs the code.
@@ -56,6 +57,12 @@ pub struct Settings {
     /// The interpreter of the embedded local sandbox (else
     /// AZURE_SANDBOX_PYTHON, else python3 on PATH).
     pub local_python: Option<String>,
+    /// How the embedded local sandbox keeps environments apart: `auto`,
+    /// `namespaces` or `process` (else AZURE_SANDBOX_LOCAL_ISOLATION).
+    pub local_isolation: Option<String>,
+    /// The embedded local sandbox's network (else
+    /// AZURE_SANDBOX_LOCAL_NETWORK, else on).
+    pub local_network: Option<bool>,
     /// Completion from the live namespace (attributes, DataFrame columns).
     pub live_completion: bool,
     /// Send the workspace's files into the environment before each run
@@ -84,17 +91,55 @@ impl std::fmt::Debug for Settings {
 pub const DEFAULT_HOVER_LIMIT: usize = 3000;
 /// The embedded local sandbox's interpreter, when no setting names one.
 pub const PYTHON_VAR: &str = "AZURE_SANDBOX_PYTHON";
+/// Its isolation (`auto`, `namespaces`, `process`), when no setting says.
+pub const ISOLATION_VAR: &str = "AZURE_SANDBOX_LOCAL_ISOLATION";
+/// Its network (`on`, `off`), when no setting says.
+pub const NETWORK_VAR: &str = "AZURE_SANDBOX_LOCAL_NETWORK";
 pub const DEFAULT_TRANSCRIPT_LIMIT: usize = 2 << 20;
 
 /// Where runs go, as resolved from the settings and the environment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    /// The embedded local sandbox, with this interpreter (python3 on PATH
-    /// when `None`).
-    Local {
-        python: Option<PathBuf>,
-    },
+    /// The embedded local sandbox, so made.
+    Local(LocalOptions),
     Azure(RemoteConfig),
+}
+
+/// What the embedded local sandbox is made with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalOptions {
+    /// python3 on PATH when `None`.
+    pub python: Option<PathBuf>,
+    pub isolation: IsolationMode,
+    pub network: bool,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self { python: None, isolation: IsolationMode::Auto, network: true }
+    }
+}
+
+impl LocalOptions {
+    /// The command line's: `python` from its flag, the rest from
+    /// AZURE_SANDBOX_LOCAL_ISOLATION and AZURE_SANDBOX_LOCAL_NETWORK.
+    pub fn from_env(python: Option<PathBuf>) -> Result<Self, String> {
+        Ok(Self { python, isolation: env_isolation()?, network: env_network()? })
+    }
+}
+
+fn env_isolation() -> Result<IsolationMode, String> {
+    match std::env::var(ISOLATION_VAR).ok().filter(|v| !v.trim().is_empty()) {
+        Some(value) => IsolationMode::parse(&value).map_err(|why| format!("{ISOLATION_VAR}: {why}")),
+        None => Ok(IsolationMode::Auto),
+    }
+}
+
+fn env_network() -> Result<bool, String> {
+    match std::env::var(NETWORK_VAR).ok().filter(|v| !v.trim().is_empty()) {
+        Some(value) => parse_network(&value).map_err(|why| format!("{NETWORK_VAR}: {why}")),
+        None => Ok(true),
+    }
 }
 
 impl Settings {
@@ -131,9 +176,7 @@ impl Settings {
         let users_own_endpoint = endpoint.is_some() && endpoint == env_endpoint;
         let env_key = env(KEY_VAR).and_then(ApiKey::new).filter(|_| users_own_endpoint);
         match (self.backend, endpoint, pool) {
-            (BackendChoice::Local, _, _) | (BackendChoice::Auto, None, None) => {
-                Target::Local { python: self.local_python() }
-            }
+            (BackendChoice::Local, _, _) | (BackendChoice::Auto, None, None) => Target::Local(self.local_options()),
             (_, endpoint, pool) => Target::Azure(RemoteConfig {
                 pool: if endpoint.is_some() { None } else { pool },
                 endpoint,
@@ -157,10 +200,40 @@ impl Settings {
         }
     }
 
-    /// A problem with the settings worth telling the user about.
+    /// A problem with the local sandbox's isolation setting worth telling
+    /// the user about (it is then read as `namespaces`).
+    pub fn isolation_problem(&self) -> Option<String> {
+        let isolation = self.local_isolation.as_deref().filter(|i| !i.trim().is_empty())?;
+        IsolationMode::parse(isolation).err().map(|why| format!("azureSandbox.localIsolation: {why}"))
+    }
+
+    /// A problem with the cell marker setting worth telling the user about.
     pub fn problem(&self) -> Option<String> {
         let pattern = self.cell_marker.as_deref().filter(|p| !p.trim().is_empty())?;
         CellMarkers::custom(pattern).err()
+    }
+
+    /// The embedded local sandbox's options: the settings, else the
+    /// environment. A value that does not parse falls back to the safe
+    /// reading: namespaces, and the network on only when nothing says off
+    /// (`problem` tells the user about the setting; the variables are
+    /// warned about here).
+    pub fn local_options(&self) -> LocalOptions {
+        let isolation = match self.local_isolation.as_deref().filter(|i| !i.trim().is_empty()) {
+            Some(value) => IsolationMode::parse(value).unwrap_or(IsolationMode::Namespaces),
+            None => env_isolation().unwrap_or_else(|why| {
+                tracing::warn!("{why}; namespaces are required instead");
+                IsolationMode::Namespaces
+            }),
+        };
+        let network = match self.local_network {
+            Some(on) => on,
+            None => env_network().unwrap_or_else(|why| {
+                tracing::warn!("{why}; the network is off instead");
+                false
+            }),
+        };
+        LocalOptions { python: self.local_python(), isolation, network }
     }
 
     pub fn markers(&self) -> CellMarkers {
@@ -271,6 +344,14 @@ mod tests {
         assert_eq!(options.limit, 1000);
         assert_eq!(s.local_python(), Some(PathBuf::from("/opt/py/bin/python")));
         assert!(Settings::from_value(&json!({"figureFormat": "gif"})).is_err());
+        let local =
+            Settings::from_value(&json!({"localIsolation": "process", "localNetwork": false})).unwrap().unwrap();
+        let options = local.local_options();
+        assert_eq!((options.isolation, options.network), (IsolationMode::Process, false));
+        assert!(local.isolation_problem().is_none());
+        let typo = Settings::from_value(&json!({"localIsolation": "namespace"})).unwrap().unwrap();
+        assert!(typo.isolation_problem().unwrap().contains("auto, namespaces or process"));
+        assert_eq!(typo.local_options().isolation, IsolationMode::Namespaces, "a typo does not weaken it");
         assert_eq!(Settings::default().display_options(), DisplayOptions::default());
     }
 

@@ -42,7 +42,7 @@ impl State {
 
     /// "Azure sandbox" or "local sandbox", for titles and messages.
     pub fn sandbox_name(&self) -> &'static str {
-        if matches!(self.settings().target(), Target::Local { .. }) { "local sandbox" } else { "Azure sandbox" }
+        if matches!(self.settings().target(), Target::Local(_)) { "local sandbox" } else { "Azure sandbox" }
     }
 
     pub fn emit(&self, event: Event) {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod inside;
 pub mod json_paths;
 pub mod local_server;
 pub mod lsp;
@@ -11,12 +12,47 @@ use std::time::Duration;
 
 use azure_sandbox_lsp::mcp::{ClientOptions, McpClient};
 use azure_sandbox_lsp::run::{Engine, Registry};
-use azure_sandbox_lsp::sandbox::{LocalSandbox, SandboxConfig};
+use azure_sandbox_lsp::sandbox::{IsolationMode, LocalSandbox, SandboxConfig};
 use serde_json::{Value, json};
 
-/// A sandbox with test-friendly defaults (its own temp root, no user isolation).
+/// A sandbox with test-friendly defaults (its own temp root, no user
+/// isolation), isolated as AZURE_SANDBOX_LOCAL_ISOLATION says, as the
+/// binaries the tests start are: so one variable runs a suite again under
+/// process isolation (scripts/test.sh does).
 pub fn config() -> SandboxConfig {
-    SandboxConfig { isolate_users: false, ..SandboxConfig::default() }
+    SandboxConfig { isolate_users: false, isolation: isolation_from_env(), ..SandboxConfig::default() }
+}
+
+/// AZURE_SANDBOX_LOCAL_ISOLATION (auto when unset).
+pub fn isolation_from_env() -> IsolationMode {
+    match std::env::var("AZURE_SANDBOX_LOCAL_ISOLATION") {
+        Ok(value) if !value.trim().is_empty() => IsolationMode::parse(&value).expect("AZURE_SANDBOX_LOCAL_ISOLATION"),
+        _ => IsolationMode::Auto,
+    }
+}
+
+/// Whether a test that needs namespaces runs here: yes where bubblewrap
+/// works. Where it does not, the test fails, unless
+/// AZURE_SANDBOX_EXPECT_NAMESPACES=0 says this machine is not expected to
+/// have them (then it is skipped, and says so). scripts/test.sh installs
+/// bubblewrap and sets the variable to 1.
+pub async fn namespaces_here(test: &str) -> bool {
+    let probe = SandboxConfig { isolation: IsolationMode::Namespaces, spare_interpreter: false, ..config() };
+    let why = match LocalSandbox::start(probe, None).await {
+        Ok(sandbox) => {
+            sandbox.shutdown().await;
+            return true;
+        }
+        Err(e) => e.to_string(),
+    };
+    if std::env::var("AZURE_SANDBOX_EXPECT_NAMESPACES").is_ok_and(|v| v.trim() == "0") {
+        eprintln!("{test}: skipped, no namespaces here (AZURE_SANDBOX_EXPECT_NAMESPACES=0): {why}");
+        return false;
+    }
+    panic!(
+        "{test} needs namespaces, and there are none: {why}. Install bubblewrap (apt-get install bubblewrap), \
+         or set AZURE_SANDBOX_EXPECT_NAMESPACES=0 to skip the tests that need it"
+    );
 }
 
 pub async fn sandbox(config: SandboxConfig) -> LocalSandbox {

@@ -305,13 +305,13 @@ async fn the_language_server_carries_figures_to_the_editor() {
     let opened_answer =
         client.result("workspace/executeCommand", json!({"command": "azureSandbox.openFigure", "arguments": []})).await;
     assert_eq!(opened_answer["path"], figure_path.as_str());
+    // The opener (a shell script) creates its file before it writes to it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    // The opener is a shell script writing the path: wait for the whole line.
-    let written = || std::fs::read_to_string(&opened).is_ok_and(|t| t.ends_with('\n'));
-    while !written() && std::time::Instant::now() < deadline {
+    let written = || std::fs::read_to_string(&opened).unwrap_or_default();
+    while !written().ends_with('\n') && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(std::fs::read_to_string(&opened).unwrap().trim(), figure_path);
+    assert_eq!(written().trim(), figure_path);
     client.shutdown().await;
 }
 

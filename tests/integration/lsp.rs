@@ -366,7 +366,10 @@ async fn output_document_progress_and_show_output() {
         .filter(|m| m["params"]["message"].as_str().unwrap().contains("local sandbox on this machine"))
         .collect();
     assert_eq!(local.len(), 1, "{notices:?}");
-    assert!(local[0]["params"]["message"].as_str().unwrap().contains("azureSandbox.pool"));
+    let message = local[0]["params"]["message"].as_str().unwrap();
+    assert!(message.contains("azureSandbox.pool"), "{message}");
+    // And how far that code is kept from the user's.
+    assert!(message.contains("Its isolation: namespaces") || message.contains("Its isolation: process isolation"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ mod https;
 mod lsp;
 mod mcp_client;
 mod mirror;
+mod namespaces;
 mod run_finished;
 mod sandbox_environments;
 mod sandbox_protocol;

@@ -190,8 +190,8 @@ async fn opening_a_file_prepares_the_workspace_so_the_first_run_is_one_request()
     let proxy = FaultProxy::start(sandbox.endpoint()).await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    let ran = root.join("ran.txt");
-    let text = format!("open({:?}, 'w').write('ran')\nprint('hello')\n", ran.to_str().unwrap());
+    let beacon = crate::common::inside::Beacon::start();
+    let text = format!("{}\nprint('hello')\n", beacon.send("'ran'"));
     let path = root.join("main.py");
     std::fs::write(&path, &text).unwrap();
     let client = LspClient::in_process();
@@ -213,12 +213,12 @@ async fn opening_a_file_prepares_the_workspace_so_the_first_run_is_one_request()
         assert!(std::time::Instant::now() < deadline, "the server never prepared the workspace");
         seen = now;
     }
-    assert!(!ran.exists(), "opening a file must not run it");
+    assert!(beacon.messages().is_empty(), "opening a file must not run it");
     let before = proxy.forwarded();
     let mark = client.mark();
     let id = job_id(&command(&client, "azureSandbox.runFile", json!([{"uri": uri}])).await);
     assert_eq!(finished(&client, mark, id).await["status"], "succeeded");
-    assert!(ran.exists());
+    assert_eq!(beacon.next_after(0, Duration::from_secs(5)).await.as_deref(), Some("ran"));
     assert_eq!(proxy.forwarded() - before, 1, "the first run after opening is one request");
     let before = proxy.forwarded();
     let id = job_id(&command(&client, "azureSandbox.runFile", json!([{"uri": uri}])).await);

@@ -5,13 +5,15 @@
 
 use std::time::Duration;
 
+use crate::common::inside::Beacon;
 use crate::common::local_server::LocalServer;
 use crate::common::lsp::*;
 use serde_json::json;
 
-/// Code that leaves a mark on disk when it runs.
-fn marking_code(mark: &std::path::Path) -> String {
-    format!("# %% cell\nimport pathlib\npathlib.Path({mark:?}).write_text('ran')\n")
+/// Code that says `mark` to the beacon when it runs (its files are not the
+/// test's to look at: in namespaces, not even its /tmp).
+fn marking_code(beacon: &Beacon, mark: &str) -> String {
+    format!("# %% cell\n{}\n", beacon.send(&format!("{mark:?}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,9 +21,9 @@ async fn code_runs_only_on_an_explicit_command() {
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    let mark = root.join("ran.txt");
+    let beacon = Beacon::start();
     let path = root.join("nb.py");
-    let text = marking_code(&mark);
+    let text = marking_code(&beacon, "ran");
     std::fs::write(&path, &text).unwrap();
     let client = LspClient::binary(&[("AZURE_SANDBOX_CACHE_DIR", cache.path().to_str().unwrap())]);
     client.initialize(&root, json!({"backend": "local"}), rich_capabilities()).await;
@@ -55,13 +57,13 @@ async fn code_runs_only_on_an_explicit_command() {
         .await;
     client.result("azureSandbox/output", json!({"uri": uri})).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!mark.exists(), "code ran without a command");
+    assert!(beacon.messages().is_empty(), "code ran without a command");
     assert!(client.messages(0, "window/workDoneProgress/create").is_empty(), "a run started without a command");
     // The explicit command runs it.
     client
         .run_and_wait("azureSandbox.runCell", json!([{"uri": uri, "position": {"line": 0, "character": 0}}]), &uri)
         .await;
-    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "ran");
+    assert_eq!(beacon.next_after(0, std::time::Duration::from_secs(10)).await.as_deref(), Some("ran"));
     client.shutdown().await;
 }
 
@@ -72,19 +74,18 @@ async fn run_lines_by_path_runs_open_files_anywhere_but_closed_ones_only_inside_
     let cache = tempfile::tempdir().unwrap();
     let root = workspace.path().canonicalize().unwrap();
     let outside = elsewhere.path().canonicalize().unwrap();
-    let open_mark = outside.join("open.txt");
-    let closed_mark = outside.join("closed.txt");
+    let beacon = Beacon::start();
     let open_path = outside.join("open.py");
     let closed_path = outside.join("closed.py");
-    std::fs::write(&open_path, marking_code(&open_mark)).unwrap();
-    std::fs::write(&closed_path, marking_code(&closed_mark)).unwrap();
+    std::fs::write(&open_path, marking_code(&beacon, "open")).unwrap();
+    std::fs::write(&closed_path, marking_code(&beacon, "closed")).unwrap();
     let client = LspClient::binary(&[("AZURE_SANDBOX_CACHE_DIR", cache.path().to_str().unwrap())]);
     client.initialize(&root, json!({"backend": "local"}), json!({})).await;
     let open_uri = file_uri(&open_path);
-    client.open(&open_uri, &marking_code(&open_mark)).await;
+    client.open(&open_uri, &marking_code(&beacon, "open")).await;
     // Open in the editor, outside the workspace: the user is looking at it.
     client.run_and_wait("azureSandbox.runLines", json!([open_path.display().to_string(), 2, 3]), &open_uri).await;
-    assert_eq!(std::fs::read_to_string(&open_mark).unwrap(), "ran");
+    assert_eq!(beacon.next_after(0, std::time::Duration::from_secs(10)).await.as_deref(), Some("open"));
     // Neither open nor in the workspace: refused, and nothing ran.
     let refused = client
         .request(
@@ -97,7 +98,7 @@ async fn run_lines_by_path_runs_open_files_anywhere_but_closed_ones_only_inside_
         refused["error"]["message"].as_str().unwrap().contains("neither open in the editor nor inside a workspace")
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!closed_mark.exists());
+    assert_eq!(beacon.messages(), ["open"], "the closed file did not run");
     client.shutdown().await;
 }
 

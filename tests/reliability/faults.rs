@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common::fault_proxy::{Fault, FaultProxy, Scope};
+use crate::common::inside::{Beacon, WHO_AM_I, host_pid};
 use crate::common::local_server::LocalServer;
 use crate::common::lsp::*;
 use serde_json::{Value, json};
@@ -35,19 +36,24 @@ struct Suite {
     client: LspClient,
     proxy: FaultProxy,
     uri: String,
-    dir: tempfile::TempDir,
+    /// Holds the logs (kept until the suite ends).
+    _dir: tempfile::TempDir,
     cache: tempfile::TempDir,
     lsp_log: PathBuf,
     sandbox_log: PathBuf,
     /// Every response the server sent to our requests, for the key scan.
     responses: Vec<Value>,
+    /// Where the long cell says who it is (its files and pids are not the
+    /// test's to see in namespaces), and how many times it has.
+    beacon: Beacon,
+    long_cells: usize,
 }
 
 /// The document: cells at fixed lines (0-based marker lines).
 const SET: u32 = 0; // x = 41
 const USE: u32 = 2; // x + 1
 const FRESH: u32 = 4; // independent of state
-const LONG: u32 = 6; // writes its pid to a file, then sleeps
+const LONG: u32 = 6; // says who it is to the beacon, then sleeps
 const WILD: u32 = 10; // prints 3 MB, then leaves with os._exit
 
 /// The line after the cell that starts at `marker`.
@@ -55,11 +61,12 @@ fn next_marker(marker: u32) -> u64 {
     [SET, USE, FRESH, LONG, WILD].into_iter().find(|m| *m > marker).map_or(u64::MAX, u64::from)
 }
 
-fn document(flag: &Path) -> String {
+fn document(beacon: &Beacon) -> String {
     format!(
         "# %% set\nx = 41\n# %% use\nx + 1\n# %% fresh\nprint('fresh start')\n# %% long\n\
-         import os, time, pathlib\npathlib.Path({flag:?}).write_text(str(os.getpid()))\ntime.sleep(60)\n\
-         # %% wild\nimport os, sys\nprint('x' * 3_000_000, flush=True); os._exit(3)\n"
+         import time\n{}\ntime.sleep(60)\n\
+         # %% wild\nimport os, sys\nprint('x' * 3_000_000, flush=True); os._exit(3)\n",
+        beacon.send(WHO_AM_I)
     )
 }
 
@@ -148,7 +155,8 @@ impl Suite {
         let root = dir.path().canonicalize().unwrap().join("ws");
         std::fs::create_dir(&root).unwrap();
         let path = root.join("nb.py");
-        let text = document(&dir.path().join("pid"));
+        let beacon = Beacon::start();
+        let text = document(&beacon);
         std::fs::write(&path, &text).unwrap();
         let client = LspClient::binary_logging(
             &[
@@ -164,11 +172,18 @@ impl Suite {
         client.initialize(&root, settings, rich_capabilities()).await;
         let uri = file_uri(&path);
         client.open(&uri, &text).await;
-        Self { client, proxy, uri, dir, cache, lsp_log, sandbox_log, responses: Vec::new() }
-    }
-
-    fn flag(&self) -> PathBuf {
-        self.dir.path().join("pid")
+        Self {
+            client,
+            proxy,
+            uri,
+            _dir: dir,
+            cache,
+            lsp_log,
+            sandbox_log,
+            responses: Vec::new(),
+            beacon,
+            long_cells: 0,
+        }
     }
 
     /// Runs the cell at `marker` and gathers what every channel shows.
@@ -265,16 +280,13 @@ impl Suite {
         }
     }
 
-    /// Waits for the long cell's interpreter to write its pid.
-    async fn pid_of_long_cell(&self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(pid) = std::fs::read_to_string(self.flag()).ok().and_then(|s| s.trim().parse().ok()) {
-                return pid;
-            }
-            assert!(Instant::now() < deadline, "the long cell never started");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    /// Waits for the long cell's interpreter to say who it is; its pid on
+    /// this machine.
+    async fn pid_of_long_cell(&mut self) -> i32 {
+        let who = self.beacon.next_after(self.long_cells, Duration::from_secs(20)).await;
+        let who = who.expect("the long cell never started");
+        self.long_cells += 1;
+        host_pid(&who).unwrap_or_else(|| panic!("no process here is {who}"))
     }
 }
 
@@ -348,7 +360,6 @@ async fn faults_are_reported_once_everywhere_and_the_next_run_works() {
 
     // The sandbox server is killed mid-run, then started again (on another
     // port, behind the same endpoint). Its interpreters must not outlive it.
-    std::fs::remove_file(s.flag()).unwrap();
     let started = s.start_cell(LONG).await;
     let pid = s.pid_of_long_cell().await;
     sandbox.kill();

@@ -12,6 +12,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::inside::{WHO_AM_I, host_pid, namespace_of, tasks_in_namespace};
 use crate::common::*;
 use azure_sandbox_lsp::run::{RunResult, Snippet, StateLoss};
 use azure_sandbox_lsp::sandbox::SandboxConfig;
@@ -57,6 +58,21 @@ fn sessions() -> std::collections::HashMap<i32, usize> {
         }
     }
     found
+}
+
+/// An environment's processes as this machine sees them: those of its
+/// interpreter's session (process isolation), or of its PID namespace.
+#[derive(Debug, Clone, Copy)]
+enum Group {
+    Session(i32),
+    Namespace(u64),
+}
+
+fn tasks(group: Group) -> usize {
+    match group {
+        Group::Session(session) => sessions().get(&session).copied().unwrap_or(0),
+        Group::Namespace(inode) => tasks_in_namespace(inode),
+    }
 }
 
 fn alive(pid: i32) -> bool {
@@ -147,31 +163,42 @@ async fn state_lost_after_the_client_gave_up_is_reported_by_the_next_run() {
 
 // ---- fork bombs ------------------------------------------------------------
 
+/// No spare interpreter: a namespace's number can be reused once it is
+/// gone, and a spare started then would look like the bomb lived on.
 fn bomb_sandbox_config() -> SandboxConfig {
-    SandboxConfig { max_processes: Some(64), python_timeout: Duration::from_secs(20), ..config() }
+    SandboxConfig {
+        max_processes: Some(64),
+        python_timeout: Duration::from_secs(20),
+        spare_interpreter: false,
+        ..config()
+    }
 }
 
-/// Samples the tasks of `session` every 5 ms until `stop`; returns the most.
-fn watch_session(session: i32, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<usize> {
+/// Samples the tasks of `group` every 5 ms until `stop`; returns the most.
+fn watch_group(group: Group, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<usize> {
     std::thread::spawn(move || {
         let mut most = 0;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            most = most.max(sessions().get(&session).copied().unwrap_or(0));
+            most = most.max(tasks(group));
             std::thread::sleep(Duration::from_millis(5));
         }
         most
     })
 }
 
-async fn session_of(sandbox: &azure_sandbox_lsp::sandbox::LocalSandbox, environment: &str) -> i32 {
+async fn group_of(sandbox: &azure_sandbox_lsp::sandbox::LocalSandbox, environment: &str) -> Group {
+    if sandbox.isolation().is_namespaces() {
+        let reply = run_python(sandbox, environment, WHO_AM_I).await;
+        return Group::Namespace(namespace_of(content(&reply)["executionResult"].as_str().unwrap()));
+    }
     let reply = run_python(sandbox, environment, "import os\nos.getsid(0)").await;
-    content(&reply)["executionResult"].as_str().unwrap().parse().unwrap()
+    Group::Session(content(&reply)["executionResult"].as_str().unwrap().parse().unwrap())
 }
 
-/// Waits (up to 5 s) until `session` has no process left.
-async fn all_gone(session: i32) -> bool {
+/// Waits (up to 5 s) until `group` has no process left.
+async fn all_gone(group: Group) -> bool {
     for _ in 0..100 {
-        if !sessions().contains_key(&session) {
+        if tasks(group) == 0 {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -190,9 +217,9 @@ async fn too_many_processes_are_stopped_and_the_run_says_so() {
     let (env, other) = (launch(&sandbox).await, launch(&sandbox).await);
     run_python(&sandbox, &other, "neighbour = 'kept'").await;
     run_python(&sandbox, &env, "mine = 1").await;
-    let session = session_of(&sandbox, &env).await;
+    let group = group_of(&sandbox, &env).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = watch_session(session, stop.clone());
+    let watcher = watch_group(group, stop.clone());
     // 2 ms apart, so that 300 take longer than a few looks of the watch.
     let code = "import os, time\nfor i in range(300):\n    if os.fork() == 0:\n        time.sleep(20)\n        os._exit(0)\n    time.sleep(0.002)\nprint('made all 300')";
     let started = Instant::now();
@@ -201,7 +228,7 @@ async fn too_many_processes_are_stopped_and_the_run_says_so() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let most = watcher.join().unwrap();
     let stderr = content(&reply)["stderr"].as_str().unwrap_or_default().to_owned();
-    assert!(all_gone(session).await, "every process of the bomb is gone");
+    assert!(all_gone(group).await, "every process of the bomb is gone");
     assert_eq!(content(&reply)["errorName"], "ProcessLimit", "{reply}");
     assert!(stderr.contains("limit of 64 processes") && stderr.contains("was lost"), "{stderr}");
     assert!(!content(&reply)["stdout"].as_str().unwrap_or_default().contains("made all 300"));
@@ -209,7 +236,7 @@ async fn too_many_processes_are_stopped_and_the_run_says_so() {
     // The environment goes on with a fresh interpreter; its neighbour kept its state.
     assert_eq!(content(&run_python(&sandbox, &env, "'mine' in globals()").await)["executionResult"], "False");
     assert_eq!(content(&run_python(&sandbox, &other, "neighbour").await)["executionResult"], "'kept'");
-    println!("fork-bomb (300 sleepers, limit 64): stopped after {took:?}, at most {most} tasks in its session");
+    println!("fork-bomb (300 sleepers, limit 64): stopped after {took:?}, at most {most} tasks in its {group:?}");
 }
 
 /// The real thing, `while True: os.fork()`, with a deadline inside as a
@@ -222,22 +249,50 @@ async fn a_fork_bomb_is_stopped_and_leaves_nothing_behind() {
     let before = sessions().values().sum::<usize>();
     let sandbox = sandbox(bomb_sandbox_config()).await;
     let env = launch(&sandbox).await;
-    let session = session_of(&sandbox, &env).await;
+    let group = group_of(&sandbox, &env).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = watch_session(session, stop.clone());
+    let watcher = watch_group(group, stop.clone());
     let code = "import os, time\nend = time.time() + 5\nwhile time.time() < end:\n    os.fork()\nos._exit(0)";
     let started = Instant::now();
     let reply = run_python(&sandbox, &env, code).await;
     let took = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let most = watcher.join().unwrap();
-    assert!(all_gone(session).await, "every process of the bomb is gone");
+    assert!(all_gone(group).await, "every process of the bomb is gone");
     assert_eq!(content(&reply)["errorName"], "ProcessLimit", "{reply}");
     assert!(took < Duration::from_millis(4500), "stopped after {took:?}");
     assert_eq!(content(&run_python(&sandbox, &env, "2 + 2").await)["executionResult"], "4");
     let after = sessions().values().sum::<usize>();
     assert!(after < before + 50, "tasks on the machine: {before} before, {after} after");
-    println!("fork-bomb (while True: os.fork()): stopped after {took:?}, at most {most} tasks in its session");
+    println!("fork-bomb (while True: os.fork()): stopped after {took:?}, at most {most} tasks in its {group:?}");
+}
+
+/// 300 children that each call setsid and sleep: each leaves the
+/// interpreter's session as soon as it is made, which under process
+/// isolation escapes the process watch (it counts that session; this ran
+/// all 300). Bounded by construction, like the 300 sleepers above. Their
+/// PID namespace they never leave: stopped well before the 300th, and gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_that_call_setsid_are_still_counted_and_stopped() {
+    let _beside_each_other = common::beside_each_other().await;
+    if !namespaces_here("processes_that_call_setsid_are_still_counted_and_stopped").await {
+        return;
+    }
+    let config =
+        SandboxConfig { isolation: azure_sandbox_lsp::sandbox::IsolationMode::Namespaces, ..bomb_sandbox_config() };
+    let sandbox = sandbox(config).await;
+    let env = launch(&sandbox).await;
+    let group = group_of(&sandbox, &env).await;
+    let code = "import os, time\nfor i in range(300):\n    if os.fork() == 0:\n        os.setsid()\n        \
+                time.sleep(20)\n        os._exit(0)\n    time.sleep(0.002)\nprint('made all 300')";
+    let started = Instant::now();
+    let reply = run_python(&sandbox, &env, code).await;
+    let took = started.elapsed();
+    assert_eq!(content(&reply)["errorName"], "ProcessLimit", "{reply}");
+    assert!(!content(&reply)["stdout"].as_str().unwrap_or_default().contains("made all 300"));
+    assert!(all_gone(group).await, "every process is gone, in a session of its own or not");
+    assert_eq!(content(&run_python(&sandbox, &env, "2 + 2").await)["executionResult"], "4");
+    println!("300 sleepers that call setsid, in namespaces: stopped after {took:?}");
 }
 
 /// A bomb left running in the background after its run ended: stopped all
@@ -247,11 +302,11 @@ async fn a_fork_bomb_left_in_the_background_is_stopped_and_reported_by_the_next_
     let _beside_each_other = common::beside_each_other().await;
     let sandbox = sandbox(bomb_sandbox_config()).await;
     let env = launch(&sandbox).await;
-    let session = session_of(&sandbox, &env).await;
+    let group = group_of(&sandbox, &env).await;
     let code = "import os, time\nend = time.time() + 5\nif os.fork() == 0:\n    while time.time() < end:\n        os.fork()\n    os._exit(0)\n'left it running'";
     let reply = run_python(&sandbox, &env, code).await;
     assert_eq!(content(&reply)["executionResult"], "'left it running'");
-    assert!(all_gone(session).await, "every process of the bomb is gone");
+    assert!(all_gone(group).await, "every process of the bomb is gone");
     let reply = run_python(&sandbox, &env, "1").await;
     assert_eq!(content(&reply)["errorName"], "ProcessLimit", "{reply}");
     assert_eq!(content(&run_python(&sandbox, &env, "2 + 2").await)["executionResult"], "4");
@@ -460,14 +515,20 @@ async fn a_thread_that_keeps_printing_after_its_run() {
 }
 
 /// A double-forked, setsid child that outlives its run: the run does not
-/// wait for it, and the environment goes on. With per-environment users
-/// (root and a system Python), destroying the environment ends it too.
+/// wait for it, and the environment goes on. In namespaces, or with
+/// per-environment users (root and a system Python), destroying the
+/// environment ends it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_that_outlives_its_run() {
     let _beside_each_other = common::beside_each_other().await;
     // The daemon's pid: the newest process of the environment's uid or
-    // session is hard to name from inside, so it writes it down.
-    let code = "import os, time\nr, w = os.pipe()\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        os.write(w, str(os.getpid()).encode())\n        os.close(w)\n        os.chdir('/')\n        for fd in (0, 1, 2):\n            os.close(fd)\n        time.sleep(60)\n        os._exit(0)\n    os._exit(0)\nos.wait()\nos.close(w)\nint(os.read(r, 20))";
+    // session is hard to name from inside, so it says who it is.
+    let code = format!(
+        "import os, time\nr, w = os.pipe()\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        \
+         os.write(w, ({WHO_AM_I}).encode())\n        os.close(w)\n        os.chdir('/')\n        \
+         for fd in (0, 1, 2):\n            os.close(fd)\n        time.sleep(60)\n        os._exit(0)\n    \
+         os._exit(0)\nos.wait()\nos.close(w)\nos.read(r, 100).decode()"
+    );
     let root = unsafe { libc::geteuid() } == 0;
     let system_python = std::path::Path::new("/usr/bin/python3");
     for isolate in [false, true] {
@@ -484,15 +545,18 @@ async fn a_daemon_that_outlives_its_run() {
         let sandbox = sandbox(config).await;
         let env = launch(&sandbox).await;
         let started = Instant::now();
-        let reply = run_python(&sandbox, &env, code).await;
+        let reply = run_python(&sandbox, &env, &code).await;
         assert!(started.elapsed() < Duration::from_secs(5), "the run did not wait for its daemon");
-        let daemon: i32 = content(&reply)["executionResult"].as_str().unwrap().parse().unwrap();
+        let who = content(&reply)["executionResult"].as_str().unwrap().to_owned();
+        let daemon = host_pid(&who).unwrap_or_else(|| panic!("no daemon {who}: {reply}"));
         assert!(alive(daemon));
         assert_eq!(content(&run_python(&sandbox, &env, "2 + 2").await)["executionResult"], "4");
         // The environment expires.
         tokio::time::sleep(Duration::from_millis(2500)).await;
         assert_eq!(sandbox.pool().counts(), (0, 0));
-        if isolate {
+        if sandbox.isolation().is_namespaces() {
+            assert!(!alive(daemon), "the daemon ended with its environment (its PID namespace ended)");
+        } else if isolate {
             assert!(!alive(daemon), "the daemon ended with its environment (its uid's processes are killed)");
         } else {
             // Without a private uid nothing ties it to the environment any
@@ -514,16 +578,17 @@ async fn a_shell_command_that_leaves_a_background_process() {
     let sandbox = sandbox(SandboxConfig { shell_timeout: Duration::from_secs(8), ..config() }).await;
     let env = launch(&sandbox).await;
     let started = Instant::now();
-    let reply =
-        run_shell(&sandbox, &env, json!({"shellCommand": "echo started; sleep 30 & echo $! > bg.pid; echo done"}))
-            .await;
+    // The background process's pid, as the host can find it (WHO_AM_I).
+    let command = "echo started; sleep 30 & echo \"$(readlink /proc/self/ns/pid | tr -dc 0-9) $!\" > bg.pid; echo done";
+    let reply = run_shell(&sandbox, &env, json!({"shellCommand": command})).await;
     let took = started.elapsed();
     assert_eq!(content(&reply)["exitCode"], 0, "{reply}");
     assert_eq!(content(&reply)["stdout"], "started\ndone\n");
     assert!(took < Duration::from_secs(7), "answered after {took:?}");
-    let reply = run_python(&sandbox, &env, "int(open('bg.pid').read())").await;
-    let background: i32 = content(&reply)["executionResult"].as_str().unwrap().parse().unwrap();
-    assert!(!alive(background), "the background process was stopped with its command");
+    let reply = run_python(&sandbox, &env, "open('bg.pid').read()").await;
+    let who = content(&reply)["executionResult"].as_str().unwrap().trim_matches('\'').replace("\\n", "");
+    assert_eq!(who.split_whitespace().count(), 2, "{reply}");
+    assert_eq!(host_pid(&who), None, "the background process was stopped with its command");
 }
 
 // ---- other ---------------------------------------------------------------------

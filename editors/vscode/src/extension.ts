@@ -123,6 +123,16 @@ function serverSettings(): Record<string, unknown> {
   if (python) {
     settings.localPython = python;
   }
+  // The local sandbox's isolation and network (issue #17): only what the
+  // user set, so the environment's AZURE_SANDBOX_LOCAL_* apply otherwise.
+  const isolation = config.inspect<string>("localIsolation")?.globalValue;
+  if (isolation) {
+    settings.localIsolation = isolation;
+  }
+  const network = config.inspect<boolean>("localNetwork")?.globalValue;
+  if (typeof network === "boolean") {
+    settings.localNetwork = network;
+  }
   // Live state (issue #15): completion from the environment's namespace.
   settings.liveCompletion = config.get("liveCompletion", false);
   // The workspace mirror (issue #14).
@@ -296,6 +306,16 @@ async function runDoctor(context: vscode.ExtensionContext): Promise<void> {
     args.push("--python", python);
   }
   const env = await serverEnvironment(context);
+  // doctor reads the local sandbox's isolation and network from the environment.
+  const local = vscode.workspace.getConfiguration("azureSandbox");
+  const isolation = local.inspect<string>("localIsolation")?.globalValue;
+  if (isolation) {
+    env.AZURE_SANDBOX_LOCAL_ISOLATION = isolation;
+  }
+  const network = local.inspect<boolean>("localNetwork")?.globalValue;
+  if (typeof network === "boolean") {
+    env.AZURE_SANDBOX_LOCAL_NETWORK = network ? "on" : "off";
+  }
   const code = await new Promise<number>((resolve) => {
     const child = childProcess.spawn(server, args, { env });
     child.stdout.on("data", (data: Buffer) => doctorOutput?.append(data.toString()));
