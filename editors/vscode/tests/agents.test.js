@@ -5,29 +5,10 @@
 // language server's embedded one with the key the extension chose.
 // Usage: node tests/agents.test.js (after npm ci).
 const assert = require("assert");
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const esbuild = require("esbuild");
+const { load, checks } = require("./unit");
 
-const root = path.resolve(__dirname, "..");
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "azure-sandbox-vscode-agents-"));
-const bundle = path.join(work, "agentServers.js");
-esbuild.buildSync({ entryPoints: [path.join(root, "src/agentServers.ts")], bundle: true, platform: "node", format: "cjs", outfile: bundle, logLevel: "error" });
-const agents = require(bundle);
-fs.rmSync(work, { recursive: true, force: true });
-
-const results = [];
-function check(name, body) {
-  try {
-    body();
-    results.push(true);
-    console.log(`PASS ${name}`);
-  } catch (error) {
-    results.push(false);
-    console.log(`FAIL ${name}: ${error.message}`);
-  }
-}
+const agents = load("agentServers");
+const { check, finish } = checks();
 
 const base = {
   serverPath: "/ext/server/azure-sandbox-lsp",
@@ -81,6 +62,4 @@ check("no running language server: a message, not a server in a sandbox of its o
   assert.ok(started.problem && started.problem.includes("not running"), JSON.stringify(started));
 });
 
-const failed = results.filter((ok) => !ok).length;
-console.log(`agents.test.js: ${results.length - failed} of ${results.length} checks passed`);
-process.exit(failed ? 1 : 0);
+finish("vscode agents");

@@ -4,29 +4,10 @@
 // a selection: the QuickPick rows, the requests a choice makes, the messages.
 // Usage: node tests/files.test.js (after npm ci).
 const assert = require("assert");
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const esbuild = require("esbuild");
+const { load, checks } = require("./unit");
 
-const root = path.resolve(__dirname, "..");
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "azure-sandbox-vscode-files-"));
-const bundle = path.join(work, "files.js");
-esbuild.buildSync({ entryPoints: [path.join(root, "src/files.ts")], bundle: true, platform: "node", format: "cjs", outfile: bundle, logLevel: "error" });
-const files = require(bundle);
-fs.rmSync(work, { recursive: true, force: true });
-
-const results = [];
-function check(name, body) {
-  try {
-    body();
-    results.push(true);
-    console.log(`PASS ${name}`);
-  } catch (error) {
-    results.push(false);
-    console.log(`FAIL ${name}: ${error.message}`);
-  }
-}
+const files = load("files");
+const { check, finish } = checks();
 
 // As the server answers azureSandbox/files (docs/protocol.md, "The workspace mirror").
 const listing = {
@@ -167,6 +148,4 @@ check("a refused request's message is the server's, said plainly", () => {
   assert.strictEqual(files.errorMessage("could not send x", new Error("name at least one file")), "Azure Sandbox: could not send x: name at least one file");
 });
 
-const failed = results.filter((ok) => !ok).length;
-console.log(`vscode files: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("vscode files");

@@ -3,29 +3,10 @@
 // notices), when it opens by itself, and its file format.
 // Usage: node tests/runs.test.js (after npm ci).
 const assert = require("assert");
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const esbuild = require("esbuild");
+const { load, checks } = require("./unit");
 
-const root = path.resolve(__dirname, "..");
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "azure-sandbox-vscode-runs-"));
-const bundle = path.join(work, "runs.js");
-esbuild.buildSync({ entryPoints: [path.join(root, "src/runs.ts")], bundle: true, platform: "node", format: "cjs", outfile: bundle, logLevel: "error" });
-const runs = require(bundle);
-fs.rmSync(work, { recursive: true, force: true });
-
-const results = [];
-function check(name, body) {
-  try {
-    body();
-    results.push(true);
-    console.log(`PASS ${name}`);
-  } catch (error) {
-    results.push(false);
-    console.log(`FAIL ${name}: ${error.message}`);
-  }
-}
+const runs = load("runs");
+const { check, finish } = checks();
 
 const figure = { uri: "file:///c/f/1.png", path: "/c/f/1.png", mime: "image/png", width: 640, height: 480, bytes: 23411 };
 const run = {
@@ -140,6 +121,4 @@ check("the oldest cells go past the count or byte bound, never the newest", () =
   assert.strictEqual(runs.cellsToDrop([60, 30, 300], 5, 100), 2);
 });
 
-const failed = results.filter((ok) => !ok).length;
-console.log(`vscode runs panel: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("vscode runs panel");

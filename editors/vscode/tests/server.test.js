@@ -5,25 +5,11 @@ const assert = require("assert");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
-const esbuild = require("esbuild");
+const { load, checks } = require("./unit");
 
-const root = path.resolve(__dirname, "..");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "azure-sandbox-vscode-"));
-const bundle = path.join(work, "server.js");
-esbuild.buildSync({ entryPoints: [path.join(root, "src/server.ts")], bundle: true, platform: "node", format: "cjs", outfile: bundle, logLevel: "error" });
-const server = require(bundle);
-
-const results = [];
-function check(name, body) {
-  try {
-    body();
-    results.push(true);
-    console.log(`PASS ${name}`);
-  } catch (error) {
-    results.push(false);
-    console.log(`FAIL ${name}: ${error.message}`);
-  }
-}
+const server = load("server");
+const { check, finish } = checks();
 
 function binary(dir, mode = 0o755) {
   fs.mkdirSync(dir, { recursive: true });
@@ -107,6 +93,4 @@ check("a bundled server of another version: reinstall", () => {
 });
 
 fs.rmSync(work, { recursive: true, force: true });
-const failed = results.filter((ok) => !ok).length;
-console.log(`vscode server resolution: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("vscode server resolution");

@@ -4,29 +4,10 @@
 // state words) and how a variablesChanged URI is matched to a folder.
 // Usage: node tests/variables.test.js (after npm ci).
 const assert = require("assert");
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const esbuild = require("esbuild");
+const { load, checks } = require("./unit");
 
-const root = path.resolve(__dirname, "..");
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "azure-sandbox-vscode-variables-"));
-const bundle = path.join(work, "variables.js");
-esbuild.buildSync({ entryPoints: [path.join(root, "src/variables.ts")], bundle: true, platform: "node", format: "cjs", outfile: bundle, logLevel: "error" });
-const variables = require(bundle);
-fs.rmSync(work, { recursive: true, force: true });
-
-const results = [];
-function check(name, body) {
-  try {
-    body();
-    results.push(true);
-    console.log(`PASS ${name}`);
-  } catch (error) {
-    results.push(false);
-    console.log(`FAIL ${name}: ${error.message}`);
-  }
-}
+const variables = load("variables");
+const { check, finish } = checks();
 
 // As the server answers (docs/protocol.md, "Live state").
 const df = { name: "df", type: "pandas.DataFrame", shape: "(3, 2)", size: 180, repr: "   a  b\n0  1  x\n1  2  y\n2  3  z", runId: 4, expandable: true };
@@ -142,6 +123,4 @@ check("a variablesChanged URI matches its folder however it is escaped", () => {
   assert.ok(!variables.sameFolder("file:///tmp/a", "file:///tmp/a/b"));
 });
 
-const failed = results.filter((ok) => !ok).length;
-console.log(`vscode variables view: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("vscode variables view");
