@@ -28,9 +28,9 @@ pub async fn report_events(session: Weak<Session>, mut events: mpsc::UnboundedRe
 
 async fn report(session: &Arc<Session>, event: Event) {
     match event {
-        Event::Queued { run_id, label, ahead } => {
+        Event::Queued { run_id, title, ahead } => {
             if session.flags().progress {
-                let title = format!("Running {label} in {}", session.sandbox_name());
+                let title = format!("{title} in {}", session.sandbox_name());
                 // `ahead` counts the job running now and those queued before this one.
                 let message = if ahead > 0 { format!("queued ({ahead} ahead)") } else { "starting".into() };
                 session.progress.begin(run_id, title, message);

@@ -240,9 +240,11 @@ impl JobSummary {
 /// One event from the workbench.
 #[derive(Debug)]
 pub enum Event {
-    /// A Python run was queued behind `ahead` jobs of its workspace (the one
-    /// running included). Sent before the job can start.
-    Queued { run_id: u64, label: String, ahead: usize },
+    /// A Python run, or a file transfer, was queued behind `ahead` jobs of
+    /// its workspace (the one running included). Sent before the job can
+    /// start. `title` says what in a few words ("Running main.py:3-5",
+    /// "Sending files").
+    Queued { run_id: u64, title: String, ahead: usize },
     /// A Python run is running, for `elapsed` so far (sent when it starts,
     /// then about every second).
     Running { run_id: u64, elapsed: Duration },

@@ -300,7 +300,7 @@ impl Workbench {
             label: label.clone(),
             edits_seen: request.edits_seen,
         };
-        self.submit(id, request.root, work, Some(label));
+        self.submit(id, request.root, work, Some(format!("Running {label}")));
         id
     }
 
@@ -316,7 +316,7 @@ impl Workbench {
     /// never secrets) to the environment; then runs `rerun` again.
     pub fn submit_send(&self, root: PathBuf, doc: Option<String>, paths: Vec<PathBuf>, rerun: Option<u64>) -> u64 {
         let id = self.next_id();
-        self.submit(id, root, Work::Send { doc, paths, rerun }, Some("sending files".into()));
+        self.submit(id, root, Work::Send { doc, paths, rerun }, Some("Sending files".into()));
         id
     }
 
@@ -324,7 +324,7 @@ impl Workbench {
     /// its latest run wrote). A local file is never overwritten.
     pub fn submit_fetch(&self, root: PathBuf, doc: Option<String>, paths: Vec<String>) -> u64 {
         let id = self.next_id();
-        self.submit(id, root, Work::Fetch { doc, paths }, Some("fetching files".into()));
+        self.submit(id, root, Work::Fetch { doc, paths }, Some("Fetching files".into()));
         id
     }
 
@@ -368,7 +368,7 @@ impl Workbench {
     }
 
     /// Queues a job on its workspace; starts the workspace's task if needed.
-    fn submit(&self, id: u64, root: PathBuf, work: Work, progress_label: Option<String>) {
+    fn submit(&self, id: u64, root: PathBuf, work: Work, progress_title: Option<String>) {
         let control = Arc::new(RunControl::new(root.clone()));
         self.state.controls.insert(id, Arc::clone(&control));
         let (queue, waiting) = {
@@ -384,9 +384,9 @@ impl Workbench {
                 .clone()
         };
         let ahead = waiting.fetch_add(1, Ordering::SeqCst);
-        if let Some(label) = progress_label {
+        if let Some(title) = progress_title {
             // Before the job is queued, so it comes before the job's own events.
-            self.state.emit(Event::Queued { run_id: id, label, ahead });
+            self.state.emit(Event::Queued { run_id: id, title, ahead });
         }
         let job = Job { id, submitted: Instant::now(), root, work, control };
         if queue.send(job).is_err() {
