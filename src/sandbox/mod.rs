@@ -14,6 +14,7 @@ pub(crate) mod http;
 mod isolation;
 pub(crate) mod pool;
 mod procs;
+mod root_dir;
 pub(crate) mod worker;
 
 pub use config::{DEFAULT_OUTPUT_CAP, Launchers, ResponseMode, SandboxConfig};
@@ -31,6 +32,7 @@ use crate::secret::ApiKey;
 use http::{AppState, Stats};
 use isolation::Namespaces;
 use pool::Pool;
+use root_dir::RootDir;
 use worker::{Confinement, Placement};
 
 /// Why the local sandbox could not start.
@@ -60,7 +62,7 @@ pub struct LocalSandbox {
     endpoint: String,
     key: ApiKey,
     state: Arc<AppState>,
-    root: PathBuf,
+    root: RootDir,
     isolation: Isolation,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -82,7 +84,7 @@ impl LocalSandbox {
             );
             isolate = false;
         }
-        let root = make_root(config.root_dir.as_deref(), isolate).map_err(StartError::Other)?;
+        let root = RootDir::create(config.root_dir.as_deref(), isolate).map_err(StartError::Other)?;
         let mut confinement = Confinement {
             python: interpreter.executable.clone(),
             memory_bytes: config.memory_limit_bytes,
@@ -94,12 +96,9 @@ impl LocalSandbox {
             namespaces: None,
         };
         let first_uid = isolate.then_some(config.first_uid);
-        let isolation = match choose_isolation(&config, &interpreter, &root, &confinement, first_uid).await {
+        let isolation = match choose_isolation(&config, &interpreter, root.path(), &confinement, first_uid).await {
             Ok(isolation) => isolation,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&root);
-                return Err(e);
-            }
+            Err(e) => return Err(e), // the directory goes with `root`
         };
         if let Some(namespaces) = isolation.namespaces() {
             // Inside, `python3` and `pip` are the sandbox's interpreter's
@@ -110,7 +109,7 @@ impl LocalSandbox {
             confinement.namespaces = Some(Arc::clone(namespaces));
         }
         let config = Arc::new(config);
-        let pool = Arc::new(Pool::new(Arc::clone(&config), confinement, root.clone(), isolate));
+        let pool = Arc::new(Pool::new(Arc::clone(&config), confinement, root.path().to_path_buf(), isolate));
         pool.replenish();
         let key = key.unwrap_or_else(ApiKey::generate);
         let state = Arc::new(AppState::new(Arc::clone(&config), key.clone(), Arc::clone(&pool)));
@@ -198,7 +197,7 @@ impl LocalSandbox {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
-        let _ = std::fs::remove_dir_all(&self.root);
+        self.root.remove();
     }
 
     /// Serves until Ctrl-C or SIGTERM, then cleans up.
@@ -221,7 +220,7 @@ impl Drop for LocalSandbox {
         self.reaper.abort();
         self.process_watch.abort();
         // Workers die with their handles (kill on drop); the files go now.
-        let _ = std::fs::remove_dir_all(&self.root);
+        self.root.remove();
     }
 }
 
@@ -379,24 +378,6 @@ fn world_executable(path: &Path) -> bool {
         dir = d.parent();
     }
     ok
-}
-
-fn make_root(base: Option<&Path>, isolate: bool) -> Result<PathBuf, String> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let base = base.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
-    std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
-    let suffix: u64 = rand::random();
-    let root = base.join(format!("azure-sandbox-local-{suffix:016x}"));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&root)
-        .map_err(|e| format!("cannot create the sandbox directory {}: {e}", root.display()))?;
-    if isolate {
-        // Private uids must be able to reach their own directory inside, but
-        // not list the others.
-        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o711)).map_err(|e| e.to_string())?;
-    }
-    Ok(root)
 }
 
 fn sandbox_path_var() -> String {

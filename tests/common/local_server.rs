@@ -16,10 +16,16 @@ impl LocalServer {
     /// environment variable (not the command line, which `ps` shows), and
     /// its log (stderr, at debug level) appended to `log`.
     pub fn start(args: &[&str], key: &str, log: &Path) -> Self {
+        Self::start_with_env(args, key, log, &[])
+    }
+
+    /// As `start`, with these environment variables too.
+    pub fn start_with_env(args: &[&str], key: &str, log: &Path, env: &[(&str, &Path)]) -> Self {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_azure-sandbox-lsp"))
             .arg("serve-local")
             .args(args)
+            .envs(env.iter().map(|(name, value)| (*name, *value)))
             .env("AZURE_SANDBOX_LOCAL_API_KEY", key)
             .env("AZURE_SANDBOX_LOG", "debug")
             .stdin(Stdio::null())

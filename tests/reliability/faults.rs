@@ -290,6 +290,18 @@ impl Suite {
     }
 }
 
+/// The local sandboxes' directories under `tmp`.
+fn sandbox_dirs(tmp: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("azure-sandbox-local-"))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
@@ -300,7 +312,11 @@ async fn faults_are_reported_once_everywhere_and_the_next_run_works() {
     let _alone = common::alone().await;
     let logs = tempfile::tempdir().unwrap();
     let sandbox_log = logs.path().join("sandbox.log");
-    let mut sandbox = LocalServer::start(&["--no-user-isolation"], SENTINEL_KEY, &sandbox_log);
+    // Its own temporary directory, to see what a killed server leaves there.
+    let tmp = logs.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let tmp_env = [("TMPDIR", tmp.as_path())];
+    let mut sandbox = LocalServer::start_with_env(&["--no-user-isolation"], SENTINEL_KEY, &sandbox_log, &tmp_env);
     let mut s = Suite::start(&sandbox.endpoint).await;
     s.sandbox_log = sandbox_log;
     let mut tally = Vec::new();
@@ -362,6 +378,8 @@ async fn faults_are_reported_once_everywhere_and_the_next_run_works() {
     // port, behind the same endpoint). Its interpreters must not outlive it.
     let started = s.start_cell(LONG).await;
     let pid = s.pid_of_long_cell().await;
+    let killed_dirs = sandbox_dirs(&tmp);
+    assert_eq!(killed_dirs.len(), 1, "{killed_dirs:?}");
     sandbox.kill();
     let seen = s.finish_cell(LONG, started).await;
     seen.assert_failed("a killed sandbox server", &["connection", "run again"]);
@@ -372,11 +390,17 @@ async fn faults_are_reported_once_everywhere_and_the_next_run_works() {
     assert!(!alive(pid), "the killed server's interpreter {pid} outlived it");
     // Restarted with a short cool-down and room for one environment, for
     // the next two faults.
-    let sandbox = LocalServer::start(
+    // The killed one's directory (the environments' files) went when the
+    // next one started.
+    assert!(killed_dirs[0].exists(), "a killed server cannot clean up");
+    let sandbox = LocalServer::start_with_env(
         &["--no-user-isolation", "--cool-down", "2", "--max-environments", "1"],
         SENTINEL_KEY,
         &s.sandbox_log,
+        &tmp_env,
     );
+    let now = sandbox_dirs(&tmp);
+    assert!(now.len() == 1 && !now.contains(&killed_dirs[0]), "before {killed_dirs:?}, now {now:?}");
     s.proxy.set_upstream(&sandbox.endpoint);
     let next = s.run_cell(FRESH).await;
     next.assert_succeeded("a restarted sandbox server");
@@ -439,6 +463,9 @@ async fn faults_are_reported_once_everywhere_and_the_next_run_works() {
     let Suite { client, .. } = s;
     client.shutdown().await;
     drop(sandbox);
+    // Stopped as Ctrl-C stops it: it removed its directory and lock itself.
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// Called at the end of the fault suite: the keys appear in nothing the
