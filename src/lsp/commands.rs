@@ -16,6 +16,7 @@ use super::output_document;
 use super::session::Session;
 use crate::run::{Cut, Selection};
 use crate::text::Document;
+use crate::workbench::SandboxStart;
 
 #[derive(Deserialize)]
 struct UriArg {
@@ -164,7 +165,7 @@ pub fn execute(session: &Arc<Session>, name: &str, arguments: &[Value]) -> Resul
             let session = Arc::clone(session);
             // Answered at once; the list lands in the transcript.
             tokio::spawn(async move {
-                let entry = match session.workbench.list_files(&root).await {
+                let entry = match session.workbench.list_files(&root, SandboxStart::OnlyInUse).await {
                     Ok(listing) => crate::workbench::files_entry(&listing),
                     Err(e) => format!("=== sandbox files ===\ncould not list them: {e}\n"),
                 };

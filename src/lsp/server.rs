@@ -18,7 +18,7 @@ use super::output_document::{self, SCHEME};
 use super::service::raw_capability;
 use super::session::{CLIENT_REQUEST_TIMEOUT, ClientFlags, Session};
 use super::variables;
-use crate::workbench::Settings;
+use crate::workbench::{SandboxStart, Settings};
 
 pub struct SandboxServer {
     pub session: Arc<Session>,
@@ -141,7 +141,7 @@ impl SandboxServer {
     /// `azureSandbox/files`: the mirror's files, from the environment.
     pub async fn files(&self, params: UriParams) -> Result<Value> {
         let root = self.root_for(&params.uri)?;
-        let listing = self.session.workbench.list_files(&root).await.map_err(|e| Error {
+        let listing = self.session.workbench.list_files(&root, SandboxStart::OnlyInUse).await.map_err(|e| Error {
             code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
             message: e.message.into(),
             data: None,

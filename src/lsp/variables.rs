@@ -16,7 +16,7 @@ use super::convert;
 use super::session::Session;
 use crate::run::{AttributeKind, InspectKind, Variable};
 use crate::text::Pos;
-use crate::workbench::{Entry, Snapshot, SnapshotState};
+use crate::workbench::{Entry, SandboxStart, Snapshot, SnapshotState};
 
 /// A value's contents: up to this long, one round trip (a run going on
 /// delays it).
@@ -103,9 +103,14 @@ pub async fn request(session: &Arc<Session>, params: VariablesParams) -> Result<
         result.missing = true;
         return Ok(result);
     }
-    let inspection =
-        session.workbench.inspect(&root, &params.path, InspectKind::Children, EXPAND_TIMEOUT).await.map_err(|e| {
-            Error { code: tower_lsp_server::jsonrpc::ErrorCode::InternalError, message: e.message.into(), data: None }
+    let inspection = session
+        .workbench
+        .inspect(&root, &params.path, InspectKind::Children, EXPAND_TIMEOUT, SandboxStart::OnlyInUse)
+        .await
+        .map_err(|e| Error {
+            code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+            message: e.message.into(),
+            data: None,
         })?;
     match inspection {
         Some(found) if !found.missing => {
@@ -253,7 +258,8 @@ async fn attributes(session: &Arc<Session>, root: &Path, name: &str) -> Vec<Comp
     });
     let mut items: Vec<CompletionItem> = columns.collect();
     let path = [name.to_owned()];
-    let inspection = session.workbench.inspect(root, &path, InspectKind::Attributes, COMPLETION_TIMEOUT);
+    let inspection =
+        session.workbench.inspect(root, &path, InspectKind::Attributes, COMPLETION_TIMEOUT, SandboxStart::OnlyInUse);
     let Ok(Ok(Some(found))) = tokio::time::timeout(COMPLETION_TIMEOUT, inspection).await else {
         return items;
     };

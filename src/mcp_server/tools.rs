@@ -21,7 +21,7 @@ use super::workspace::{self, WorkspaceChoice};
 use crate::run::cells::{CellMarkers, cells_with};
 use crate::run::{InspectKind, Selection, Source, cut_code};
 use crate::text::Document;
-use crate::workbench::{Finished, RunRequest, Workbench};
+use crate::workbench::{Finished, RunRequest, SandboxStart, Workbench};
 
 /// How long listing variables may take (one request to the sandbox).
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -223,7 +223,11 @@ impl SandboxTools {
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
         let root = self.workspace.root(&context.peer).await;
-        let inspection = match self.bench.inspect_now(&root, &args.path, InspectKind::Children, INSPECT_TIMEOUT).await {
+        let inspection = match self
+            .bench
+            .inspect(&root, &args.path, InspectKind::Children, INSPECT_TIMEOUT, SandboxStart::IfNeeded)
+            .await
+        {
             Ok(Some(inspection)) => inspection,
             Ok(None) => {
                 return results::answer(
@@ -328,7 +332,7 @@ impl SandboxTools {
     )]
     async fn list_files(&self, context: RequestContext<RoleServer>) -> CallToolResult {
         let root = self.workspace.root(&context.peer).await;
-        match self.bench.list_files_now(&root).await {
+        match self.bench.list_files(&root, SandboxStart::IfNeeded).await {
             Ok(listing) => {
                 let files: Vec<results::WrittenFile> =
                     listing.files.iter().map(|f| results::WrittenFile { path: f.path.clone(), size: f.size }).collect();

@@ -51,6 +51,16 @@ use jobs::{Job, Queue, Work};
 use state::State;
 
 /// A Python run to queue: what to run, from which document, and where.
+/// Whether a query (variables, files) may start the sandbox: the editor's
+/// hovers and lists only look at one in use (code has run, or nothing is
+/// there to see); an agent's tool call asked for the environment, so it
+/// starts one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxStart {
+    OnlyInUse,
+    IfNeeded,
+}
+
 pub struct RunRequest {
     /// The front end's name for the document (the language server: its URI).
     pub doc: String,
@@ -146,36 +156,31 @@ impl Workbench {
         self.state.variables.get(root, name)
     }
 
-    /// Looks at `path` in workspace `root`'s environment (one request to the
-    /// sandbox in use; none is started for it). `Ok(None)`: nothing has run
-    /// there.
+    /// Looks at `path` in workspace `root`'s environment (one request). An
+    /// empty `path`: the user's names, as the environment has them now
+    /// (another process's runs included). `Ok(None)`: no sandbox is in use
+    /// and `start` said not to start one.
     pub async fn inspect(
         &self,
         root: &Path,
         path: &[String],
         kind: InspectKind,
         timeout: Duration,
+        start: SandboxStart,
     ) -> Result<Option<Inspection>, BackendError> {
-        let Some(lease) = self.state.backend.current().await else { return Ok(None) };
+        let Some(lease) = self.lease_for(start).await? else { return Ok(None) };
         let engine = lease.engine();
         let key = engine.workspace_key(root.to_owned());
         Ok(engine.inspect(&key, path, kind, timeout).await?)
     }
 
-    /// Like [`Workbench::inspect`], but starts the sandbox when none is in
-    /// use (a tool call asked for it). An empty `path`: the user's names,
-    /// as the environment has them now (another process's runs included).
-    pub async fn inspect_now(
-        &self,
-        root: &Path,
-        path: &[String],
-        kind: InspectKind,
-        timeout: Duration,
-    ) -> Result<Option<Inspection>, BackendError> {
-        let lease = jobs::lease(&self.state).await?;
-        let engine = lease.engine();
-        let key = engine.workspace_key(root.to_owned());
-        Ok(engine.inspect(&key, path, kind, timeout).await?)
+    /// The sandbox for a query: the one in use, or (`SandboxStart::IfNeeded`)
+    /// started for it.
+    async fn lease_for(&self, start: SandboxStart) -> Result<Option<Arc<backend::Lease>>, BackendError> {
+        match start {
+            SandboxStart::OnlyInUse => Ok(self.state.backend.current().await),
+            SandboxStart::IfNeeded => jobs::lease(&self.state).await.map(Some),
+        }
     }
 
     /// Appends an entry (a listing, a message) to workspace `root`'s transcript.
@@ -329,20 +334,9 @@ impl Workbench {
     }
 
     /// The files in workspace `root`'s mirror (one request; empty when no
-    /// sandbox has started).
-    pub async fn list_files(&self, root: &Path) -> Result<crate::mirror::Listing, BackendError> {
-        let Some(lease) = self.state.backend.current().await else { return Ok(Default::default()) };
-        Self::list_files_with(&lease, root).await
-    }
-
-    /// Like [`Workbench::list_files`], but starts the sandbox when none is
-    /// in use (a tool call asked for it).
-    pub async fn list_files_now(&self, root: &Path) -> Result<crate::mirror::Listing, BackendError> {
-        let lease = jobs::lease(&self.state).await?;
-        Self::list_files_with(&lease, root).await
-    }
-
-    async fn list_files_with(lease: &backend::Lease, root: &Path) -> Result<crate::mirror::Listing, BackendError> {
+    /// sandbox is in use and `start` said not to start one).
+    pub async fn list_files(&self, root: &Path, start: SandboxStart) -> Result<crate::mirror::Listing, BackendError> {
+        let Some(lease) = self.lease_for(start).await? else { return Ok(Default::default()) };
         let key = lease.engine().workspace_key(root.to_owned());
         crate::mirror::list(lease.engine(), &key).await.map_err(|e| match e {
             crate::mirror::MirrorError::Sandbox(e) => e.into(),
