@@ -364,14 +364,15 @@ impl Pool {
                 return Err(PoolError::NotFound(env.id.clone()));
             }
             pool.allocate(&env)?;
-            let result = pool.shell(&env.placement, request, limit).await;
+            let result = pool.shell(&env, request, limit).await;
             env.touch();
             Ok(result)
         });
         task.await.map_err(|e| PoolError::Internal(format!("the command failed inside the sandbox server: {e}")))?
     }
 
-    async fn shell(&self, placement: &Placement, request: ShellRequest, limit: Duration) -> Map<String, Value> {
+    async fn shell(&self, env: &Environment, request: ShellRequest, limit: Duration) -> Map<String, Value> {
+        let placement = &env.placement;
         let started = Instant::now();
         let mut command = match &request {
             ShellRequest::Line(line) => {
@@ -398,6 +399,13 @@ impl Pool {
             }
         };
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        // The process watch counts the command's processes while it runs:
+        // its session (it called setsid), then in namespaces its PID
+        // namespace once bubblewrap has made it (a child that calls setsid
+        // leaves the session, never the namespace).
+        *env.running.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Running { pid, group: pid, watch: Watch::Session(pid) });
+        let namespaced = self.confinement.namespaces.is_some();
         let cap = self.config.output_cap;
         let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
         // Something the command left running in the background (`server &`)
@@ -415,14 +423,35 @@ impl Pool {
         let (out_done, err_done) = (after_exit(), after_exit());
         let read_out = async move { read_capped(out.as_mut(), cap, out_done).await };
         let read_err = async move { read_capped(err.as_mut(), cap, err_done).await };
+        let exit_seen_by_watch = exited.subscribe();
         let wait = async {
             let status = child.wait().await;
             let _ = exited.send(true);
             status
         };
-        let run = async { tokio::join!(wait, read_out, read_err) };
-        match tokio::time::timeout(limit, run).await {
-            Ok((status, (stdout, out_cut), (stderr, err_cut))) => {
+        let find_namespace = async {
+            if namespaced {
+                watch_namespace_of(env, pid, exit_seen_by_watch).await;
+            }
+        };
+        let run = async { tokio::join!(wait, read_out, read_err, find_namespace) };
+        let outcome = tokio::time::timeout(limit, run).await;
+        *env.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if env.over_process_limit.swap(false, Ordering::SeqCst) {
+            kill_group(pid);
+            let mut content = failure_content(
+                "ProcessLimit",
+                format!(
+                    "The command's processes grew past the limit of {} processes and threads (a fork bomb?), \
+                     so all of them were stopped. The environment's Python state was kept.",
+                    self.config.max_processes.unwrap_or_default()
+                ),
+            );
+            content.insert("exitCode".into(), json!(-1));
+            return content;
+        }
+        match outcome {
+            Ok((status, (stdout, out_cut), (stderr, err_cut), ())) => {
                 kill_group(pid); // anything it left running in the background
                 let code = status.ok().and_then(|s| s.code()).unwrap_or(-1);
                 // In namespaces the command is started by bwrap, which
@@ -696,6 +725,25 @@ fn python_content(reply: Value, note: Option<String>, cap: usize) -> Map<String,
         content.insert("stderr".into(), json!(joined));
     }
     content
+}
+
+/// Once bubblewrap (`bwrap`, a shell command's process) has started the
+/// namespace's init, the process watch counts the command by its PID
+/// namespace. Gives up when the command ends, or after a second.
+async fn watch_namespace_of(env: &Environment, bwrap: i32, mut exited: tokio::sync::watch::Receiver<bool>) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline && !*exited.borrow() {
+        let found = super::procs::children_of(bwrap)
+            .first()
+            .and_then(|&init| super::procs::pid_namespace(init).map(|inode| Watch::Namespace { inode, init }));
+        if let Some(watch) = found {
+            if let Some(running) = env.running.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                running.watch = watch;
+            }
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(5), exited.changed()).await;
+    }
 }
 
 fn failure_content(error_name: &str, message: String) -> Map<String, Value> {

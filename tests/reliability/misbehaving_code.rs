@@ -312,6 +312,49 @@ async fn a_fork_bomb_left_in_the_background_is_stopped_and_reported_by_the_next_
     assert_eq!(content(&run_python(&sandbox, &env, "2 + 2").await)["executionResult"], "4");
 }
 
+/// The same bound holds for shell commands (`executeShellCommand`), which
+/// run beside the interpreter, not in it: 300 background sleepers (bounded
+/// by construction) are stopped well before the 300th, with everything the
+/// command started, and the interpreter's state is kept. In namespaces the
+/// command's PID namespace is counted, so children that call setsid are too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_bomb_in_a_shell_command_is_stopped_and_the_python_state_kept() {
+    let _beside_each_other = common::beside_each_other().await;
+    let config = SandboxConfig { shell_timeout: Duration::from_secs(30), ..bomb_sandbox_config() };
+    let sandbox = sandbox(config).await;
+    let env = launch(&sandbox).await;
+    run_python(&sandbox, &env, "mine = 1").await;
+    let mut bombs = vec![("sleepers", "sleep 20 &")];
+    if sandbox.isolation().is_namespaces() {
+        bombs.push(("sleepers that call setsid", "setsid sleep 20 &"));
+    }
+    for (name, each) in bombs {
+        let before = sessions().values().sum::<usize>();
+        let command = format!("for i in $(seq 300); do {each} sleep 0.002; done; echo made all 300");
+        let started = Instant::now();
+        let reply = run_shell(&sandbox, &env, json!({"shellCommand": command})).await;
+        let took = started.elapsed();
+        assert_eq!(content(&reply)["errorName"], "ProcessLimit", "{name}: {reply}");
+        let stderr = content(&reply)["stderr"].as_str().unwrap_or_default().to_owned();
+        assert!(stderr.contains("limit of 64 processes") && stderr.contains("state was kept"), "{stderr}");
+        assert!(took < Duration::from_secs(15), "{name}: stopped after {took:?}");
+        // Nothing it started is left on the machine.
+        let mut after = usize::MAX;
+        for _ in 0..100 {
+            after = sessions().values().sum::<usize>();
+            if after < before + 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(after < before + 20, "{name}: tasks on the machine: {before} before, {after} after");
+        assert_eq!(content(&run_python(&sandbox, &env, "mine").await)["executionResult"], "1", "{name}");
+        let reply = run_shell(&sandbox, &env, json!({"shellCommand": "echo ok"})).await;
+        assert_eq!(content(&reply)["stdout"], "ok\n", "{name}: {reply}");
+        println!("shell fork bomb ({name}, limit 64): stopped after {took:?}");
+    }
+}
+
 // ---- memory ------------------------------------------------------------------
 
 /// 64 GB at once, against the default 4 GB address-space limit: a
