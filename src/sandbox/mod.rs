@@ -91,7 +91,7 @@ impl LocalSandbox {
             max_processes: config.max_processes,
             max_file_bytes: config.max_file_bytes,
             pip_user: !interpreter.in_virtualenv,
-            user_site: interpreter.user_site.clone().filter(|_| !interpreter.in_virtualenv),
+            user_site: interpreter.user_site.clone(),
             path_var: sandbox_path_var(),
             namespaces: None,
         };

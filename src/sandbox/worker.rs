@@ -39,12 +39,16 @@ pub struct Confinement {
     /// `RLIMIT_FSIZE` in bytes.
     pub max_file_bytes: Option<u64>,
     /// Set `PIP_USER=1` so `pip install` goes into the environment's own
-    /// user base (not when the interpreter is a virtualenv, which forbids it).
+    /// user base. A virtual environment forbids that (and hides the user
+    /// site), so there `pip install` goes to the same place as a prefix
+    /// (`PIP_PREFIX`), put on `sys.path` with `PYTHONPATH`: never into the
+    /// virtual environment itself, which is the user's, shared by every
+    /// environment, and read-only in namespaces.
     pub pip_user: bool,
-    /// The user site-packages directory, relative to the user base: made
-    /// before the interpreter starts, so that it is on `sys.path` (Python
-    /// adds it only if it exists then) and what `pip install` puts there
-    /// imports without a restart.
+    /// The site-packages directory relative to the user base (`.local`):
+    /// made before the interpreter starts, so that it is on `sys.path`
+    /// (Python adds it only if it exists then) and what `pip install` puts
+    /// there imports without a restart.
     pub user_site: Option<PathBuf>,
     /// PATH for the sandboxed processes.
     pub path_var: String,
@@ -346,6 +350,13 @@ pub fn sandboxed_command(confinement: &Confinement, placement: &Placement, progr
         // The user base is the environment's own directory, so a "user"
         // install touches nothing outside it (PEP 668 guards system Pythons).
         command.env("PIP_USER", "1").env("PIP_BREAK_SYSTEM_PACKAGES", "1");
+    } else if let Some(site) = &confinement.user_site {
+        // A virtual environment: the same directories, as a prefix.
+        let local = home.join(".local");
+        command
+            .env("PIP_PREFIX", &local)
+            .env("PYTHONPATH", local.join(site))
+            .env("PATH", format!("{}:{}", local.join("bin").display(), confinement.path_var));
     }
     let limits = confinement.clone();
     let uid = placement.uid;

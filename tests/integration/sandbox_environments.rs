@@ -435,3 +435,44 @@ fn inheritable_pipe() -> (i32, i32) {
     }
     (fds[0], high)
 }
+
+/// With a virtual environment as the interpreter (`--python`), `pip install`
+/// goes into the environment's own directory: the virtual environment is
+/// the user's, shared by every environment (and read-only in namespaces,
+/// where pip failed with "Read-only file system"). What is installed
+/// imports at once in the running interpreter, and only in its environment.
+#[tokio::test]
+async fn pip_install_with_a_virtual_environment_goes_into_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().canonicalize().unwrap().join("venv");
+    let made = std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv).status().unwrap();
+    assert!(made.success(), "python3 -m venv");
+    let site = std::process::Command::new(venv.join("bin/python"))
+        .args(["-c", "import site; print(site.getsitepackages()[0])"])
+        .output()
+        .unwrap();
+    let site = std::path::PathBuf::from(String::from_utf8(site.stdout).unwrap().trim());
+    let before: Vec<_> = std::fs::read_dir(&site).unwrap().flatten().map(|e| e.file_name()).collect();
+    let sandbox = sandbox(SandboxConfig { python: Some(venv.join("bin/python")), ..config() }).await;
+    let (env, other) = (launch(&sandbox).await, launch(&sandbox).await);
+    // Running before the install: the install must import without a restart.
+    assert_eq!(content(&run_python(&sandbox, &env, "1 + 1").await)["executionResult"], "2");
+    // A wheel made in the environment's directory, installed as the
+    // editor's and the agent's install does (`python3 -m pip install`).
+    let wheel = "import zipfile\nfiles = {'azsb_venv_pip/__init__.py': 'VALUE = 42\\n', \
+                 'azsb_venv_pip-1.0.dist-info/METADATA': 'Metadata-Version: 2.1\\nName: azsb-venv-pip\\nVersion: 1.0\\n', \
+                 'azsb_venv_pip-1.0.dist-info/WHEEL': 'Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n'}\n\
+                 files['azsb_venv_pip-1.0.dist-info/RECORD'] = ''.join(n + ',,\\n' for n in list(files) + ['azsb_venv_pip-1.0.dist-info/RECORD'])\n\
+                 with zipfile.ZipFile('azsb_venv_pip-1.0-py3-none-any.whl', 'w') as z:\n    for name, text in files.items():\n        z.writestr(name, text)\n'made'";
+    assert_eq!(content(&run_python(&sandbox, &env, wheel).await)["executionResult"], "'made'");
+    let command = "python3 -m pip install --no-index --no-deps ./azsb_venv_pip-1.0-py3-none-any.whl";
+    let installed = run_shell(&sandbox, &env, json!({"shellCommand": command})).await;
+    assert_eq!(content(&installed)["exitCode"], 0, "{installed}");
+    let reply = run_python(&sandbox, &env, "import azsb_venv_pip, os\n(azsb_venv_pip.VALUE, os.path.realpath(azsb_venv_pip.__file__).startswith(os.path.realpath(os.environ['HOME'])))").await;
+    assert_eq!(content(&reply)["executionResult"], "(42, True)", "{reply}");
+    let reply =
+        run_python(&sandbox, &other, "import importlib.util\nimportlib.util.find_spec('azsb_venv_pip') is None").await;
+    assert_eq!(content(&reply)["executionResult"], "True", "the other environment does not see it: {reply}");
+    let after: Vec<_> = std::fs::read_dir(&site).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(before, after, "the virtual environment is unchanged");
+}
