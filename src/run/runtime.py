@@ -1169,6 +1169,61 @@ def _mirror_root(name):
     return os.path.join(_mirror_base(), name)
 
 
+# Workspace modules the runs imported, with their file as it was then. The
+# interpreter lives on between runs, so `import helpers` would give the
+# module of the first run even after the mirror got a new helpers.py; a
+# module whose file changed is dropped before the next run, which imports
+# the new one, as `python3 analysis.py` would.
+_module_files = {}
+
+
+def _file_stamp(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    # The inode too: a file replaced within the clock's tick, at the same
+    # size, is still another file.
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _workspace_modules(root):
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and _inside(root, os.path.normpath(path)):
+            yield name, module, path
+
+
+def _note_modules(root):
+    for name, module, path in _workspace_modules(root):
+        seen = _module_files.get(name)
+        if seen is None or seen[0] is not module:
+            _module_files[name] = (module, _file_stamp(path))
+
+
+def _drop_changed_modules(root):
+    for name, module, path in _workspace_modules(root):
+        seen = _module_files.get(name)
+        if seen is None or seen[0] is not module or _file_stamp(path) == seen[1]:
+            continue
+        del _module_files[name]
+        sys.modules.pop(name, None)
+        # `from pkg import sub` takes the attribute when it is there.
+        parent, _, child = name.rpartition(".")
+        if parent and getattr(sys.modules.get(parent), child, None) is module:
+            try:
+                delattr(sys.modules[parent], child)
+            except Exception:
+                pass
+        # Its bytecode cache is checked by whole seconds and size only.
+        try:
+            import importlib.util
+
+            os.remove(importlib.util.cache_from_source(path))
+        except Exception:
+            pass
+
+
 def _inside(root, path):
     path = os.path.normpath(path)
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
@@ -1209,6 +1264,7 @@ def _mirror_begin(request):
     _mirror_run.clear()
     _mirror_run.update(root=root, local=spec["local"], here=here)
     _mirror_run["bad"] = _write_carried(root, spec.get("files") or ())
+    _drop_changed_modules(root)
     try:
         os.makedirs(here, exist_ok=True)
         os.chdir(here)
@@ -1264,6 +1320,7 @@ def _mirror_end(before, outcome):
         return
     if _mirror_run.get("bad"):
         outcome["mirrorBad"] = _mirror_run["bad"]
+    _note_modules(_mirror_run["root"])
     after = _walk(_mirror_run["root"])
     changed = sorted(rel for rel, stat in after.items() if before.get(rel) != stat)
     if changed:

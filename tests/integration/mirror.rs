@@ -388,3 +388,64 @@ async fn the_language_server_mirrors_runs_and_fetches_results() {
     );
     Arc::try_unwrap(client).ok().unwrap().shutdown().await;
 }
+
+/// A module the script imports changes between runs: the next run imports
+/// the new one (the interpreter lives on, and `import helpers` gave the
+/// first run's module). And the editor's language server and `run` (or an
+/// agent's server) send to one environment: `run` sends a changed
+/// helpers.py, the user undoes the change and runs from the editor, which
+/// sends the old helpers.py back (it used to believe the environment still
+/// had it, and the run used the other process's version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_modules_are_imported_again_and_an_undone_change_is_sent_back() {
+    let (_dir, root) = workspace();
+    let key = "test-key-0123456789";
+    let server = LocalServer::start(&["--port", "0"], key, &root.parent().unwrap().join("serve.log"));
+    let cache = root.parent().unwrap().join("cache");
+    let cache_arg = cache.to_string_lossy().into_owned();
+    let env = [
+        ("AZURE_SANDBOX_MCP_ENDPOINT", server.endpoint.as_str()),
+        ("AZURE_SANDBOX_API_KEY", key),
+        ("AZURE_SANDBOX_CACHE_DIR", cache_arg.as_str()),
+    ];
+    let client = LspClient::binary(&env);
+    client.initialize(&root, json!({}), rich_capabilities()).await;
+    let uri = file_uri(&root.join("analysis.py"));
+    client.open(&uri, ANALYSIS).await;
+    let run_in_editor = || async {
+        let mark = client.mark();
+        let accepted = client
+            .result("workspace/executeCommand", json!({"command": "azureSandbox.runFile", "arguments": [{"uri": uri}]}))
+            .await;
+        finished_after(&client, mark, &accepted["runId"]).await
+    };
+    let done = run_in_editor().await;
+    assert_eq!(done["outputs"][0]["text"], "total 42 same True\n", "{done}");
+
+    let helpers = root.join("helpers.py");
+    let original = std::fs::read_to_string(&helpers).unwrap();
+    std::fs::write(&helpers, "def total(rows):\n    return -1\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["run", "analysis.py"])
+        .current_dir(&root)
+        .envs(env)
+        .env_remove("AZURE_SANDBOX_POOL")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "total -1 same True\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    std::fs::write(&helpers, &original).unwrap();
+    let done = run_in_editor().await;
+    assert_eq!(done["outputs"][0]["text"], "total 42 same True\n", "the environment has the undone helpers.py: {done}");
+
+    // Changed in the editor's own loop: imported again.
+    std::fs::write(&helpers, original.replace("return sum(", "return 100 + sum(")).unwrap();
+    let done = run_in_editor().await;
+    assert_eq!(done["outputs"][0]["text"], "total 142 same True\n", "the changed module: {done}");
+    client.shutdown().await;
+}
