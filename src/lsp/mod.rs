@@ -11,9 +11,11 @@
 //! `workspace/executeCommand`; `features` builds lenses, actions, hovers and
 //! hints; `reporting` turns workbench events into progress, diagnostics and
 //! messages, with `progress` for work-done progress; `output_document`
-//! serves transcripts; `ext` is the custom protocol surface; `service`
+//! serves transcripts; `attribute_cache` keeps what completion found late;
+//! `ext` is the custom protocol surface; `service`
 //! patches what lsp-types 0.97 cannot express; `framing` guards the input.
 
+pub(crate) mod attribute_cache;
 pub(crate) mod client;
 pub(crate) mod commands;
 pub(crate) mod convert;

@@ -17,6 +17,7 @@ use tower_lsp_server::lsp_types::{
     Uri,
 };
 
+use super::attribute_cache::AttributeCache;
 pub use super::client::{CLIENT_REQUEST_TIMEOUT, ClientFlags};
 use super::convert;
 use super::progress::Progress;
@@ -50,6 +51,8 @@ pub struct Session {
     lens_uris: LensUris,
     /// Held while a publication of diagnostics is taken and sent.
     publishing: tokio::sync::Mutex<()>,
+    /// Live objects' attributes, for completion after `name.`.
+    pub attributes: AttributeCache,
 }
 
 /// Interned URIs: a number per URI, for as long as the server runs (one
@@ -76,6 +79,7 @@ impl Session {
             last_document: std::sync::Mutex::new(None),
             lens_uris: LensUris::default(),
             publishing: tokio::sync::Mutex::new(()),
+            attributes: AttributeCache::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::lsp_types::{
-    CompletionItem, CompletionItemKind, CompletionParams, CompletionResponse, Position, Uri,
+    CompletionItem, CompletionItemKind, CompletionList, CompletionParams, CompletionResponse, Position, Uri,
 };
 
 use super::convert;
@@ -23,6 +23,9 @@ use crate::workbench::{Entry, SandboxStart, Snapshot, SnapshotState};
 const EXPAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Completion waits this long for attribute names, then gives up.
 const COMPLETION_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a look at attributes may take in the background (a slow
+/// `__dir__`, a busy environment) before it is given up.
+const ATTRIBUTES_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Deserialize)]
 pub struct VariablesParams {
@@ -184,11 +187,11 @@ pub async fn completion(session: &Arc<Session>, params: CompletionParams) -> Res
     let before: String = doc.line(at.position.line).chars().take(column).collect();
     let root = session.workspace_of(&uri);
     let items = match completion_context(&before) {
-        Some(Context::Columns { name, quote }) => columns(session, &root, &name, quote),
+        Some(Context::Columns { name, quote }) => CompletionResponse::Array(columns(session, &root, &name, quote)),
         Some(Context::Attributes { name }) => attributes(session, &root, &name).await,
         None => return Ok(None),
     };
-    Ok(Some(CompletionResponse::Array(items)))
+    Ok(Some(items))
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -244,8 +247,13 @@ fn columns(session: &Session, root: &Path, name: &str, quote: char) -> Vec<Compl
         .collect()
 }
 
-async fn attributes(session: &Arc<Session>, root: &Path, name: &str) -> Vec<CompletionItem> {
-    let Some(entry) = session.workbench.variable(root, name) else { return Vec::new() };
+/// After `name.`: a DataFrame's columns (from the snapshot), then the
+/// object's attributes. Those cost a round trip: looked at once per value
+/// (the cache), and waited for 300 ms at most. A look that takes longer
+/// goes on and lands in the cache, and the list says it is incomplete, so
+/// the editor asks again as the user types and then gets them.
+async fn attributes(session: &Arc<Session>, root: &Path, name: &str) -> CompletionResponse {
+    let Some(entry) = session.workbench.variable(root, name) else { return CompletionResponse::Array(Vec::new()) };
     // A DataFrame's columns are attributes too (`df.price`), from the snapshot.
     let identifier =
         |c: &String| c.chars().all(|c| c.is_alphanumeric() || c == '_') && !c.starts_with(|c: char| c.is_ascii_digit());
@@ -257,13 +265,20 @@ async fn attributes(session: &Arc<Session>, root: &Path, name: &str) -> Vec<Comp
         ..CompletionItem::default()
     });
     let mut items: Vec<CompletionItem> = columns.collect();
-    let path = [name.to_owned()];
-    let inspection =
-        session.workbench.inspect(root, &path, InspectKind::Attributes, COMPLETION_TIMEOUT, SandboxStart::OnlyInUse);
-    let Ok(Ok(Some(found))) = tokio::time::timeout(COMPLETION_TIMEOUT, inspection).await else {
-        return items;
+    let found = match session.attributes.get(root, name, entry.run_id) {
+        Some(found) => Some(found),
+        None if session.attributes.start_looking(root, name, entry.run_id) => {
+            let look =
+                tokio::spawn(look_at_attributes(Arc::clone(session), root.to_owned(), name.to_owned(), entry.run_id));
+            tokio::time::timeout(COMPLETION_TIMEOUT, look).await.ok().and_then(|joined| joined.ok()).flatten()
+        }
+        // An earlier request's look is still under way.
+        None => None,
     };
-    items.extend(found.attributes.iter().enumerate().map(|(n, attribute)| CompletionItem {
+    let Some(found) = found else {
+        return CompletionResponse::List(CompletionList { is_incomplete: true, items });
+    };
+    items.extend(found.iter().enumerate().map(|(n, attribute)| CompletionItem {
         label: attribute.name.clone(),
         kind: Some(match attribute.kind {
             AttributeKind::Method => CompletionItemKind::METHOD,
@@ -275,7 +290,26 @@ async fn attributes(session: &Arc<Session>, root: &Path, name: &str) -> Vec<Comp
         sort_text: Some(format!("1{n:05}")),
         ..CompletionItem::default()
     }));
-    items
+    CompletionResponse::Array(items)
+}
+
+/// One look at `name`'s attributes, kept in the cache (a task of its own,
+/// so that it finishes when completion stops waiting). Bounded by the
+/// inspection's own time limit.
+async fn look_at_attributes(
+    session: Arc<Session>,
+    root: std::path::PathBuf,
+    name: String,
+    run_id: u64,
+) -> Option<Arc<Vec<crate::run::Attribute>>> {
+    let path = [name.clone()];
+    let inspection = session
+        .workbench
+        .inspect(&root, &path, InspectKind::Attributes, ATTRIBUTES_TIMEOUT, SandboxStart::OnlyInUse)
+        .await;
+    let found = inspection.ok().flatten().filter(|found| !found.missing).map(|found| Arc::new(found.attributes));
+    session.attributes.done(&root, &name, run_id, found.clone());
+    found
 }
 
 #[cfg(test)]

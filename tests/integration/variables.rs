@@ -39,6 +39,13 @@ class Sleepy:
 sleepy = Sleepy()
 ";
 
+/// An object to complete on while the environment is busy with a run.
+const SLOW_DIR: &str = "class Slow:
+    late_attribute = 1
+slow = Slow()
+import time; time.sleep(2)
+";
+
 fn delta(report: &azure_sandbox_lsp::run::RunReport) -> &VariablesDelta {
     report.variables.as_ref().expect("every run carries its namespace's change")
 }
@@ -128,7 +135,7 @@ async fn the_language_server_shows_the_live_namespace() {
     let python = common::figures_python();
     client.initialize(&root, json!({"backend": "local", "localPython": python}), rich_capabilities()).await;
     let path = root.join("v.py");
-    let text = format!("{DEFINE}print(n, df)\ndf[\"\ndf.\n");
+    let text = format!("{DEFINE}print(n, df)\ndf[\"\ndf.\n{SLOW_DIR}slow.\n");
     std::fs::write(&path, &text).unwrap();
     let uri = file_uri(&path);
     client.open(&uri, &text).await;
@@ -218,6 +225,46 @@ async fn the_language_server_shows_the_live_namespace() {
         "{transcript}"
     );
     assert!(listed.iter().any(|l| l.starts_with("n ") && l.contains("int  42")), "{transcript}");
+
+    // Attributes that take longer than completion waits (300 ms), here
+    // because the environment is busy with a run: the list says it is
+    // incomplete, the look goes on, and the editor's next request (as the
+    // user types on) has them at once.
+    let first = print_line + 4;
+    let run_lines = |first: u32, last: u32| {
+        client.result(
+            "workspace/executeCommand",
+            json!({"command": "azureSandbox.runLines", "arguments": [uri, first.to_string(), last]}),
+        )
+    };
+    let mark = client.mark();
+    run_lines(first, first + 2).await;
+    client.wait_after(mark, "variablesChanged", |m| m["method"] == "azureSandbox/variablesChanged").await;
+    let mark = client.mark();
+    run_lines(first + 3, first + 3).await;
+    client
+        .wait_after(mark, "the sleep running", |m| {
+            m["method"] == "$/progress" && m["params"]["value"]["message"] == "running"
+        })
+        .await;
+    let slow_line = first + 3;
+    let early = complete(slow_line, 5).await;
+    assert_eq!(early["isIncomplete"], true, "{early}");
+    assert!(!early.to_string().contains("late_attribute"), "{early}");
+    // The look waits behind the run; once the run is over, the user types
+    // on and the editor asks again.
+    client.wait_after(mark, "the sleep's end", |m| m["method"] == "azureSandbox/runFinished").await;
+    let mut late = Value::Null;
+    for _ in 0..50 {
+        late = complete(slow_line, 6).await;
+        if late.is_array() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let labels: Vec<&str> =
+        late.as_array().unwrap_or_else(|| panic!("{late}")).iter().map(|i| i["label"].as_str().unwrap()).collect();
+    assert!(labels.contains(&"late_attribute"), "once the environment is free: {late}");
 
     let mark = client.mark();
     client.result("workspace/executeCommand", json!({"command": "azureSandbox.restart", "arguments": [uri]})).await;
