@@ -1175,6 +1175,9 @@ def _mirror_root(name):
 # module whose file changed is dropped before the next run, which imports
 # the new one, as `python3 analysis.py` would.
 _module_files = {}
+# Modules known not to be the workspace's (pandas brings a thousand): not
+# looked at again after each run.
+_other_modules = {}
 
 
 def _file_stamp(path):
@@ -1187,27 +1190,31 @@ def _file_stamp(path):
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def _workspace_modules(root):
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if isinstance(path, str) and _inside(root, os.path.normpath(path)):
-            yield name, module, path
-
-
 def _note_modules(root):
-    for name, module, path in _workspace_modules(root):
-        seen = _module_files.get(name)
-        if seen is None or seen[0] is not module:
+    """After a run: the workspace modules it imported, and their files."""
+    prefix = root.rstrip(os.sep) + os.sep
+    for name, module in list(sys.modules.items()):
+        known = _module_files.get(name)
+        if _other_modules.get(name) is module or (known and known[0] is module):
+            continue
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and path.startswith(prefix):
             _module_files[name] = (module, _file_stamp(path))
+        else:
+            _other_modules[name] = module
 
 
-def _drop_changed_modules(root):
-    for name, module, path in _workspace_modules(root):
-        seen = _module_files.get(name)
-        if seen is None or seen[0] is not module or _file_stamp(path) == seen[1]:
+def _drop_changed_modules():
+    """Before a run: drops the workspace modules whose file changed."""
+    for name, (module, stamp) in list(_module_files.items()):
+        if sys.modules.get(name) is not module:
+            del _module_files[name]
+            continue
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str) or _file_stamp(path) == stamp:
             continue
         del _module_files[name]
-        sys.modules.pop(name, None)
+        del sys.modules[name]
         # `from pkg import sub` takes the attribute when it is there.
         parent, _, child = name.rpartition(".")
         if parent and getattr(sys.modules.get(parent), child, None) is module:
@@ -1264,7 +1271,7 @@ def _mirror_begin(request):
     _mirror_run.clear()
     _mirror_run.update(root=root, local=spec["local"], here=here)
     _mirror_run["bad"] = _write_carried(root, spec.get("files") or ())
-    _drop_changed_modules(root)
+    _drop_changed_modules()
     try:
         os.makedirs(here, exist_ok=True)
         os.chdir(here)
