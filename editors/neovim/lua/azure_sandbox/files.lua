@@ -17,29 +17,30 @@ vim.cmd([[
   highlight default link AzureSandboxFilesDim Comment
 ]])
 
--- The one view: { buf, win, client_id, uri (a document of the workspace),
--- root (the workspace's local directory), result, rows (line -> path),
--- generation }.
-local view = nil
-
 local SEP = "  "
 local WRITTEN = "← the last run wrote it"
 
 local util = require("azure_sandbox.util")
-local has, notify, request = util.has, util.notify, util.request
+local side_view = require("azure_sandbox.side_view")
 local width, pad, pad_left = util.width, util.pad, util.pad_left
+local shown = side_view.shown
 
---- Sizes as the server's transcript writes them (decimal units).
+-- The one view, in side.view: { buf, win, client_id, uri (a document of the
+-- workspace), root (the workspace's local directory), result, rows (line ->
+-- path), generation }.
+local side = side_view.new({
+  filetype = "azuresandboxfiles",
+  name = "sandbox files",
+  enter = function()
+    M.fetch_line()
+  end,
+  enter_desc = "Fetch this file from the sandbox into the workspace",
+})
+
+--- Sizes as the server's transcript writes them (decimal units), "" for
+--- none.
 function M.size_text(bytes)
-  bytes = tonumber(bytes)
-  if not bytes then
-    return ""
-  elseif bytes < 1000 then
-    return bytes .. " B"
-  elseif bytes < 1000000 then
-    return math.floor((bytes + 500) / 1000) .. " KB"
-  end
-  return string.format("%.1f MB", bytes / 1e6)
+  return util.size_text(tonumber(bytes)) or ""
 end
 
 local function time_text(seconds)
@@ -123,119 +124,35 @@ function M.render(result, marked)
   return lines, rows, highlights
 end
 
-local function valid(v)
-  return v and v.buf and vim.api.nvim_buf_is_valid(v.buf)
-end
-
-local function shown(v)
-  return valid(v) and v.win and vim.api.nvim_win_is_valid(v.win) and vim.api.nvim_win_get_buf(v.win) == v.buf
-end
-
-local function is_float(win)
-  return vim.api.nvim_win_get_config(win).relative ~= ""
-end
-
--- Room for a float: the editor less a margin, the command line and the
--- float's border.
-local function float_room()
-  return vim.o.columns - 4, vim.o.lines - vim.o.cmdheight - 4
-end
-
-local function widest(lines)
-  local w = 20
-  for _, line in ipairs(lines) do
-    w = math.max(w, width(line))
-  end
-  return w
-end
-
 -- Whether the lines fit in a float: the files' lines (the header may be cut).
 local function fits(lines)
-  local room_w, room_h = float_room()
-  return widest(vim.list_slice(lines, 2)) <= room_w and #lines <= room_h
-end
-
-local function float_config(lines)
-  local room_w, room_h = float_room()
-  local w = math.min(widest(lines), room_w)
-  local h = math.max(1, math.min(#lines, room_h))
-  return {
-    relative = "editor",
-    width = w,
-    height = h,
-    row = math.max(0, math.floor((vim.o.lines - vim.o.cmdheight - h) / 2) - 1),
-    col = math.max(0, math.floor((vim.o.columns - w) / 2) - 1),
-    style = "minimal",
-    border = "rounded",
-  }
+  local room_w, room_h = side_view.float_room()
+  return side_view.widest(vim.list_slice(lines, 2)) <= room_w and #lines <= room_h
 end
 
 -- Draws the view into its buffer and sizes (or opens) its window: a float
--- when the lines fit in one, else a split at the bottom.
+-- when the lines fit in one, else a split at the bottom. A new window starts
+-- on the first file rather than on the header.
 local function draw(v, open)
-  if not valid(v) then
+  if not side_view.valid(v) then
     return
   end
   local lines, rows, highlights = M.render(v.result, written[v.client_id])
   if open and not shown(v) then
-    if fits(lines) then
-      v.win = vim.api.nvim_open_win(v.buf, true, float_config(lines))
-    else
-      vim.cmd("botright " .. math.max(3, math.min(#lines, math.floor(vim.o.lines / 2))) .. "split")
-      v.win = vim.api.nvim_get_current_win()
-      vim.api.nvim_win_set_buf(v.win, v.buf)
-    end
-    vim.api.nvim_win_set_option(v.win, "wrap", false)
-    vim.api.nvim_win_set_option(v.win, "cursorline", true)
-  end
-  vim.api.nvim_buf_set_option(v.buf, "modifiable", true)
-  vim.api.nvim_buf_set_lines(v.buf, 0, -1, false, lines)
-  vim.api.nvim_buf_set_option(v.buf, "modifiable", false)
-  vim.api.nvim_buf_set_option(v.buf, "modified", false)
-  vim.api.nvim_buf_clear_namespace(v.buf, M.namespace, 0, -1)
-  for _, h in ipairs(highlights) do
-    vim.api.nvim_buf_add_highlight(v.buf, M.namespace, h[4], h[1], h[2], h[3])
+    side_view.open_window(v, lines, fits(lines))
   end
   v.rows = rows
-  if shown(v) and is_float(v.win) then
-    vim.api.nvim_win_set_config(v.win, float_config(lines))
+  side_view.paint(v, M.namespace, lines, highlights)
+  if open and shown(v) and #lines > 1 and vim.api.nvim_win_get_cursor(v.win)[1] == 1 then
+    vim.api.nvim_win_set_cursor(v.win, { 2, 0 })
   end
-  if shown(v) then
-    local cursor = vim.api.nvim_win_get_cursor(v.win)
-    if cursor[1] > #lines then
-      vim.api.nvim_win_set_cursor(v.win, { #lines, 0 })
-    elseif open and cursor[1] == 1 and #lines > 1 then
-      vim.api.nvim_win_set_cursor(v.win, { 2, 0 })
-    end
-  end
-end
-
-local function client_of(v)
-  return v and v.client_id and vim.lsp.get_client_by_id(v.client_id)
-end
-
-local function error_text(err)
-  if type(err) == "table" then
-    return tostring(err.message or vim.inspect(err))
-  end
-  return tostring(err)
 end
 
 -- Asks for the mirror's files again and draws them.
 local function refresh(v, open)
-  local client = client_of(v)
-  if not client then
-    notify("the azure-sandbox server is gone", vim.log.levels.WARN)
-    return
-  end
-  v.generation = (v.generation or 0) + 1
-  local generation = v.generation
-  request(client, "azureSandbox/files", { uri = v.uri }, function(err, result)
-    if v ~= view or v.generation ~= generation or not valid(v) then
-      return
-    end
+  side:ask(v, "azureSandbox/files", function(err, result)
     if err then
-      v.result = { error = error_text(err) }
+      v.result = { error = util.error_text(err) }
     else
       v.result = type(result) == "table" and result or { error = "no answer" }
     end
@@ -245,21 +162,12 @@ end
 
 --- Closes the view.
 function M.close()
-  local v = view
-  view = nil
-  if v and v.win and vim.api.nvim_win_is_valid(v.win) then
-    if #vim.api.nvim_list_wins() > 1 then
-      pcall(vim.api.nvim_win_close, v.win, true)
-    end
-  end
-  if v and valid(v) then
-    pcall(vim.api.nvim_buf_delete, v.buf, { force = true })
-  end
+  side:close()
 end
 
 --- The path on line `lnum` (default: the cursor's) of the open view, or nil.
 function M.path_on_line(lnum)
-  local v = view
+  local v = side.view
   if not shown(v) then
     return nil
   end
@@ -273,76 +181,31 @@ function M.fetch_line(lnum)
   if not path then
     return
   end
-  require("azure_sandbox").fetch_files({ path }, { client = client_of(view), uri = view.uri })
-end
-
-local function new_buffer()
-  local buf = vim.api.nvim_create_buf(false, true)
-  vim.api.nvim_buf_set_option(buf, "buftype", "nofile")
-  vim.api.nvim_buf_set_option(buf, "bufhidden", "wipe")
-  vim.api.nvim_buf_set_option(buf, "swapfile", false)
-  vim.api.nvim_buf_set_option(buf, "filetype", "azuresandboxfiles")
-  vim.api.nvim_buf_set_option(buf, "modifiable", false)
-  local opts = { buffer = buf, nowait = true, silent = true }
-  vim.keymap.set("n", "<CR>", function()
-    M.fetch_line()
-  end, vim.tbl_extend("force", opts, { desc = "Fetch this file from the sandbox into the workspace" }))
-  for _, lhs in ipairs({ "q", "<Esc>" }) do
-    vim.keymap.set("n", lhs, function()
-      M.close()
-    end, vim.tbl_extend("force", opts, { desc = "Close the sandbox files" }))
-  end
-  vim.api.nvim_create_autocmd("BufWipeout", {
-    buffer = buf,
-    callback = function()
-      if view and view.buf == buf then
-        view = nil
-      end
-    end,
-  })
-  return buf
+  local view = side.view
+  require("azure_sandbox").fetch_files({ path }, { client = side_view.client(view), uri = view.uri })
 end
 
 --- Opens the view for the workspace of `client` and the document `uri`
 --- (whose local directory is `root`), or refreshes and focuses it when it
 --- is open.
 function M.open(client, uri, root)
-  if shown(view) and view.client_id == client.id and view.uri == uri then
-    vim.api.nvim_set_current_win(view.win)
-    refresh(view)
-    return
-  end
-  M.close()
-  view = { buf = new_buffer(), client_id = client.id, uri = uri, root = root, generation = 0 }
-  refresh(view, true)
+  local v, new = side:open(client, uri, { root = root })
+  refresh(v, new)
 end
 
 --- The open view's buffer and window, or nil (for tests and statuslines).
 function M.view()
-  if shown(view) then
-    return { buf = view.buf, win = view.win, uri = view.uri }
-  end
-  return nil
-end
-
-local function fname(uri)
-  if type(uri) ~= "string" then
-    return nil
-  end
-  if uri:match("^file:") then
-    return vim.uri_to_fname(uri)
-  end
-  return uri
+  return side:info()
 end
 
 --- After a job of `client` (azureSandbox/runFinished of a run or a files
 --- job): refreshes the open view when it shows that workspace.
 function M.changed(params, client)
-  local v = view
-  if not (client and shown(v) and v.client_id == client.id) then
+  local v = side:showing(client)
+  if not v then
     return
   end
-  local document = fname(type(params) == "table" and params.uri or nil)
+  local document = util.fname(type(params) == "table" and params.uri or nil)
   if document and v.root and document:sub(1, #v.root + 1) ~= v.root .. "/" then
     return
   end

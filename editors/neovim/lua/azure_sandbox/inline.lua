@@ -22,18 +22,7 @@ local watching = {}
 
 local MIMES = { ["image/png"] = "PNG", ["image/jpeg"] = "JPEG", ["image/svg+xml"] = "SVG" }
 
--- Sizes as the server's transcript writes them (decimal units).
-local function size_text(bytes)
-  if not bytes then
-    return nil
-  end
-  if bytes < 1000 then
-    return bytes .. " B"
-  elseif bytes < 1000000 then
-    return math.floor((bytes + 500) / 1000) .. " KB"
-  end
-  return string.format("%.1f MB", bytes / 1e6)
-end
+local size_text = require("azure_sandbox.util").size_text
 
 --- The transcript's line for a figure: `[figure] PNG 640×480, 23 KB: /path`.
 function M.figure_line(figure)

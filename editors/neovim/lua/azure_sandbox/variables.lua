@@ -17,17 +17,26 @@ vim.cmd([[
   highlight default link AzureSandboxVariablesDim Comment
 ]])
 
--- The one view: { buf, win, client_id, uri (a document of the workspace),
--- result (the snapshot), nodes (its tree), expanded (path key -> true),
--- rows (line number -> node), generation }.
-local view = nil
-
 local REPR_MIN = 16 -- the narrowest repr column a float is drawn with
 local SEP = "  "
 
 local util = require("azure_sandbox.util")
-local has, notify, request = util.has, util.notify, util.request
+local side_view = require("azure_sandbox.side_view")
+local request = util.request
 local width, pad, pad_left = util.width, util.pad, util.pad_left
+local shown = side_view.shown
+
+-- The one view, in side.view: { buf, win, client_id, uri (a document of the
+-- workspace), result (the snapshot), nodes (its tree), expanded (path key
+-- -> true), rows (line number -> node), generation }.
+local side = side_view.new({
+  filetype = "azuresandboxvariables",
+  name = "sandbox variables",
+  enter = function()
+    M.toggle()
+  end,
+  enter_desc = "Expand (or fold) this value",
+})
 
 -- `text` cut to at most `cells` display cells, with "…" when cut.
 local function truncate(text, cells)
@@ -223,114 +232,45 @@ function M.render(result, nodes, available)
   return lines, rows, highlights, fits
 end
 
-local function valid(v)
-  return v and v.buf and vim.api.nvim_buf_is_valid(v.buf)
-end
-
-local function shown(v)
-  return valid(v) and v.win and vim.api.nvim_win_is_valid(v.win) and vim.api.nvim_win_get_buf(v.win) == v.buf
-end
-
-local function is_float(win)
-  return vim.api.nvim_win_get_config(win).relative ~= ""
-end
-
--- Room for a float: the editor less a margin, the command line and the
--- float's border.
-local function float_room()
-  return vim.o.columns - 4, vim.o.lines - vim.o.cmdheight - 4
-end
-
-local function float_config(lines)
-  local room_w, room_h = float_room()
-  local w = 20
-  for _, line in ipairs(lines) do
-    w = math.max(w, width(line))
-  end
-  w = math.min(w, room_w)
-  local h = math.max(1, math.min(#lines, room_h))
-  return {
-    relative = "editor",
-    width = w,
-    height = h,
-    row = math.max(0, math.floor((vim.o.lines - vim.o.cmdheight - h) / 2) - 1),
-    col = math.max(0, math.floor((vim.o.columns - w) / 2) - 1),
-    style = "minimal",
-    border = "rounded",
-  }
-end
-
 -- Draws the view into its buffer and sizes (or opens) its window. A new
--- window is a float when the lines fit in one, else a split at the bottom.
+-- window is a float when the lines fit in one, else a split at the bottom,
+-- drawn again for the split's width.
 local function draw(v, open)
-  if not valid(v) then
+  if not side_view.valid(v) then
     return
   end
-  local room_w, room_h = float_room()
-  local float = v.win and vim.api.nvim_win_is_valid(v.win) and is_float(v.win)
+  local room_w, room_h = side_view.float_room()
+  local float = v.win and vim.api.nvim_win_is_valid(v.win) and side_view.is_float(v.win)
   local available = room_w
   if v.win and vim.api.nvim_win_is_valid(v.win) and not float then
     available = vim.api.nvim_win_get_width(v.win)
   end
   local lines, rows, highlights, fits = M.render(v.result, v.nodes, available)
   if open and not shown(v) then
-    if fits and #lines <= room_h then
-      v.win = vim.api.nvim_open_win(v.buf, true, float_config(lines))
-    else
-      vim.cmd("botright " .. math.max(3, math.min(#lines, math.floor(vim.o.lines / 2))) .. "split")
-      v.win = vim.api.nvim_get_current_win()
-      vim.api.nvim_win_set_buf(v.win, v.buf)
+    local as_float = fits and #lines <= room_h
+    side_view.open_window(v, lines, as_float)
+    if not as_float then
       lines, rows, highlights = M.render(v.result, v.nodes, vim.api.nvim_win_get_width(v.win))
     end
-    vim.api.nvim_win_set_option(v.win, "wrap", false)
-    vim.api.nvim_win_set_option(v.win, "cursorline", true)
-  end
-  vim.api.nvim_buf_set_option(v.buf, "modifiable", true)
-  vim.api.nvim_buf_set_lines(v.buf, 0, -1, false, lines)
-  vim.api.nvim_buf_set_option(v.buf, "modifiable", false)
-  vim.api.nvim_buf_set_option(v.buf, "modified", false)
-  vim.api.nvim_buf_clear_namespace(v.buf, M.namespace, 0, -1)
-  for _, h in ipairs(highlights) do
-    vim.api.nvim_buf_add_highlight(v.buf, M.namespace, h[4], h[1], h[2], h[3])
   end
   v.rows = rows
-  if shown(v) and is_float(v.win) then
-    local config = float_config(lines)
-    vim.api.nvim_win_set_config(v.win, config)
-  end
-  if shown(v) then
-    local cursor = vim.api.nvim_win_get_cursor(v.win)
-    if cursor[1] > #lines then
-      vim.api.nvim_win_set_cursor(v.win, { #lines, 0 })
-    end
-  end
-end
-
-local function client_of(v)
-  return v and v.client_id and vim.lsp.get_client_by_id(v.client_id)
-end
-
-local function error_text(err)
-  if type(err) == "table" then
-    return tostring(err.message or vim.inspect(err))
-  end
-  return tostring(err)
+  side_view.paint(v, M.namespace, lines, highlights)
 end
 
 -- Asks for the children of `node` (one level) and draws them.
 local function expand(v, node, generation)
-  local client = client_of(v)
+  local client = side_view.client(v)
   if not client then
     return
   end
   node.loading = true
   request(client, "azureSandbox/variables", { uri = v.uri, path = node.path }, function(err, result)
-    if v ~= view or v.generation ~= generation then
+    if v ~= side.view or v.generation ~= generation then
       return
     end
     node.loading = nil
     if err then
-      node.children, node.error = {}, error_text(err)
+      node.children, node.error = {}, util.error_text(err)
     elseif type(result) ~= "table" then
       node.children, node.error = {}, "no answer"
     else
@@ -353,19 +293,9 @@ end
 -- Asks for the snapshot again and draws it, with the values that were
 -- expanded expanded again.
 local function refresh(v, open)
-  local client = client_of(v)
-  if not client then
-    notify("the azure-sandbox server is gone", vim.log.levels.WARN)
-    return
-  end
-  v.generation = (v.generation or 0) + 1
-  local generation = v.generation
-  request(client, "azureSandbox/variables", { uri = v.uri }, function(err, result)
-    if v ~= view or v.generation ~= generation or not valid(v) then
-      return
-    end
+  side:ask(v, "azureSandbox/variables", function(err, result, generation)
     if err then
-      result = { state = "error", message = error_text(err), variables = {} }
+      result = { state = "error", message = util.error_text(err), variables = {} }
     end
     v.result = type(result) == "table" and result or { state = "error", variables = {} }
     v.nodes = nodes_of(v.result.variables, {}, 0)
@@ -380,22 +310,13 @@ end
 
 --- Closes the view.
 function M.close()
-  local v = view
-  view = nil
-  if v and v.win and vim.api.nvim_win_is_valid(v.win) then
-    if #vim.api.nvim_list_wins() > 1 then
-      pcall(vim.api.nvim_win_close, v.win, true)
-    end
-  end
-  if v and valid(v) then
-    pcall(vim.api.nvim_buf_delete, v.buf, { force = true })
-  end
+  side:close()
 end
 
 --- <CR> in the view: expands the value of the cursor's line one level, or
 --- folds it when it is open.
 function M.toggle(lnum)
-  local v = view
+  local v = side.view
   if not shown(v) then
     return
   end
@@ -421,73 +342,27 @@ function M.toggle(lnum)
   end
 end
 
-local function new_buffer()
-  local buf = vim.api.nvim_create_buf(false, true)
-  vim.api.nvim_buf_set_option(buf, "buftype", "nofile")
-  vim.api.nvim_buf_set_option(buf, "bufhidden", "wipe")
-  vim.api.nvim_buf_set_option(buf, "swapfile", false)
-  vim.api.nvim_buf_set_option(buf, "filetype", "azuresandboxvariables")
-  vim.api.nvim_buf_set_option(buf, "modifiable", false)
-  local opts = { buffer = buf, nowait = true, silent = true }
-  vim.keymap.set("n", "<CR>", function()
-    M.toggle()
-  end, vim.tbl_extend("force", opts, { desc = "Expand (or fold) this value" }))
-  for _, lhs in ipairs({ "q", "<Esc>" }) do
-    vim.keymap.set("n", lhs, function()
-      M.close()
-    end, vim.tbl_extend("force", opts, { desc = "Close the sandbox variables" }))
-  end
-  vim.api.nvim_create_autocmd("BufWipeout", {
-    buffer = buf,
-    callback = function()
-      if view and view.buf == buf then
-        view = nil
-      end
-    end,
-  })
-  return buf
-end
-
 --- Opens the view for the workspace of `client` and the document `uri`, or
 --- refreshes and focuses it when it is open.
 function M.open(client, uri)
-  if shown(view) and view.client_id == client.id and view.uri == uri then
-    vim.api.nvim_set_current_win(view.win)
-    refresh(view)
-    return
-  end
-  M.close()
-  view = { buf = new_buffer(), client_id = client.id, uri = uri, expanded = {}, nodes = {}, generation = 0 }
-  refresh(view, true)
+  local v, new = side:open(client, uri, { expanded = {}, nodes = {} })
+  refresh(v, new)
 end
 
 --- The open view's buffer and window, or nil (for tests and statuslines).
 function M.view()
-  if shown(view) then
-    return { buf = view.buf, win = view.win, uri = view.uri }
-  end
-  return nil
-end
-
-local function fname(uri)
-  if type(uri) ~= "string" then
-    return nil
-  end
-  if uri:match("^file:") then
-    return vim.uri_to_fname(uri)
-  end
-  return uri
+  return side:info()
 end
 
 --- azureSandbox/variablesChanged: refreshes the open view when it shows
 --- that workspace (`params.uri`, the workspace folder).
 function M.changed(params, client)
-  local v = view
-  if not (client and shown(v) and v.client_id == client.id) then
+  local v = side:showing(client)
+  if not v then
     return
   end
-  local folder = fname(type(params) == "table" and params.uri or nil)
-  local document = fname(v.uri)
+  local folder = util.fname(type(params) == "table" and params.uri or nil)
+  local document = util.fname(v.uri)
   if folder and document and document ~= folder and document:sub(1, #folder + 1) ~= folder .. "/" then
     return
   end
