@@ -50,7 +50,6 @@ use control::RunControl;
 use jobs::{Job, Queue, Work};
 use state::State;
 
-/// A Python run to queue: what to run, from which document, and where.
 /// Whether a query (variables, files) may start the sandbox: the editor's
 /// hovers and lists only look at one in use (code has run, or nothing is
 /// there to see); an agent's tool call asked for the environment, so it
@@ -61,6 +60,7 @@ pub enum SandboxStart {
     IfNeeded,
 }
 
+/// A Python run to queue: what to run, from which document, and where.
 pub struct RunRequest {
     /// The front end's name for the document (the language server: its URI).
     pub doc: String,
