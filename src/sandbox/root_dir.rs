@@ -68,10 +68,20 @@ impl RootDir {
     /// Removes the directory and its lock (also done on drop).
     pub fn remove(&mut self) {
         if let Some(lock) = self.lock.take() {
-            let _ = std::fs::remove_dir_all(&self.path);
-            // Unlinked while still locked: nobody can take a lock on a file
-            // that is about to go and then remove a directory of the same name.
-            let _ = std::fs::remove_file(lock_path_of(&self.path));
+            // A spare interpreter's directory may be in the making as the
+            // sandbox stops: what it adds after the first pass makes that
+            // pass fail, so once more a moment later.
+            if std::fs::remove_dir_all(&self.path).is_err() && self.path.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+            // The lock goes only with the directory: a directory left with
+            // its lock (free once this process ends) is removed by the next
+            // sandbox to start, one left without would stay. Unlinked while
+            // still locked, so nobody takes it in between.
+            if !self.path.exists() {
+                let _ = std::fs::remove_file(lock_path_of(&self.path));
+            }
             drop(lock);
         }
     }
