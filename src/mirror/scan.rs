@@ -182,10 +182,14 @@ pub fn scan(root: &Path, rules: &MirrorRules) -> Result<Scan, ScanError> {
 }
 
 /// Files the user named (a file or a folder each), inside the workspace:
-/// sent even if ignored or outside the globs, but never a secret.
+/// sent even if ignored or outside the globs, but never a secret. A secret
+/// named beside other paths (a selection in the Explorer) is left out and
+/// listed in `secrets`; a request that names only secrets is refused, as is
+/// any path outside the workspace.
 pub fn scan_paths(root: &Path, paths: &[PathBuf]) -> Result<Scan, ScanError> {
     let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
     let mut scan = Scan::default();
+    let mut named_secret = None;
     for given in paths {
         let full = if given.is_absolute() { given.clone() } else { root.join(given) };
         let refused = |why: &str| ScanError::Refused { path: given.display().to_string(), why: why.to_owned() };
@@ -194,7 +198,9 @@ pub fn scan_paths(root: &Path, paths: &[PathBuf]) -> Result<Scan, ScanError> {
             return Err(refused("it is outside the workspace"));
         };
         if !rel.is_empty() && looks_secret(&rel) {
-            return Err(refused("it looks like a secret, and those never leave this machine"));
+            named_secret.get_or_insert_with(|| refused("it looks like a secret, and those never leave this machine"));
+            scan.secrets.push(rel);
+            continue;
         }
         let mut files = Vec::new();
         if full.is_dir() {
@@ -218,6 +224,9 @@ pub fn scan_paths(root: &Path, paths: &[PathBuf]) -> Result<Scan, ScanError> {
             scan.total += bytes.len() as u64;
             scan.files.push(LocalFile { rel, path, size: bytes.len() as u64, sha256: sha256_hex(&bytes) });
         }
+    }
+    if let Some(refusal) = named_secret.filter(|_| scan.files.is_empty()) {
+        return Err(refusal);
     }
     scan.files.sort_by(|a, b| a.rel.cmp(&b.rel));
     scan.files.dedup_by(|a, b| a.rel == b.rel);
@@ -275,6 +284,10 @@ mod tests {
         let forced = scan_paths(root, &[PathBuf::from("data")]).unwrap();
         assert_eq!(forced.files.iter().map(|f| f.rel.as_str()).collect::<Vec<_>>(), ["data/big.csv"]);
         assert!(matches!(scan_paths(root, &[PathBuf::from(".env")]), Err(ScanError::Refused { .. })));
+        // Beside other files (an Explorer selection): left out, and said.
+        let mixed = scan_paths(root, &[PathBuf::from("data"), PathBuf::from(".env")]).unwrap();
+        assert_eq!(mixed.files.iter().map(|f| f.rel.as_str()).collect::<Vec<_>>(), ["data/big.csv"]);
+        assert_eq!(mixed.secrets, [".env"]);
         assert!(matches!(scan_paths(root, &[PathBuf::from("../")]), Err(ScanError::Refused { .. })));
         assert!(matches!(scan_paths(root, &[PathBuf::from("missing.py")]), Err(ScanError::Refused { .. })));
     }
