@@ -130,6 +130,13 @@ fn the_script_works_from_the_command_line_against_serve_local() {
     let output = cli(&["files", "push", ".env"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("looks like a secret"));
+    // Beside another file: that one is sent, the secret left out and named.
+    let output = cli(&["files", "push", "helpers.py", ".env"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("sent 1 file") && stderr.contains("not sent (it looks like a secret): .env"), "{stderr}");
+    let listed = cli(&["files", "ls"]);
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(".env"), "{}", String::from_utf8_lossy(&listed.stdout));
 }
 
 struct Bench {
