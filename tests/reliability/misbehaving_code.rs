@@ -164,7 +164,9 @@ async fn state_lost_after_the_client_gave_up_is_reported_by_the_next_run() {
 // ---- fork bombs ------------------------------------------------------------
 
 /// No spare interpreter: a namespace's number can be reused once it is
-/// gone, and a spare started then would look like the bomb lived on.
+/// gone, and a spare started then would look like the bomb lived on. The
+/// bomb tests run alone: one counts the machine's tasks, and a bomb beside
+/// it would count too (CI failed so: 95 tasks before, 517 after).
 fn bomb_sandbox_config() -> SandboxConfig {
     SandboxConfig {
         max_processes: Some(64),
@@ -212,7 +214,7 @@ async fn all_gone(group: Group) -> bool {
 /// root, RLIMIT_NPROC bounds nothing; this ran all 300 to the end.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_processes_are_stopped_and_the_run_says_so() {
-    let _beside_each_other = common::beside_each_other().await;
+    let _alone = common::alone().await;
     let sandbox = sandbox(bomb_sandbox_config()).await;
     let (env, other) = (launch(&sandbox).await, launch(&sandbox).await);
     run_python(&sandbox, &other, "neighbour = 'kept'").await;
@@ -245,7 +247,7 @@ async fn too_many_processes_are_stopped_and_the_run_says_so() {
 /// comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_bomb_is_stopped_and_leaves_nothing_behind() {
-    let _beside_each_other = common::beside_each_other().await;
+    let _alone = common::alone().await;
     let before = sessions().values().sum::<usize>();
     let sandbox = sandbox(bomb_sandbox_config()).await;
     let env = launch(&sandbox).await;
@@ -274,7 +276,7 @@ async fn a_fork_bomb_is_stopped_and_leaves_nothing_behind() {
 /// PID namespace they never leave: stopped well before the 300th, and gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_that_call_setsid_are_still_counted_and_stopped() {
-    let _beside_each_other = common::beside_each_other().await;
+    let _alone = common::alone().await;
     if !namespaces_here("processes_that_call_setsid_are_still_counted_and_stopped").await {
         return;
     }
@@ -299,7 +301,7 @@ async fn processes_that_call_setsid_are_still_counted_and_stopped() {
 /// the same, and the next run says why its state is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_bomb_left_in_the_background_is_stopped_and_reported_by_the_next_run() {
-    let _beside_each_other = common::beside_each_other().await;
+    let _alone = common::alone().await;
     let sandbox = sandbox(bomb_sandbox_config()).await;
     let env = launch(&sandbox).await;
     let group = group_of(&sandbox, &env).await;
@@ -319,8 +321,7 @@ async fn a_fork_bomb_left_in_the_background_is_stopped_and_reported_by_the_next_
 /// command's PID namespace is counted, so children that call setsid are too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_bomb_in_a_shell_command_is_stopped_and_the_python_state_kept() {
-    // Alone: a bomb beside the other bomb tests skews their counts of the
-    // machine's tasks (one failed on CI that way).
+    // Alone, as the other bombs (see bomb_sandbox_config).
     let _alone = common::alone().await;
     let config = SandboxConfig { shell_timeout: Duration::from_secs(30), ..bomb_sandbox_config() };
     let sandbox = sandbox(config).await;
