@@ -375,13 +375,15 @@ async fn the_language_server_mirrors_runs_and_fetches_results() {
     let sent = finished_after(&client, mark, &accepted["jobId"]).await;
     assert_eq!(sent["status"], "succeeded", "{sent}");
     assert_eq!(sent["transferred"], json!([{"path": "scratch/input.txt"}]));
-    let titles: Vec<String> = client
-        .messages(mark, "$/progress")
-        .iter()
-        .filter(|p| p["params"]["value"]["kind"] == "begin")
-        .map(|p| p["params"]["value"]["title"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert!(titles.iter().any(|t| t == "Sending files in local sandbox"), "{titles:?}");
+    // The progress's begin goes out once the editor has created it, which
+    // may be after the job's end.
+    client
+        .wait_after(mark, "the send's progress", |m| {
+            m["method"] == "$/progress"
+                && m["params"]["value"]["kind"] == "begin"
+                && m["params"]["value"]["title"] == "Sending files in local sandbox"
+        })
+        .await;
     let rerun = client
         .wait_after(mark, "the run again", |m| {
             m["method"] == "azureSandbox/runFinished" && m["params"]["kind"] == "python"
